@@ -1,0 +1,3 @@
+from netplay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,26 @@
+"""Errors a user can act on. The CLI prints them as one line, never as a traceback."""
+
+# Exit codes, the same for every command (documented in the README).
+EXIT_OK = 0
+EXIT_FAILED = 1  # the lab or the host did not do what was asked
+EXIT_USAGE = 2  # bad input: topology, log, option, or an unusable host
+
+
+class NetplayError(Exception):
+    """A problem stated in one line: what, where, how to fix."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(NetplayError):
+    """The topology, log or command line is wrong; nothing was changed."""
+
+
+class HostError(NetplayError):
+    """The host cannot run the lab as it is (missing tool, not root, name taken)."""
+
+
+class StepFailed(NetplayError):
+    """A command failed while building or tearing down a lab."""
+
+    exit_code = EXIT_FAILED

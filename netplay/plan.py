@@ -1,0 +1,162 @@
+"""Planning: a validated Topology in, an ordered list of Steps out. Pure: runs nothing.
+
+The order is the tutorial's: namespaces (or containers and their netns links) first, then
+bridges, then veth pairs created with each end directly in its namespace, then addresses,
+links up, forwarding and routes. Objects inside a lab namespace need no undo of their own:
+deleting the namespace (or removing the container) takes them with it. Objects in the root
+namespace (bridges, veth ends, firewall rules) each get an explicit undo.
+"""
+
+import ipaddress
+import re
+
+from netplay.steps import Ref, Step
+
+NETNS_DIR = "/var/run/netns"
+LAB_LABEL = "netplay.lab"  # docker label naming the lab a container belongs to
+DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
+
+
+def ip(ns, *args):
+    """`ip` in namespace ns (None: the root namespace)."""
+    return ["ip", "-n", ns, *args] if ns else ["ip", *args]
+
+
+def in_ns(ns, *argv):
+    """Any other program inside namespace ns, the way the tutorial does it."""
+    return ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
+
+
+def firewall_comment(lab):
+    return f"netplay:{lab}"
+
+
+def plan(topo):
+    """The steps that build topo, in order."""
+    steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
+    pids = _pid_vars(topo)
+    for node in topo.nodes.values():
+        steps += node_steps(topo, node, pids)
+    for bridge in topo.bridges.values():
+        steps += bridge_steps(topo, bridge)
+    for link in topo.links:
+        steps += link_steps(topo, link)
+    for node in topo.nodes.values():
+        steps += config_steps(node)
+    return steps
+
+
+def _pid_vars(topo):
+    """A shell variable name per container for its PID: pid_<name>, made unique."""
+    out, used = {}, set()
+    for node in topo.nodes.values():
+        if node.kind == "docker":
+            var = "pid_" + re.sub(r"[^a-z0-9_]", "_", node.name.lower())
+            while var in used:
+                var += "_"
+            used.add(var)
+            out[node.name] = var
+    return out
+
+
+def node_steps(topo, node, pids):
+    phase = f"node {node.name}"
+    if node.kind == "netns":
+        return [Step(["ip", "netns", "add", node.name], undo=["ip", "netns", "delete", node.name],
+                     phase=phase)]
+    if node.kind == "docker":
+        return docker_steps(topo, node, pids[node.name], phase)
+    return []  # the host node is the root namespace: nothing to create
+
+
+def docker_steps(topo, node, pid_var, phase):
+    """The tutorial's three lines: run with --net=none, read the PID, name its namespace.
+
+    `ip netns attach` names the namespace by a bind mount rather than the tutorial's
+    symlink: the name then survives a PID being reused and `ip netns delete` removes it.
+    """
+    run = ["docker", "run", "--net=none", f"--name={node.name}", f"--hostname={node.name}",
+           "--label", f"{LAB_LABEL}={topo.name}"]
+    run += [f"--dns={d}" for d in node.dns]
+    for key, value in node.env.items():
+        run += ["-e", f"{key}={value}"]
+    run += ["-d", topo.image_of(node), *(node.cmd or DEFAULT_CMD)]
+    return [
+        Step(run, undo=["docker", "rm", "-f", node.name], phase=phase),
+        Step(["docker", "inspect", "-f", "{{.State.Pid}}", node.name], capture=pid_var,
+             phase=phase),
+        Step(["ip", "netns", "attach", node.name, Ref(pid_var)],
+             undo=["ip", "netns", "delete", node.name], phase=phase),
+    ]
+
+
+def bridge_steps(topo, bridge):
+    ns, name = bridge.namespace, bridge.name
+    phase = f"bridge {name}"
+    undo = None if ns else ["ip", "link", "delete", name]
+    steps = [Step(in_ns(ns, "brctl", "addbr", name), undo=undo, phase=phase)]
+    if ns is None:
+        # Docker sets FORWARD to DROP and makes bridged frames traverse iptables: let this
+        # bridge's own frames through, marked as ours so the rule is found and removed.
+        rule = ["FORWARD", "-i", name, "-o", name, "-m", "comment",
+                "--comment", firewall_comment(topo.name), "-j", "ACCEPT"]
+        steps.append(Step(["iptables", "-I", *rule], undo=["iptables", "-D", *rule], phase=phase))
+    steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", name), phase=phase)
+              for a in bridge.addresses]
+    if bridge.up:
+        steps.append(Step(ip(ns, "link", "set", name, "up"), phase=phase))
+    return steps
+
+
+def link_steps(topo, link):
+    """One veth pair, each end created in its own namespace; a bridge end joins the bridge."""
+    a, b = link.a, link.b
+    ns_a, ns_b = topo.namespace_of(a.node), topo.namespace_of(b.node)
+    add = ["ip", "link", "add", a.iface, *(["netns", ns_a] if ns_a else []),
+           "type", "veth", "peer", "name", b.iface, *(["netns", ns_b] if ns_b else [])]
+    root_end = a.iface if ns_a is None else b.iface if ns_b is None else None
+    phase = f"link {a} -- {b}"
+    steps = [Step(add, undo=["ip", "link", "delete", root_end] if root_end else None,
+                  phase=phase)]
+    for end, ns in ((a, ns_a), (b, ns_b)):
+        if topo.is_bridge(end.node):
+            bridge = topo.bridges[end.node]
+            steps.append(Step(in_ns(ns, "brctl", "addif", bridge.name, end.iface), phase=phase))
+            if bridge.up:
+                steps.append(Step(ip(ns, "link", "set", end.iface, "up"), phase=phase))
+    return steps
+
+
+def _addr_args(cidr):
+    """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial."""
+    return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr]
+
+
+def config_steps(node):
+    """Addresses, link states, forwarding and routes inside one node."""
+    ns, phase = node.namespace, f"configure {node.name}"
+    steps = []
+    if node.loopback and ns:
+        steps.append(Step(ip(ns, "link", "set", "lo", "up"), phase=phase))
+    for iface in node.interfaces.values():
+        steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", iface.name), phase=phase)
+                  for a in iface.addresses]
+        if iface.up:
+            steps.append(Step(ip(ns, "link", "set", iface.name, "up"), phase=phase))
+    if node.forwarding:
+        steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in _forwarding(node)]
+    for route in node.routes:
+        family = ["-6"] if route.family == 6 else []
+        args = [route.to] + (["via", route.via] if route.via else [])
+        args += ["dev", route.dev] if route.dev else []
+        undo = None if ns else ip(ns, *family, "route", "del", *args)
+        steps.append(Step(ip(ns, *family, "route", "add", *args), undo=undo, phase=phase))
+    return steps
+
+
+def _forwarding(node):
+    keys = ["net.ipv4.ip_forward=1"]
+    if any(ipaddress.ip_interface(a).version == 6
+           for i in node.interfaces.values() for a in i.addresses):
+        keys.append("net.ipv6.conf.all.forwarding=1")
+    return keys

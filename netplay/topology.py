@@ -1,0 +1,488 @@
+"""The topology model: a pure graph of nodes, bridges and links, validated before use.
+
+A topology is read from YAML (or a dict) into typed objects; every name, address and
+reference is checked here, so that planning and running never meet a bad value.
+`to_dict` gives the normalized form that the step log stores and that loads back unchanged.
+"""
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import yaml
+
+from netplay.errors import InputError
+from netplay.names import check_ifname, check_name
+
+NODE_KINDS = ("netns", "host", "docker")
+RUNTIMES = ("netns", "docker")
+DEFAULT_IMAGE = "ubuntu"
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+@dataclass
+class Interface:
+    name: str
+    addresses: List[str] = field(default_factory=list)
+    up: bool = True
+
+
+@dataclass
+class Route:
+    to: str  # "default" or a CIDR
+    via: Optional[str] = None
+    dev: Optional[str] = None
+
+    @property
+    def family(self):
+        if self.to == "default":
+            return ipaddress.ip_address(self.via).version if self.via else 4
+        return ipaddress.ip_network(self.to, strict=False).version
+
+
+@dataclass
+class Node:
+    name: str
+    kind: str = "netns"
+    interfaces: Dict[str, Interface] = field(default_factory=dict)
+    routes: List[Route] = field(default_factory=list)
+    forwarding: bool = False
+    loopback: bool = True  # bring lo up
+    image: Optional[str] = None  # docker: None means the topology's image
+    cmd: Optional[List[str]] = None  # docker: None means a quiet long sleep
+    dns: List[str] = field(default_factory=list)
+    env: Dict[str, str] = field(default_factory=dict)
+
+    @property
+    def namespace(self):
+        """The network namespace name this node's interfaces live in (None: the root one)."""
+        return None if self.kind == "host" else self.name
+
+
+@dataclass
+class Bridge:
+    name: str
+    namespace: Optional[str] = None  # a netns node to build it in; None: the root namespace
+    interfaces: Dict[str, Interface] = field(default_factory=dict)  # its own, and its ports
+    up: bool = True
+    addresses: List[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    node: str
+    iface: str
+
+    def __str__(self):
+        return f"{self.node}:{self.iface}"
+
+
+@dataclass
+class Link:
+    a: Endpoint
+    b: Endpoint
+
+
+@dataclass
+class Topology:
+    name: str
+    nodes: Dict[str, Node] = field(default_factory=dict)
+    bridges: Dict[str, Bridge] = field(default_factory=dict)
+    links: List[Link] = field(default_factory=list)
+    image: str = DEFAULT_IMAGE
+    description: str = ""
+
+    def namespace_of(self, name):
+        """The namespace of a node or bridge by name (None: root)."""
+        if name in self.bridges:
+            return self.bridges[name].namespace
+        return self.nodes[name].namespace
+
+    def is_bridge(self, name):
+        return name in self.bridges
+
+    def image_of(self, node):
+        return node.image or self.image
+
+    def to_dict(self):
+        return to_dict(self)
+
+
+# --- reading YAML --------------------------------------------------------------------------
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses duplicate keys instead of keeping the last one silently."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise InputError(f"line {line}: duplicate key {key!r}; each name may appear once")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text, source):
+    """YAML text to plain data, with the line of any syntax error in the message."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no object construction
+    except InputError as err:
+        raise InputError(f"{source}: {err}") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise InputError(f"{source}: malformed YAML at {where}: {err.problem}") from None
+    except yaml.YAMLError as err:
+        raise InputError(f"{source}: malformed YAML: {err}") from None
+
+
+def load_file(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the topology file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the topology file is not UTF-8 text") from None
+    return from_dict(parse_yaml(text, path), source=str(path))
+
+
+# --- validation ----------------------------------------------------------------------------
+
+
+def _mapping(value, where, allowed=None, required=()):
+    """A dict whose keys are all in allowed (any keys when allowed is None)."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a mapping of keys, got {type(value).__name__}")
+    for key in value:
+        if allowed is not None and key not in allowed:
+            raise InputError(
+                f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+            )
+    for key in required:
+        if key not in value:
+            raise InputError(f"{where}: missing required key {key!r}")
+    return value
+
+
+def _list(value, where):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _bool(value, where):
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _string(value, where):
+    if not isinstance(value, str) or "\n" in value or "\0" in value:
+        raise InputError(f"{where}: expected a one-line string, got {value!r}")
+    return value
+
+
+def check_cidr(value, where):
+    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64."""
+    if not isinstance(value, str) or "/" not in value:
+        raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not a valid IPv4 or IPv6 CIDR address") from None
+    return value
+
+
+def _address(value, where):
+    try:
+        return str(ipaddress.ip_address(value))
+    except (ValueError, TypeError):
+        raise InputError(f"{where}: {value!r} is not a valid IP address") from None
+
+
+def _interface(name, raw, where):
+    check_ifname(name, where)
+    raw = _mapping(raw, where, ("addresses", "up"))
+    addresses = [check_cidr(a, f"{where}.addresses") for a in _list(raw.get("addresses"), where)]
+    return Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
+
+
+def _route(raw, where):
+    raw = _mapping(raw, where, ("to", "via", "dev"), required=("to",))
+    to = raw["to"]
+    if to != "default":
+        try:
+            to = str(ipaddress.ip_network(to, strict=False)) if "/" in str(to) else None
+        except ValueError:
+            to = None
+        if to is None:
+            raise InputError(f"{where}.to: {raw['to']!r} is not 'default' or a CIDR network")
+    via = _address(raw["via"], f"{where}.via") if raw.get("via") is not None else None
+    dev = check_ifname(raw["dev"], f"{where}.dev") if raw.get("dev") is not None else None
+    if via is None and dev is None:
+        raise InputError(f"{where}: a route needs 'via', 'dev' or both")
+    route = Route(to, via, dev)
+    if via and route.to != "default" and ipaddress.ip_address(via).version != route.family:
+        raise InputError(f"{where}: 'via' {via} is not of the same IP family as {to}")
+    return route
+
+
+NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
+             "image", "cmd", "dns", "env")
+
+
+def _node(name, raw, where):
+    check_name(name, "node name", where)
+    raw = _mapping(raw, where, NODE_KEYS)
+    kind = raw.get("kind", "netns")
+    if kind not in NODE_KINDS:
+        raise InputError(f"{where}.kind: unknown kind {kind!r}; use one of {', '.join(NODE_KINDS)}")
+    node = Node(name, kind)
+    ifaces = _mapping(raw.get("interfaces"), f"{where}.interfaces", None)
+    for ifname, iraw in ifaces.items():
+        node.interfaces[ifname] = _interface(ifname, iraw, f"{where}.interfaces.{ifname}")
+    node.routes = [_route(r, f"{where}.routes[{i}]")
+                   for i, r in enumerate(_list(raw.get("routes"), f"{where}.routes"))]
+    node.forwarding = _bool(raw.get("forwarding", False), f"{where}.forwarding")
+    node.loopback = _bool(raw.get("loopback", True), f"{where}.loopback")
+    if kind == "host" and node.forwarding:
+        raise InputError(f"{where}: netplay does not change the host's own forwarding; "
+                         "use a netns node as the router")
+    _docker_fields(node, raw, where)
+    return node
+
+
+def _docker_fields(node, raw, where):
+    docker_keys = [k for k in ("image", "cmd", "dns", "env") if k in raw]
+    if docker_keys and node.kind != "docker":
+        # Allowed so that one file serves both runtimes; ignored on netns nodes.
+        if node.kind == "host":
+            raise InputError(f"{where}: {docker_keys[0]!r} applies to docker nodes only")
+    if raw.get("image") is not None:
+        node.image = check_image(raw["image"], f"{where}.image")
+    if raw.get("cmd") is not None:
+        cmd = raw["cmd"]
+        if not isinstance(cmd, list) or not cmd:
+            raise InputError(f"{where}.cmd: expected a non-empty list of arguments (argv)")
+        node.cmd = [_string(c, f"{where}.cmd") for c in cmd]
+    node.dns = [_address(d, f"{where}.dns") for d in _list(raw.get("dns"), f"{where}.dns")]
+    env = _mapping(raw.get("env"), f"{where}.env", None)
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise InputError(f"{where}.env: {key!r} is not a valid variable name")
+        node.env[key] = _string(str(value) if isinstance(value, (int, float)) else value,
+                                f"{where}.env.{key}")
+
+
+def check_image(value, where):
+    if not isinstance(value, str) or not _IMAGE.match(value) or len(value) > 255:
+        raise InputError(f"{where}: {value!r} is not a valid image reference (e.g. ubuntu:22.04)")
+    return value
+
+
+def _bridge(name, raw, where):
+    check_ifname(name, where)
+    raw = _mapping(raw, where, ("namespace", "up", "addresses"))
+    bridge = Bridge(name)
+    if raw.get("namespace") is not None:
+        bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
+    bridge.up = _bool(raw.get("up", True), f"{where}.up")
+    bridge.addresses = [check_cidr(a, f"{where}.addresses")
+                        for a in _list(raw.get("addresses"), f"{where}.addresses")]
+    return bridge
+
+
+def _endpoint(text, where, topo):
+    """'node:iface', or a bridge name alone (its port is named after the other end)."""
+    if not isinstance(text, str):
+        raise InputError(f"{where}: an endpoint is a string 'node:iface', got {text!r}")
+    node, sep, iface = text.partition(":")
+    if node not in topo.nodes and node not in topo.bridges:
+        check_name(node, "node name", where)
+        raise InputError(f"{where}: {text!r} names node {node!r}, which is not defined")
+    if not sep:
+        if node not in topo.bridges:
+            raise InputError(f"{where}: {text!r} needs an interface, as in '{node}:eth1'")
+        return Endpoint(node, "")  # named once the other end is known
+    return Endpoint(node, check_ifname(iface, where))
+
+
+def _link(raw, where, topo):
+    raw = _mapping(raw, where, ("endpoints",), required=("endpoints",))
+    ends = _list(raw["endpoints"], f"{where}.endpoints")
+    if len(ends) != 2:
+        raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
+    a, b = (_endpoint(e, f"{where}.endpoints", topo) for e in ends)
+    if not b.iface:
+        b = Endpoint(b.node, _port_name(a, b, where))
+    if not a.iface:
+        a = Endpoint(a.node, _port_name(b, a, where))
+    if a.node == b.node and a.iface == b.iface:
+        raise InputError(f"{where}: both endpoints are {a}")
+    return Link(a, b)
+
+
+def _port_name(other, bridge_end, where):
+    """The tutorial names a bridge port after what it connects: laptop:eth1 -> laptop_eth1."""
+    name = f"{other.node}_{other.iface}"
+    if not other.iface or len(name) > 15:
+        raise InputError(
+            f"{where}: the port on bridge {bridge_end.node!r} would be named {name!r}, which is "
+            f"not a valid interface name (15 characters at most); name it: '{bridge_end.node}:PORT'"
+        )
+    return check_ifname(name, where)
+
+
+TOP_KEYS = ("name", "description", "image", "nodes", "bridges", "links")
+
+
+def from_dict(raw, source="topology"):
+    """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
+    raw = _mapping(raw, source, TOP_KEYS, required=("name",))
+    name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
+    topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
+    if raw.get("image") is not None:
+        topo.image = check_image(raw["image"], f"{source}: image")
+    for nname, nraw in _mapping(raw.get("nodes"), f"{source}: nodes").items():
+        topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
+    for bname, braw in _mapping(raw.get("bridges"), f"{source}: bridges").items():
+        if bname in topo.nodes:
+            raise InputError(f"{source}: bridges.{bname}: a node has that name already")
+        topo.bridges[bname] = _bridge(bname, braw, f"{source}: bridges.{bname}")
+    for i, lraw in enumerate(_list(raw.get("links"), f"{source}: links")):
+        topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
+    _check_graph(topo, source)
+    return topo
+
+
+def _check_graph(topo, source):
+    """Cross-references: one host node, bridges placed in real namespaces, names unique."""
+    hosts = [n.name for n in topo.nodes.values() if n.kind == "host"]
+    if len(hosts) > 1:
+        raise InputError(f"{source}: nodes {', '.join(hosts)} are all of kind host; "
+                         "there is one root namespace, so keep one host node")
+    for bridge in topo.bridges.values():
+        ns = bridge.namespace
+        if ns is not None and (ns not in topo.nodes or topo.nodes[ns].kind == "host"):
+            raise InputError(f"{source}: bridges.{bridge.name}.namespace: {ns!r} is not a "
+                             "netns or docker node of this topology")
+    _place_interfaces(topo, source)
+    for node in topo.nodes.values():
+        for i, route in enumerate(node.routes):
+            if route.dev and route.dev not in node.interfaces:
+                raise InputError(f"{source}: nodes.{node.name}.routes[{i}].dev: {node.name} "
+                                 f"has no interface {route.dev!r}")
+
+
+def _place_interfaces(topo, source):
+    """Give every link end its Interface and refuse two devices of one name in a namespace."""
+    declared = {n.name: dict(n.interfaces) for n in topo.nodes.values()}
+    owner = {}  # (namespace, ifname) -> what made it
+
+    def claim(ns, ifname, what):
+        key = (ns, ifname)
+        if key in owner:
+            where = f"namespace {ns}" if ns else "the root namespace"
+            raise InputError(f"{source}: {what} and {owner[key]} both make interface "
+                             f"{ifname!r} in {where}; rename one")
+        owner[key] = what
+
+    for bridge in topo.bridges.values():
+        claim(bridge.namespace, bridge.name, f"bridge {bridge.name}")
+    for i, link in enumerate(topo.links):
+        for end in (link.a, link.b):
+            claim(topo.namespace_of(end.node), end.iface, f"links[{i}] ({end})")
+            if end.node in topo.bridges:
+                topo.bridges[end.node].interfaces[end.iface] = Interface(end.iface)
+            else:
+                iface = declared[end.node].pop(end.iface, None) or Interface(end.iface)
+                topo.nodes[end.node].interfaces[end.iface] = iface
+    for nname, rest in declared.items():
+        for ifname in rest:
+            raise InputError(f"{source}: nodes.{nname}.interfaces.{ifname}: no link creates "
+                             f"this interface; add a link with endpoint '{nname}:{ifname}'")
+
+
+# --- normalized form -----------------------------------------------------------------------
+
+
+def _iface_dict(iface):
+    out = {"up": iface.up}
+    if iface.addresses:
+        out["addresses"] = list(iface.addresses)
+    return out
+
+
+def _node_dict(node):
+    out = {"kind": node.kind}
+    if node.interfaces:
+        out["interfaces"] = {i.name: _iface_dict(i) for i in node.interfaces.values()}
+    if node.routes:
+        out["routes"] = [{k: v for k, v in vars(r).items() if v is not None} for r in node.routes]
+    if node.forwarding:
+        out["forwarding"] = True
+    if not node.loopback:
+        out["loopback"] = False
+    for key in ("image", "cmd", "dns", "env"):
+        if getattr(node, key):
+            out[key] = getattr(node, key)
+    return out
+
+
+def _bridge_dict(bridge):
+    out = {}
+    if bridge.namespace:
+        out["namespace"] = bridge.namespace
+    if not bridge.up:
+        out["up"] = False
+    if bridge.addresses:
+        out["addresses"] = list(bridge.addresses)
+    return out
+
+
+def to_dict(topo):
+    """The normalized topology: every default filled in, loadable by from_dict."""
+    out = {"name": topo.name}
+    if topo.description:
+        out["description"] = topo.description
+    out["image"] = topo.image
+    out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
+    if topo.bridges:
+        out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}
+    out["links"] = [{"endpoints": [str(link.a), str(link.b)]} for link in topo.links]
+    return out
+
+
+# --- choosing a runtime --------------------------------------------------------------------
+
+
+def uses_docker(topo):
+    return any(n.kind == "docker" for n in topo.nodes.values())
+
+
+def with_runtime(topo, runtime, image=None):
+    """The same topology with its container nodes on `runtime` (None: as they are), and
+    `image` (None: unchanged) as the default image.
+
+    netns and docker nodes are interchangeable: both are a named network namespace, one
+    held by `ip netns add`, the other by a container's process.
+    """
+    if runtime is not None and runtime not in RUNTIMES:
+        raise InputError(f"--runtime: unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
+    data = to_dict(topo)
+    if image:
+        data["image"] = check_image(image, "--image")
+    for node in data["nodes"].values():
+        if runtime and node["kind"] in RUNTIMES:
+            node["kind"] = runtime
+    return from_dict(data, source=topo.name)
