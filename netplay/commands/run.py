@@ -1,0 +1,39 @@
+"""netplay run TOPOLOGY: build a lab."""
+
+import os
+
+from netplay.commands import common
+from netplay.errors import EXIT_OK
+
+HELP = "build a lab from a topology (built-in name or YAML file)"
+
+
+def add_arguments(parser):
+    parser.add_argument("topology", help="a built-in name (see `netplay topologies`) or a file")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the commands; change nothing (needs no root)")
+    parser.add_argument("--runtime", choices=["netns", "docker"],
+                        help="put container nodes on plain namespaces or on Docker containers "
+                             "(default: as the topology says, namespaces if no daemon answers)")
+    parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
+                        help="default image for docker nodes ($NETPLAY_IMAGE, else the "
+                             "topology's, else ubuntu); a node's own image wins")
+
+
+def main(args):
+    from netplay import dockerstate, lab, plan
+    from netplay.export import script_lines
+    from netplay.topology import uses_docker
+
+    topo = lab.resolve(args.topology)
+    topo = lab.choose_runtime(topo, args.runtime, args.image, common.daemon_up,
+                              common.notice(args))
+    if args.dry_run:
+        print("\n".join(script_lines(plan.plan(topo))))
+        return EXIT_OK
+    cli = dockerstate.client() if uses_docker(topo) else None
+    summary = lab.up(topo, common.machine(), common.state_root(args), cli=cli,
+                     echo=common.echo(args))
+    if not args.quiet:
+        print(summary.line())
+    return EXIT_OK
