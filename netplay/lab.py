@@ -8,7 +8,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from netplay import builtins, log as steplog, plan as planner, preflight, state
+from netplay import builtins, dockerstate, observe, log as steplog, plan as planner, preflight, state
 from netplay.errors import HostError, InputError, StepFailed
 from netplay.runner import Runner
 from netplay.topology import load_file, uses_docker, with_runtime
@@ -57,15 +57,26 @@ def up(topo, machine, root, cli=None, echo=None):
     """Build topo on machine, logging to the state directory. Returns a Summary."""
     steps = planner.plan(topo)
     start = time.monotonic()
-    with state.lab_lock(root, topo.name):
-        existing = state.read_lab(root, topo.name)
+    path = apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
+                 check=lambda: preflight.check(topo, steps, machine, cli))
+    return Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
+                   len(steps), time.monotonic() - start, str(path))
+
+
+def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run"):
+    """Run steps as lab `lab` under its lock, logging to its log; refuse if it is up.
+
+    check() runs under the lock before anything changes. Returns the log's path.
+    """
+    with state.lab_lock(root, lab):
+        existing = state.read_lab(root, lab)
         if existing and existing["status"] in (steplog.UP, steplog.RUNNING, steplog.FAILED):
-            raise HostError(f"lab {topo.name!r} is already up (log: "
-                            f"{state.log_path(root, topo.name)}); run `netplay down "
-                            f"{topo.name}` first")
-        preflight.check(topo, steps, machine, cli)
-        path = state.log_path(root, topo.name)
-        log = steplog.StepLog.create(path, topo.name, topo.to_dict(), steps)
+            raise HostError(f"lab {lab!r} is already up (log: {state.log_path(root, lab)}); "
+                            f"run `netplay down {lab}` first")
+        if check:
+            check()
+        path = state.log_path(root, lab)
+        log = steplog.StepLog.create(path, lab, topology, steps, action=action)
         try:
             Runner(machine, echo).apply(log, steps)
         except StepFailed:
@@ -73,8 +84,7 @@ def up(topo, machine, root, cli=None, echo=None):
             log.set_status(steplog.DOWN if clean else steplog.FAILED)
             raise
         log.set_status(steplog.UP)
-    return Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
-                   len(steps), time.monotonic() - start, str(path))
+    return path
 
 
 def logged_steps(data, source):
@@ -102,10 +112,42 @@ def down(lab, machine, root, echo=None):
                if (result is not None and result.get("rc") == 0)
                or (crashed and result is None)]
         log = steplog.StepLog(path, data)
-        failures, gone = Runner(machine, echo).undo(log, ran)
+        runner = Runner(machine, echo)
+        missing = _missing_containers(data, lab)
+        failures, gone = runner.undo(log, ran)
+        _sweep_containers(lab, runner, log, failures)
+        gone = missing + gone
         if failures:
             log.set_status(steplog.FAILED)
             raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(failures)} "
                              f"(fix that and run `netplay down {lab}` again)")
         log.set_status(steplog.DOWN)
         return gone
+
+
+def _missing_containers(data, lab):
+    """Notes on this lab's containers that are no longer there (removed by hand)."""
+    nodes = data.get("topology", {}).get("nodes", {}) if isinstance(data.get("topology"), dict) else {}
+    wanted = [n for n, raw in nodes.items() if isinstance(raw, dict) and raw.get("kind") == "docker"]
+    cli = dockerstate.client() if wanted else None
+    if cli is None:
+        return []
+    present = {c.name for c in dockerstate.lab_containers(cli, lab)}
+    return [f"node {n}: its container was already gone (removed outside netplay)"
+            for n in wanted if n not in present]
+
+
+def _sweep_containers(lab, runner, log, failures):
+    """Containers labelled with this lab that the log's undo missed (a run killed between
+    `docker run` and its log entry) are removed too, with their namespace names."""
+    if not any(s["argv"][:2] == ["docker", "run"] for s in log.steps):
+        return
+    cli = dockerstate.client()
+    if cli is None:
+        return
+    for container in dockerstate.lab_containers(cli, lab):
+        runner.teardown(log, ["docker", "rm", "-f", container.name], f"node {container.name}",
+                        failures, [])
+        if container.name in observe.netns_names():
+            runner.teardown(log, ["ip", "netns", "delete", container.name],
+                            f"node {container.name}", failures, [])

@@ -97,21 +97,24 @@ class Runner:
 
         Returns (failures, gone): undo commands that failed, and objects found already gone.
         """
-        failures, gone_notes = [], []
+        failures, gone = [], []
         for step in reversed(steps):
-            if not step.undo:
-                continue
-            rc, _, err, seconds = self.execute(step.undo)
-            gone = rc != 0 and any(s in err for s in ALREADY_GONE)
-            log.record_teardown({"argv": step.undo, "rc": rc, "stderr": err.strip(),
-                                 "already_gone": gone, "duration": round(seconds, 4),
-                                 "time": now()})
-            if gone:
-                gone_notes.append(f"{step.phase}: already gone (`{' '.join(step.undo)}`)")
-            elif rc != 0:
-                failures.append(f"`{' '.join(step.undo)}` failed: {err.strip()}")
+            if step.undo:
+                self.teardown(log, step.undo, step.phase, failures, gone)
         log.flush(force=True)
-        return failures, gone_notes
+        return failures, gone
+
+    def teardown(self, log, argv, phase, failures, gone):
+        """Run one teardown command, logged; note a failure or an object already gone."""
+        rc, _, err, seconds = self.execute(argv)
+        already = rc != 0 and any(s in err for s in ALREADY_GONE)
+        log.record_teardown({"argv": list(argv), "rc": rc, "stderr": err.strip(),
+                             "already_gone": already, "duration": round(seconds, 4),
+                             "time": now()})
+        if already:
+            gone.append(f"{phase}: already gone (`{' '.join(argv)}`)")
+        elif rc != 0:
+            failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
 
 
 def _valid_capture(value):
