@@ -128,8 +128,9 @@ def link_steps(topo, link):
 
 
 def _addr_args(cidr):
-    """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial."""
-    return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr]
+    """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
+    duplicate address detection, which would leave it unusable for its first seconds."""
+    return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr, "nodad"]
 
 
 def config_steps(node):

@@ -1,0 +1,145 @@
+"""Bad input, partial failure, locking: one clear line, and the host as it was."""
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_topology
+
+pytestmark = pytest.mark.root
+
+BROKEN_ROUTE = """
+name: npt-broken
+nodes:
+  npt-b1: {interfaces: {eth0: {addresses: [10.250.1.1/24]}}}
+  npt-b2:
+    interfaces: {eth0: {addresses: [10.250.1.2/24]}}
+    routes: [{to: 10.250.9.0/24, via: 10.250.77.1}]   # gateway on no connected subnet
+links:
+  - endpoints: [npt-b1:eth0, npt-b2:eth0]
+"""
+
+
+def one_line_error(result):
+    assert "Traceback" not in result.err
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert len(lines) == 1, result.err
+    return lines[0]
+
+
+def test_failed_step_rolls_back_everything(netplay, tmp_path, state_dir, host_unchanged):
+    result = netplay("run", write_topology(tmp_path, BROKEN_ROUTE))
+    assert result.rc == 1
+    line = one_line_error(result)
+    assert "ip -n npt-b2 route add 10.250.9.0/24 via 10.250.77.1" in line
+    assert "Nexthop has invalid gateway" in line
+    with open(f"{state_dir}/labs/npt-broken/log.json") as f:
+        log = json.load(f)
+    assert log["status"] == "down"
+    undone = [entry["argv"] for entry in log["teardown"]]
+    assert undone == [["ip", "netns", "delete", "npt-b2"], ["ip", "netns", "delete", "npt-b1"]]
+    assert netplay("down", "npt-broken").rc == 0  # nothing left to do
+
+
+@pytest.mark.parametrize("text,message", [
+    ("name: x\nnodes: {a: {kind: netns}\n", "malformed YAML at line 3"),
+    ("name: x\nnodes: {a: {colour: red}}\n", "unknown key 'colour'"),
+    ("name: x\nnodes: {'a$(reboot)': {}}\n", "may use only letters"),
+])
+def test_bad_topology_file_changes_nothing(netplay, tmp_path, host_unchanged, text, message):
+    result = netplay("run", write_topology(tmp_path, text))
+    assert result.rc == 2
+    assert message in one_line_error(result)
+
+
+def test_unknown_builtin(netplay, host_unchanged):
+    result = netplay("run", "no-such-lab")
+    assert result.rc == 2
+    assert "unknown built-in topology 'no-such-lab'" in one_line_error(result)
+
+
+def test_a_namespace_that_is_not_ours_is_refused_and_survives(netplay, tmp_path):
+    subprocess.run(["ip", "netns", "add", "npt-foreign"], check=True)
+    try:
+        topo = "name: npt-clash\nnodes: {npt-foreign: {}, npt-x: {}}\n" \
+               "links: [{endpoints: [npt-foreign:e0, npt-x:e0]}]\n"
+        result = netplay("run", write_topology(tmp_path, topo))
+        assert result.rc == 2
+        assert "namespace 'npt-foreign' already exists" in one_line_error(result)
+        assert "npt-x" not in os.listdir("/var/run/netns")
+    finally:
+        subprocess.run(["ip", "netns", "delete", "npt-foreign"], check=True)
+
+
+def test_a_root_device_that_is_not_ours_is_refused(netplay, tmp_path, host_unchanged):
+    topo = "name: npt-dev\nnodes: {npt-y: {}}\nbridges: {eth0: {}}\n" \
+           "links: [{endpoints: [npt-y:e0, eth0]}]\n"
+    result = netplay("run", write_topology(tmp_path, topo))
+    assert result.rc == 2
+    assert "a device named 'eth0' already exists in the root namespace" in one_line_error(result)
+
+
+def test_root_address_overlapping_a_host_route_is_refused(netplay, tmp_path):
+    # a dummy device of the test's own gives the host a route to overlap; no traffic
+    subprocess.run(["ip", "link", "add", "npt-dummy", "type", "veth", "peer", "name", "npt-dummy1"],
+                   check=True)
+    try:
+        subprocess.run(["ip", "addr", "add", "10.251.77.1/24", "dev", "npt-dummy"], check=True)
+        subprocess.run(["ip", "link", "set", "npt-dummy", "up"], check=True)
+        topo = """
+name: npt-overlap
+nodes:
+  host: {kind: host, interfaces: {npt-h0: {addresses: [10.251.77.5/24]}}}
+  npt-z: {}
+links: [{endpoints: [host:npt-h0, npt-z:e0]}]
+"""
+        result = netplay("run", write_topology(tmp_path, topo))
+        assert result.rc == 2
+        assert "overlaps the host's network 10.251.77.0/24" in one_line_error(result)
+        assert "npt-z" not in os.listdir("/var/run/netns")
+    finally:
+        subprocess.run(["ip", "link", "delete", "npt-dummy"], check=True)
+
+
+def test_missing_program_names_its_package(netplay, host_unchanged):
+    result = netplay("run", "levels", env={"PATH": "/nonexistent"})
+    assert result.rc == 2
+    line = one_line_error(result)
+    assert "ip, mkdir not found" in line and "apt-get install coreutils iproute2" in line
+
+
+def test_a_lab_already_up_is_refused(lab, netplay):
+    lab("levels")
+    again = netplay("run", "levels")
+    assert again.rc == 2
+    assert "already up" in one_line_error(again)
+
+
+def test_one_run_per_lab_at_a_time(netplay, state_dir, host_unchanged):
+    lock_dir = f"{state_dir}/labs/levels"
+    os.makedirs(lock_dir)
+    with open(f"{lock_dir}/lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as another netplay process would
+        result = netplay("run", "levels")
+    assert result.rc == 2
+    assert "being changed by another netplay process" in one_line_error(result)
+
+
+def test_different_labs_run_side_by_side(lab, netplay, state_dir, tmp_path):
+    other = write_topology(tmp_path, "name: npt-side\nnodes: {npt-s1: {}, npt-s2: {}}\n"
+                                     "links: [{endpoints: [npt-s1:e0, npt-s2:e0]}]\n")
+    env = dict(os.environ, NETPLAY_STATE_DIR=state_dir)
+    procs = [subprocess.Popen([sys.executable, "-m", "netplay", "run", t], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for t in ("levels", other)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    try:
+        assert [p.returncode for p in procs] == [0, 0], outs
+    finally:
+        netplay("down", "levels")
+        netplay("down", "npt-side")
+    assert not {"levela", "npt-s1"} & set(os.listdir("/var/run/netns"))

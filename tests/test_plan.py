@@ -1,0 +1,95 @@
+"""Planning is pure: a topology in, the exact commands out. No root."""
+
+from netplay import builtins
+from netplay.plan import plan
+from netplay.steps import Ref
+from netplay.topology import with_runtime
+
+
+def shell(steps):
+    return [s.shell() for s in steps]
+
+
+def test_levels_plan_is_the_tutorials_commands():
+    assert shell(plan(builtins.load("levels"))) == [
+        "mkdir -p /var/run/netns",
+        "ip netns add levela",
+        "ip netns add levelb",
+        "ip netns add levelc",
+        # each end is created in its namespace: the tutorial's `ip link set ... netns`
+        # folded into the `ip link add`, which the kernel does far faster
+        "ip link add veth0a type veth peer name veth1a netns levela",
+        "ip link add veth0b netns levela type veth peer name veth1b netns levelb",
+        "ip link add veth0c netns levelb type veth peer name veth1c netns levelc",
+        "ip -n levela addr add 172.16.1.0/24 brd + dev veth1a",
+        "ip -n levela link set veth1a up",
+        "ip -n levelb addr add 10.1.1.1/24 brd + dev veth1b",
+        "ip -n levelb link set veth1b up",
+        "ip -n levelc addr add 192.168.1.1/24 brd + dev veth1c",
+        "ip -n levelc link set veth1c up",
+    ]
+
+
+def test_undo_only_where_the_namespace_does_not_take_it():
+    steps = plan(builtins.load("levels"))
+    undos = [s.undo for s in steps if s.undo]
+    assert undos == [
+        ["ip", "netns", "delete", "levela"],
+        ["ip", "netns", "delete", "levelb"],
+        ["ip", "netns", "delete", "levelc"],
+        ["ip", "link", "delete", "veth0a"],  # its end in the root namespace
+    ]
+
+
+def test_home_on_netns_uses_a_root_bridge_with_tutorial_port_names():
+    lines = shell(plan(with_runtime(builtins.load("home"), "netns")))
+    assert "brctl addbr home" in lines
+    assert "ip link add eth1 netns laptop type veth peer name laptop_eth1" in lines
+    assert "brctl addif home laptop_eth1" in lines
+    assert "ip netns exec router sysctl -w net.ipv4.ip_forward=1" in lines
+    assert "ip -n laptop route add default via 10.200.1.1" in lines
+    # the bridge comes before its ports, and ports before addresses
+    assert lines.index("brctl addbr home") < lines.index("brctl addif home laptop_eth1")
+
+
+def test_root_bridge_gets_an_owned_firewall_rule_with_its_undo():
+    steps = plan(with_runtime(builtins.load("home"), "netns"))
+    rule = [s for s in steps if s.argv[0] == "iptables"]
+    assert len(rule) == 1
+    assert rule[0].argv[:2] == ["iptables", "-I"]
+    assert rule[0].undo[:2] == ["iptables", "-D"]
+    assert rule[0].argv[2:] == rule[0].undo[2:]
+    assert "netplay:home" in rule[0].argv
+
+
+def test_docker_nodes_capture_the_pid_and_refer_to_it():
+    steps = plan(with_runtime(builtins.load("home"), None, "netplay-busybox"))
+    laptop = [s for s in steps if s.phase == "node laptop"]
+    run, inspect, attach = laptop
+    assert run.argv[:3] == ["docker", "run", "--net=none"]
+    assert "--label" in run.argv and "netplay.lab=home" in run.argv
+    assert "--dns=8.8.8.8" in run.argv and "netplay-busybox" in run.argv
+    assert run.undo == ["docker", "rm", "-f", "laptop"]
+    assert inspect.argv == ["docker", "inspect", "-f", "{{.State.Pid}}", "laptop"]
+    assert inspect.capture == "pid_laptop"
+    assert attach.argv == ["ip", "netns", "attach", "laptop", Ref("pid_laptop")]
+    assert attach.shell() == 'ip netns attach laptop "$pid_laptop"'
+    assert inspect.shell() == "pid_laptop=$(docker inspect -f '{{.State.Pid}}' laptop)"
+    assert attach.undo == ["ip", "netns", "delete", "laptop"]
+
+
+def test_resolve_substitutes_captured_values_only():
+    steps = plan(with_runtime(builtins.load("home"), "docker"))
+    attach = next(s for s in steps if s.refs())
+    assert attach.resolve({"pid_verizon": "4242"}) == ["ip", "netns", "attach", "verizon", "4242"]
+
+
+def test_every_argument_is_quoted_in_shell_lines():
+    steps = plan(with_runtime(builtins.load("home"), "docker"))
+    inspect = next(s for s in steps if s.capture)
+    assert "'{{.State.Pid}}'" in inspect.shell()
+
+
+def test_plan_is_deterministic():
+    topo = builtins.load("home")
+    assert [s.to_dict() for s in plan(topo)] == [s.to_dict() for s in plan(topo)]
