@@ -53,17 +53,19 @@ class Summary:
                 f"log: {self.log_path}")
 
 
-def up(topo, machine, root, cli=None, echo=None):
+def up(topo, machine, root, cli=None, echo=None, progress=None):
     """Build topo on machine, logging to the state directory. Returns a Summary."""
     steps = planner.plan(topo)
     start = time.monotonic()
     path = apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
-                 check=lambda: preflight.check(topo, steps, machine, cli))
+                 check=lambda: preflight.check(topo, steps, machine, cli),
+                 progress=progress)
     return Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
                    len(steps), time.monotonic() - start, str(path))
 
 
-def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run"):
+def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run",
+          progress=None):
     """Run steps as lab `lab` under its lock, logging to its log; refuse if it is up.
 
     check() runs under the lock before anything changes. Returns the log's path.
@@ -78,7 +80,7 @@ def apply(lab, topology, steps, machine, root, echo=None, check=None, action="ru
         path = state.log_path(root, lab)
         log = steplog.StepLog.create(path, lab, topology, steps, action=action)
         try:
-            Runner(machine, echo).apply(log, steps)
+            Runner(machine, echo, progress).apply(log, steps)
         except StepFailed:
             clean = log.data.get("rollback_clean", False)
             log.set_status(steplog.DOWN if clean else steplog.FAILED)
@@ -97,7 +99,7 @@ def logged_steps(data, source):
     return out
 
 
-def down(lab, machine, root, echo=None):
+def down(lab, machine, root, echo=None, progress=None):
     """Undo the lab's logged steps in reverse. Returns notes on objects already gone,
     or None when the lab was not up."""
     with state.lab_lock(root, lab):
@@ -112,7 +114,7 @@ def down(lab, machine, root, echo=None):
                if (result is not None and result.get("rc") == 0)
                or (crashed and result is None)]
         log = steplog.StepLog(path, data)
-        runner = Runner(machine, echo)
+        runner = Runner(machine, echo, progress)
         missing = _missing_containers(data, lab)
         failures, gone = runner.undo(log, ran)
         _sweep_containers(lab, runner, log, failures)

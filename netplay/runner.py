@@ -38,9 +38,10 @@ def _has(machine, program):
 
 
 class Runner:
-    def __init__(self, machine, echo=None):
+    def __init__(self, machine, echo=None, progress=None):
         self.machine = machine
-        self.echo = echo  # called with each shell line before it runs (verbose mode)
+        self.echo = echo  # called with each argv before it runs (verbose mode)
+        self.progress = progress  # called as progress(done, total, step) after each step
 
     def execute(self, argv):
         """Run one argv; return (exit code, stdout, stderr, seconds)."""
@@ -76,6 +77,8 @@ class Runner:
                 result["value"] = value
                 values[step.capture] = value
             log.record(index, result)
+            if self.progress:
+                self.progress(index + 1, len(steps), step)
             if rc != 0:
                 done.pop()
                 raise self.rollback(log, done, f"step {index + 1} failed: `{step.shell()}`: "
@@ -98,9 +101,11 @@ class Runner:
         Returns (failures, gone): undo commands that failed, and objects found already gone.
         """
         failures, gone = [], []
-        for step in reversed(steps):
-            if step.undo:
-                self.teardown(log, step.undo, step.phase, failures, gone)
+        undos = [step for step in reversed(steps) if step.undo]
+        for index, step in enumerate(undos):
+            self.teardown(log, step.undo, step.phase, failures, gone)
+            if self.progress:
+                self.progress(index + 1, len(undos), step)
         log.flush(force=True)
         return failures, gone
 
