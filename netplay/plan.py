@@ -35,8 +35,9 @@ def plan(topo):
     """The steps that build topo, in order."""
     steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
     pids = _pid_vars(topo)
-    for node in topo.nodes.values():
-        steps += node_steps(topo, node, pids)
+    nodes = [s for node in topo.nodes.values() for s in node_steps(topo, node, pids)]
+    # every `docker run` first, so the runner can start the containers at once
+    steps += sorted(nodes, key=lambda s: s.argv[:2] != ["docker", "run"])
     for bridge in topo.bridges.values():
         steps += bridge_steps(topo, bridge)
     for link in topo.links:

@@ -4,7 +4,9 @@ The machine is a plumbum machine object (plumbum.local here; an SshMachine has t
 interface), passed in, never a global, so that a lab can later span several hosts.
 """
 
+import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from netplay.errors import StepFailed
 from netplay.log import now
@@ -14,7 +16,6 @@ from netplay.steps import CAPTURE_VALUE
 ALREADY_GONE = (
     "Cannot find device", "No such device", "No such container", "No such file or directory",
     "does a matching rule exist", "Bad rule", "Cannot open network namespace",
-    "not found",
 )
 
 # Package that provides each program netplay runs, for "not installed" messages.
@@ -37,21 +38,64 @@ def _has(machine, program):
         return False
 
 
+def ip_prefix(argv):
+    """The `ip` global options of argv (["ip", "-n", "ns"]), or None if not batchable.
+
+    A step can join an `ip -batch` when it is a plain `ip` command with no captured value,
+    no reference and no argument that the batch parser would split or treat specially.
+    """
+    if argv[0] != "ip" or any(not isinstance(a, str) for a in argv):
+        return None
+    i = 1
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in ("-n", "-netns") else 1
+    rest = argv[i:]
+    if not rest or rest[:2] == ["netns", "exec"] or "-batch" in argv[:i]:
+        return None
+    if any(not a or any(c in a for c in " \t\n\"'#\\") for a in rest):
+        return None
+    return tuple(argv[:i])
+
+
+def groups(steps):
+    """Split steps into consecutive runs executed together, as (kind, steps, key):
+    'batch' (same `ip` options: one `ip OPTS -batch -`), 'parallel' (`docker run`s, started
+    at once), or 'single'. The log still holds one entry per step."""
+    out = []
+    for step in steps:
+        prefix = None if step.capture else ip_prefix(step.argv)
+        if prefix is not None:
+            kind, key = "batch", prefix
+        elif step.argv[:2] == ["docker", "run"] and not step.refs():
+            kind, key = "parallel", None
+        else:
+            kind, key = "single", None
+        if out and kind != "single" and out[-1][0] == kind and out[-1][2] == key:
+            out[-1][1].append(step)
+        else:
+            out.append((kind, [step], key))
+    return out
+
+
 class Runner:
-    def __init__(self, machine, echo=None, progress=None):
+    def __init__(self, machine, echo=None, progress=None, batch=True, workers=8):
         self.machine = machine
         self.echo = echo  # called with each argv before it runs (verbose mode)
         self.progress = progress  # called as progress(done, total, step) after each step
+        self.batch = batch  # False: one process per step, as a person would type them
+        self.workers = workers  # containers started at once
 
-    def execute(self, argv):
+    def execute(self, argv, stdin=None):
         """Run one argv; return (exit code, stdout, stderr, seconds)."""
-        if self.echo:
+        if self.echo and stdin is None:
             self.echo(argv)
         start = time.monotonic()
         try:
             cmd = self.machine[argv[0]][list(argv[1:])]
         except Exception as err:  # plumbum's CommandNotFound and friends
             return 127, "", f"{argv[0]}: command not found ({err.__class__.__name__})", 0.0
+        if stdin is not None:
+            cmd = cmd << stdin
         rc, out, err = cmd.run(retcode=None)
         return rc, out, err, time.monotonic() - start
 
@@ -66,26 +110,70 @@ class Runner:
         return values
 
     def _apply(self, log, steps, values, done):
-        for index, step in enumerate(steps):
-            argv = step.resolve(values)
-            done.append(step)  # before it runs: an interrupt mid-command still undoes it
-            rc, out, err, seconds = self.execute(argv)
-            result = {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4),
-                      "time": now()}
-            if step.capture and rc == 0:
-                value = out.strip()
-                result["value"] = value
-                values[step.capture] = value
-            log.record(index, result)
-            if self.progress:
-                self.progress(index + 1, len(steps), step)
-            if rc != 0:
-                done.pop()
-                raise self.rollback(log, done, f"step {index + 1} failed: `{step.shell()}`: "
-                                    f"{err.strip() or f'exit code {rc}'}")
-            if step.capture and not _valid_capture(values[step.capture]):
-                raise self.rollback(log, done, f"step {index + 1}: `{step.shell()}` printed "
-                                    f"{out.strip()!r}, not a running process's id")
+        index = {id(step): i for i, step in enumerate(steps)}
+        plan = groups(steps) if self.batch else [("single", [s], None) for s in steps]
+        for kind, group, key in plan:
+            done.extend(group)  # before they run: an interrupt mid-command still undoes them
+            outcomes = self._run_group(kind, group, key, values)
+            failed = None
+            for step, outcome in zip(group, outcomes):
+                if outcome is None:  # a batch stopped before it
+                    done.remove(step)
+                    continue
+                i = index[id(step)]
+                self._record(log, i, step, outcome, values)
+                if self.progress:
+                    self.progress(i + 1, len(steps), step)
+                if outcome[0] is None:  # unknown which batch line failed: undo them all
+                    failed = failed or (i, step, outcome)
+                elif outcome[0] != 0:
+                    done.remove(step)
+                    failed = failed or (i, step, outcome)
+            if failed:
+                i, step, (rc, _, err, _) = failed
+                what = f"step {i + 1} failed: `{step.shell()}`" if rc is not None else \
+                    f"a batch of {len(group)} `ip` commands from step {i + 1} failed"
+                raise self.rollback(log, done, f"{what}: {err.strip() or f'exit code {rc}'}")
+            for step in group:
+                if step.capture and not _valid_capture(values[step.capture]):
+                    raise self.rollback(log, done, f"step {index[id(step)] + 1}: "
+                                        f"`{step.shell()}` printed {values[step.capture]!r}, "
+                                        "not a running process's id")
+
+    def _record(self, log, i, step, outcome, values):
+        rc, out, err, seconds = outcome
+        result = {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4), "time": now()}
+        if step.capture and rc == 0:
+            result["value"] = values[step.capture] = out.strip()
+        log.record(i, result)
+
+    def _run_group(self, kind, group, key, values):
+        """Run a group; one (rc, out, err, seconds) per step, None for steps not run."""
+        if kind == "batch" and len(group) > 1:
+            return self._run_batch(key, group)
+        if kind == "parallel" and len(group) > 1:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                return list(pool.map(lambda s: self.execute(s.resolve(values)), group))
+        return [self.execute(step.resolve(values)) for step in group]
+
+    def _run_batch(self, prefix, group):
+        """Run `ip` steps as one `ip OPTS -batch -`; ip stops at the first failure and names
+        its line ("Command failed -:N"), so each step's outcome is known."""
+        lines = [" ".join(step.argv[len(prefix):]) for step in group]
+        if self.echo:
+            for step in group:
+                self.echo(step.argv)
+        rc, out, err, seconds = self.execute([*prefix, "-batch", "-"], "\n".join(lines) + "\n")
+        share = seconds / len(group)
+        if rc == 0:
+            return [(0, "", "", share)] * len(group)
+        match = re.search(r"Command failed -:(\d+)", err)
+        if not match:  # ip exited without naming the line: any of them may have run
+            return [(None, "", err, share)] * len(group)
+        failed = int(match.group(1)) - 1
+        message = err[:match.start()].strip()
+        return ([(0, "", "", share)] * failed + [(rc, "", message, share)]
+                + [None] * (len(group) - failed - 1))
 
     def rollback(self, log, done, message):
         """Undo the steps that ran; return the StepFailed to raise, saying how it went."""
