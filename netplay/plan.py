@@ -27,8 +27,15 @@ def in_ns(ns, *argv):
     return ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
 
 
-def firewall_comment(lab):
+def owner_mark(lab):
+    """The mark on everything netplay creates, so `clean` finds its own and nothing else:
+    the alias of root-namespace devices and of each lab namespace's lo, and the comment
+    of firewall rules. (Containers carry the label LAB_LABEL instead.)"""
     return f"netplay:{lab}"
+
+
+def mark(ns, dev, lab, phase):
+    return Step(ip(ns, "link", "set", dev, "alias", owner_mark(lab)), phase=phase)
 
 
 def plan(topo):
@@ -43,6 +50,8 @@ def plan(topo):
     for link in topo.links:
         steps += link_steps(topo, link)
     for node in topo.nodes.values():
+        if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
+            steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += config_steps(node)
     return steps
 
@@ -91,16 +100,18 @@ def docker_steps(topo, node, pid_var, phase):
     ]
 
 
+
 def bridge_steps(topo, bridge):
     ns, name = bridge.namespace, bridge.name
     phase = f"bridge {name}"
     undo = None if ns else ["ip", "link", "delete", name]
     steps = [Step(in_ns(ns, "brctl", "addbr", name), undo=undo, phase=phase)]
     if ns is None:
+        steps.append(mark(None, name, topo.name, phase))
         # Docker sets FORWARD to DROP and makes bridged frames traverse iptables: let this
         # bridge's own frames through, marked as ours so the rule is found and removed.
         rule = ["FORWARD", "-i", name, "-o", name, "-m", "comment",
-                "--comment", firewall_comment(topo.name), "-j", "ACCEPT"]
+                "--comment", owner_mark(topo.name), "-j", "ACCEPT"]
         steps.append(Step(["iptables", "-I", *rule], undo=["iptables", "-D", *rule], phase=phase))
     steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", name), phase=phase)
               for a in bridge.addresses]
@@ -119,6 +130,8 @@ def link_steps(topo, link):
     phase = f"link {a} -- {b}"
     steps = [Step(add, undo=["ip", "link", "delete", root_end] if root_end else None,
                   phase=phase)]
+    if root_end:
+        steps.append(mark(None, root_end, topo.name, phase))
     for end, ns in ((a, ns_a), (b, ns_b)):
         if topo.is_bridge(end.node):
             bridge = topo.bridges[end.node]

@@ -19,15 +19,27 @@ def test_levels_plan_is_the_tutorials_commands():
         # each end is created in its namespace: the tutorial's `ip link set ... netns`
         # folded into the `ip link add`, which the kernel does far faster
         "ip link add veth0a type veth peer name veth1a netns levela",
+        "ip link set veth0a alias netplay:levels",  # ownership mark, for `netplay clean`
         "ip link add veth0b netns levela type veth peer name veth1b netns levelb",
         "ip link add veth0c netns levelb type veth peer name veth1c netns levelc",
+        "ip -n levela link set lo alias netplay:levels",
         "ip -n levela addr add 172.16.1.0/24 brd + dev veth1a",
         "ip -n levela link set veth1a up",
+        "ip -n levelb link set lo alias netplay:levels",
         "ip -n levelb addr add 10.1.1.1/24 brd + dev veth1b",
         "ip -n levelb link set veth1b up",
+        "ip -n levelc link set lo alias netplay:levels",
         "ip -n levelc addr add 192.168.1.1/24 brd + dev veth1c",
         "ip -n levelc link set veth1c up",
     ]
+
+
+def test_everything_created_carries_the_lab_mark():
+    steps = plan(with_runtime(builtins.load("home"), "netns"))
+    marked = {(s.argv[2] if s.argv[1] == "-n" else None, s.argv[-3]) for s in steps
+              if s.argv[-2:] == ["alias", "netplay:home"]}
+    assert marked == {("verizon", "lo"), ("router", "lo"), ("laptop", "lo"),
+                      (None, "home"), (None, "laptop_eth1"), (None, "router_eth1")}
 
 
 def test_undo_only_where_the_namespace_does_not_take_it():
@@ -66,6 +78,8 @@ def test_docker_nodes_capture_the_pid_and_refer_to_it():
     steps = plan(with_runtime(builtins.load("home"), None, "netplay-busybox"))
     laptop = [s for s in steps if s.phase == "node laptop"]
     run, inspect, attach = laptop
+    assert steps.index(run) < steps.index(next(s for s in steps if s.capture)), \
+        "all containers start before any is inspected"
     assert run.argv[:3] == ["docker", "run", "--net=none"]
     assert "--label" in run.argv and "netplay.lab=home" in run.argv
     assert "--dns=8.8.8.8" in run.argv and "netplay-busybox" in run.argv

@@ -27,8 +27,8 @@ def test_ip_prefix_separates_global_options():
 
 def test_levels_runs_in_a_few_processes():
     kinds = [(kind, len(group)) for kind, group, _ in groups(plan(builtins.load("levels")))]
-    # mkdir; namespaces and veths in one root batch; then one batch per namespace
-    assert kinds == [("single", 1), ("batch", 6), ("batch", 2), ("batch", 2), ("batch", 2)]
+    # mkdir; namespaces, veths and marks in one root batch; then one batch per namespace
+    assert kinds == [("single", 1), ("batch", 7), ("batch", 3), ("batch", 3), ("batch", 3)]
 
 
 def _log(tmp_path, steps):
