@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Second command of the README, and what CI runs: install everything (plus
+# vagrant, to validate the Vagrantfile), make sure Docker runs and the busybox
+# image exists, then run the test suite.
+#
+# Usage: sudo scripts/test.sh [PYTEST ARGS...]
+#
+# A dockerd started here is stopped again on exit; a daemon that was already
+# running is left alone. Exits with pytest's exit code, except that "no tests
+# collected" (pytest's 5) is a failure (1).
+set -euo pipefail
+
+SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd -P)
+VENV=${NETPLAY_VENV:-$REPO_ROOT/.venv}
+
+log() { printf 'test: %s\n' "$*" >&2; }
+
+[[ $(id -u) -eq 0 ]] || { log "error: must run as root (try: sudo $0)"; exit 1; }
+
+bash "$SCRIPT_DIR/setup.sh" --with-vagrant
+
+started=$(bash "$SCRIPT_DIR/docker-up.sh")
+if [[ -n $started ]]; then
+    # Stop only the dockerd started just now.
+    trap 'NETPLAY_DOCKERD_PIDFILE="$started" bash "$SCRIPT_DIR/docker-down.sh" || true' EXIT
+fi
+
+bash "$SCRIPT_DIR/build-image.sh"
+
+# The tests run the venv's netplay, and use the local image (no registry).
+export PATH="$VENV/bin:$PATH"
+export NETPLAY_IMAGE=${NETPLAY_IMAGE:-netplay-busybox}
+
+cd "$REPO_ROOT"
+rc=0
+"$VENV/bin/python" -m pytest -q tests "$@" || rc=$?
+if (( rc == 5 )); then
+    log "error: pytest collected no tests"
+    exit 1
+fi
+exit "$rc"
