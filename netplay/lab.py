@@ -15,8 +15,10 @@ from netplay.topology import load_file, uses_docker, with_runtime
 
 
 def resolve(spec):
-    """A topology from a built-in name or a YAML file path."""
-    if os.sep in spec or spec.endswith((".yaml", ".yml")) or os.path.exists(spec):
+    """A topology from a YAML file path or a built-in name. A bare word is a file only if
+    such a file exists (so `netplay run home` in / is the built-in, not the directory)."""
+    looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
+    if looks_like_path or os.path.isfile(spec):
         if not os.path.isfile(spec):
             raise InputError(f"{spec}: no such topology file")
         return load_file(spec)

@@ -27,10 +27,10 @@ PACKAGES = {"ip": "iproute2", "brctl": "bridge-utils", "iptables": "iptables",
 def missing_programs(steps, machine):
     """Programs the steps (and their undos) need that the machine does not have."""
     needed = {s.argv[0] for s in steps} | {s.undo[0] for s in steps if s.undo}
-    return sorted(p for p in needed if not _has(machine, p))
+    return sorted(p for p in needed if not has_program(machine, p))
 
 
-def _has(machine, program):
+def has_program(machine, program):
     try:
         machine.which(program)
         return True

@@ -8,6 +8,7 @@ and the commands that rewire the host.
 import errno
 import fcntl
 import os
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,16 +23,28 @@ def state_dir(option=None):
     return Path(option or os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR)
 
 
-def lab_dir(root, lab, create=False):
-    path = Path(root) / "labs" / lab
-    if create:
-        for p in (Path(root), Path(root) / "labs", path):
-            try:
-                p.mkdir(mode=0o700, exist_ok=True)
-            except OSError as err:
-                raise HostError(f"cannot create the state directory {p}: {err.strerror} "
-                                f"(choose another with --state-dir or ${ENV_STATE_DIR})") from None
+def private_dir(*parts):
+    """Make each directory of the path (root only: 0700), and return the path."""
+    path = Path(parts[0])
+    for part in (None, *parts[1:]):
+        path = path / part if part else path
+        try:
+            path.mkdir(mode=0o700, exist_ok=True)
+            if path.stat().st_uid == os.geteuid():
+                path.chmod(0o700)
+        except OSError as err:
+            raise HostError(f"cannot create the state directory {path}: {err.strerror} "
+                            f"(choose another with --state-dir or ${ENV_STATE_DIR})") from None
     return path
+
+
+def lab_dir(root, lab, create=False):
+    return private_dir(root, "labs", lab) if create else Path(root) / "labs" / lab
+
+
+def cleanup_log_path(root):
+    """A new log for one `netplay clean`, beside (not among) the labs."""
+    return private_dir(root, "cleanups") / f"clean-{time.strftime('%Y%m%dT%H%M%S')}.json"
 
 
 def log_path(root, lab):

@@ -5,3 +5,6 @@ anything heavy), so `netplay --help` stays fast. Add a command by adding its mod
 """
 
 COMMANDS = ["run", "down", "topologies"]
+COMMANDS += ["replay", "export"]  # issue 4: replaying and exporting step logs
+COMMANDS += ["verify", "status", "exec", "graph", "capture"]  # issue 5: observing labs
+COMMANDS += ["clean"]  # issue 8: leftovers found by ownership marks
