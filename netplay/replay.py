@@ -1,0 +1,71 @@
+"""Replaying a recorded log on this host, and undoing what a log built.
+
+A log is untrusted input: it is checked by netplay.logcheck (format, version, per-argument
+policy, and re-planning its topology) before anything runs. Replay then runs the checked
+steps exactly as `netplay run` does, through lab.apply: under the lab's lock, refused when
+the lab is up, with the same preflight checks, rollback on failure, and a log of its own
+(action "replay") in the state directory. Captured values (container PIDs) come from this
+run; the results recorded in the log are never read.
+
+`replay --undo` is `down` of the log's lab, with one more check: the lab's current log on
+this host must hold the same steps as the given log. If it holds other steps, the lab on
+this host was built from another topology, and undoing the given log would remove objects
+that are not what it built: that is refused, and `netplay down LAB` is the way to take that
+lab down.
+"""
+
+import time
+
+from netplay import lab as labs, log as steplog, logcheck, preflight, state
+from netplay.errors import InputError
+from netplay.topology import uses_docker
+
+
+def load(path):
+    """The checked log at path (InputError, one line, if it is unusable or unsafe)."""
+    return logcheck.load(path)
+
+
+def replay(checked, machine, root, echo=None, cli=None):
+    """Run a checked log's steps on machine as its lab. Returns a lab.Summary."""
+    topo, steps = checked.topology, checked.steps
+    if cli is None and uses_docker(topo):
+        from netplay import dockerstate
+
+        cli = dockerstate.client()
+    start = time.monotonic()
+    path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
+                      check=lambda: preflight.check(topo, steps, machine, cli),
+                      action="replay")
+    return labs.Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
+                        len(steps), time.monotonic() - start, str(path))
+
+
+def _key(step):
+    return (step.argv, step.undo, step.capture, step.host)
+
+
+def undo(checked, machine, root, echo=None):
+    """Tear down what the checked log built, as `down` of its lab.
+
+    Returns the notes of lab.down (objects already gone), or None when the lab is not up
+    on this host."""
+    preflight.require_root()
+    lab = checked.lab
+    current = state.read_lab(root, lab)
+    if current is None or current["status"] == steplog.DOWN:
+        return None
+    here = state.log_path(root, lab)
+    ours = [step for step, _ in labs.logged_steps(current, str(here))]
+    if [_key(s) for s in ours] != [_key(s) for s in checked.steps]:
+        raise InputError(f"{checked.source}: lab {lab!r} is up on this host, but from other "
+                         f"steps than this log's (its log: {here}); nothing was changed; "
+                         f"`netplay down {lab}` takes that lab down")
+    return labs.down(lab, machine, root, echo=echo)
+
+
+def undo_lines(checked):
+    """What `replay --undo` would run, as bash lines (its dry run)."""
+    from netplay.export import teardown_lines
+
+    return teardown_lines(checked.steps)

@@ -1,0 +1,305 @@
+"""A log is untrusted input: replay and export refuse a truncated, corrupt or tampered log
+with one line naming the problem (the offending step when there is one), and change
+nothing on the host.
+
+The checks are pure (netplay.logcheck) and tested without root; the tests marked root run
+`netplay replay` on bad logs as root and compare the host before and after.
+"""
+
+import copy
+import json
+
+import pytest
+
+from netplay import builtins, logcheck
+from netplay.errors import InputError
+from netplay.log import FORMAT, VERSION
+from netplay.plan import plan
+from netplay.topology import from_dict, with_runtime
+
+from conftest import TEST_IMAGE, snapshot
+
+
+def log_data(topo):
+    return {"format": FORMAT, "version": VERSION, "lab": topo.name, "action": "run",
+            "status": "up", "topology": topo.to_dict(),
+            "steps": [s.to_dict() for s in plan(topo)], "teardown": []}
+
+
+LEVELS = log_data(builtins.load("levels"))
+HOME = log_data(with_runtime(builtins.load("home"), "docker", TEST_IMAGE))
+
+
+def index(data, shell):
+    """The index of the step whose shell line is `shell`."""
+    return next(i for i, s in enumerate(data["steps"]) if s["shell"] == shell)
+
+
+def tampered(base, edit):
+    data = copy.deepcopy(base)
+    edit(data)
+    return data
+
+
+def refusal(data, tmp_path):
+    """The InputError message for data written as a log file."""
+    path = tmp_path / "log.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as err:
+        logcheck.load(str(path))
+    message = str(err.value)
+    assert "\n" not in message and "\r" not in message
+    return message
+
+
+def set_argv(i, argv):
+    def edit(data):
+        data["steps"][i]["argv"] = argv
+    return edit
+
+
+def insert_args(i, pos, *args):
+    def edit(data):
+        data["steps"][i]["argv"][pos:pos] = list(args)
+    return edit
+
+
+def set_undo(i, undo):
+    def edit(data):
+        data["steps"][i]["undo"] = undo
+    return edit
+
+
+N_LEVELS = len(LEVELS["steps"])
+ADD_LEVELA = index(LEVELS, "ip netns add levela")
+ADDR_LEVELA = index(LEVELS, "ip -n levela addr add 172.16.1.0/24 brd + dev veth1a")
+RUN_LAPTOP = next(i for i, s in enumerate(HOME["steps"])
+                  if s["argv"][:2] == ["docker", "run"] and "--name=laptop" in s["argv"])
+ATTACH_LAPTOP = index(HOME, 'ip netns attach laptop "$pid_laptop"')
+FORWARD = index(HOME, "ip netns exec router sysctl -w net.ipv4.ip_forward=1")
+
+# (id, log, edit, what the message must say): one case per way a log can be bad.
+STEP_CASES = [
+    ("another-program", LEVELS, set_argv(ADD_LEVELA, ["curl", "http://192.0.2.1/x"]),
+     [f"steps[{ADD_LEVELA}]", "'curl'"]),
+    ("shell", LEVELS, set_argv(ADD_LEVELA, ["bash", "-c", "touch /tmp/np4-pwned"]),
+     [f"steps[{ADD_LEVELA}]", "'bash'"]),
+    ("program-in-namespace", LEVELS,
+     set_argv(ADD_LEVELA, ["ip", "netns", "exec", "levela", "sh", "-c", "id"]),
+     [f"steps[{ADD_LEVELA}]", "'sh' inside namespace levela"]),
+    ("docker-in-namespace", LEVELS,
+     set_argv(ADD_LEVELA, ["ip", "netns", "exec", "levela", "docker", "ps"]),
+     [f"steps[{ADD_LEVELA}]", "'docker' inside namespace levela"]),
+    ("name-with-semicolon", LEVELS, set_argv(ADD_LEVELA, ["ip", "netns", "add", "levela;reboot"]),
+     [f"steps[{ADD_LEVELA}]", "namespace name 'levela;reboot'"]),
+    ("name-with-command-substitution", LEVELS,
+     set_argv(ADD_LEVELA, ["ip", "netns", "add", "$(touch /tmp/np4-pwned)"]),
+     [f"steps[{ADD_LEVELA}]", "may use only letters"]),
+    ("ifname-with-backquote", LEVELS,
+     set_argv(ADDR_LEVELA, ["ip", "-n", "levela", "addr", "add", "172.16.1.0/24", "dev", "v`id`"]),
+     [f"steps[{ADDR_LEVELA}]", "interface name 'v`id`'"]),
+    ("argument-with-space", LEVELS,
+     set_argv(ADDR_LEVELA, ["ip", "-n", "levela", "addr", "add", "172.16.1.0/24 x", "dev", "veth1a"]),
+     [f"steps[{ADDR_LEVELA}]", "characters netplay never puts"]),
+    ("newline-in-argument", LEVELS, set_argv(ADD_LEVELA, ["ip", "netns", "add", "a\nreboot"]),
+     [f"steps[{ADD_LEVELA}]", "spans lines"]),
+    ("ip-batch", LEVELS, set_argv(ADD_LEVELA, ["ip", "-batch", "/tmp/cmds"]),
+     [f"steps[{ADD_LEVELA}]", "ip option '-batch'"]),
+    ("undo-runs-rm", LEVELS, set_undo(ADD_LEVELA, ["rm", "-rf", "/"]),
+     [f"steps[{ADD_LEVELA}]", "its undo", "rm"]),
+    ("undo-runs-another-program", LEVELS, set_undo(ADD_LEVELA, ["shutdown", "now"]),
+     [f"steps[{ADD_LEVELA}]", "its undo", "'shutdown'"]),
+    ("mkdir-elsewhere", LEVELS, set_argv(0, ["mkdir", "-p", "/etc/cron.d/x"]),
+     ["steps[0]", "mkdir only as"]),
+    ("sysctl-outside-net", HOME,
+     set_argv(FORWARD, ["ip", "netns", "exec", "router", "sysctl", "-w",
+                        "kernel.core_pattern=|/tmp/x"]),
+     [f"steps[{FORWARD}]"]),
+    ("sysctl-modprobe", HOME,
+     set_argv(FORWARD, ["ip", "netns", "exec", "router", "sysctl", "-w", "kernel.modprobe=/tmp/x"]),
+     [f"steps[{FORWARD}]", "not a net.* setting"]),
+    ("iptables-modprobe", HOME,
+     set_argv(FORWARD, ["iptables", "--modprobe=/tmp/x", "-L"]),
+     [f"steps[{FORWARD}]", "runs a program"]),
+    ("docker-privileged", HOME, insert_args(RUN_LAPTOP, 2, "--privileged"),
+     [f"steps[{RUN_LAPTOP}]", "'--privileged'"]),
+    ("docker-volume", HOME, insert_args(RUN_LAPTOP, 2, "-v", "/:/host"),
+     [f"steps[{RUN_LAPTOP}]", "'-v'"]),
+    ("docker-host-network", HOME,
+     lambda d: d["steps"][RUN_LAPTOP]["argv"].__setitem__(2, "--net=host"),
+     [f"steps[{RUN_LAPTOP}]", "'--net=host'"]),
+    ("docker-exec", HOME, set_argv(RUN_LAPTOP, ["docker", "exec", "laptop", "sh"]),
+     [f"steps[{RUN_LAPTOP}]", "`docker exec`"]),
+    ("pid-from-nowhere", HOME,
+     set_argv(ATTACH_LAPTOP, ["ip", "netns", "attach", "laptop", {"ref": "pid_nobody"}]),
+     [f"steps[{ATTACH_LAPTOP}]", "$pid_nobody"]),
+    ("capture-from-other-command", LEVELS,
+     lambda d: d["steps"][ADD_LEVELA].__setitem__("capture", "pid_x"),
+     [f"steps[{ADD_LEVELA}]", "only `docker inspect` may capture"]),
+    ("heading-with-newline", LEVELS,
+     lambda d: d["steps"][ADD_LEVELA].__setitem__("phase", "node\nreboot"),
+     [f"steps[{ADD_LEVELA}]", "heading"]),
+    ("other-host", LEVELS,
+     lambda d: d["steps"][ADD_LEVELA].__setitem__("host", "db1.example"),
+     [f"steps[{ADD_LEVELA}]", "host 'db1.example'"]),
+    ("argument-not-a-string", LEVELS, set_argv(ADD_LEVELA, ["ip", "netns", "add", 7]),
+     [f"steps[{ADD_LEVELA}]", "neither a string nor a reference"]),
+    ("empty-argv", LEVELS, set_argv(ADD_LEVELA, []),
+     [f"steps[{ADD_LEVELA}]", "non-empty 'argv'"]),
+]
+
+# Steps that the policy allows one by one but that are not what the topology plans.
+PLAN_CASES = [
+    ("changed-address", LEVELS,
+     set_argv(ADDR_LEVELA, ["ip", "-n", "levela", "addr", "add", "172.16.9.9/24", "brd", "+",
+                            "dev", "veth1a"]),
+     [f"steps[{ADDR_LEVELA}]", "not what netplay plans", "172.16.1.0/24"]),
+    ("extra-step", LEVELS,
+     lambda d: d["steps"].append({"argv": ["ip", "netns", "add", "extra"], "phase": "x"}),
+     [f"has {N_LEVELS + 1} steps", f"plans {N_LEVELS}", f"steps[{N_LEVELS}]"]),
+    ("missing-step", LEVELS, lambda d: d["steps"].pop(),
+     [f"has {N_LEVELS - 1} steps", f"plans {N_LEVELS}", f"steps[{N_LEVELS - 1}]", "missing"]),
+    ("reordered", LEVELS,
+     lambda d: d["steps"].insert(1, d["steps"].pop(ADD_LEVELA + 1)),
+     ["steps[1]", "not what netplay plans"]),
+    ("undo-dropped", LEVELS, lambda d: d["steps"][ADD_LEVELA].pop("undo"),
+     [f"steps[{ADD_LEVELA}]", "undo should be `ip netns delete levela`"]),
+    ("heading-changed", LEVELS,
+     lambda d: d["steps"][ADD_LEVELA].__setitem__("phase", "node levelz"),
+     [f"steps[{ADD_LEVELA}]", "heading should be 'node levela'"]),
+    ("other-image-in-steps-only", HOME,
+     lambda d: d["steps"][RUN_LAPTOP]["argv"].__setitem__(-3, "alpine"),
+     [f"steps[{RUN_LAPTOP}]", "not what netplay plans"]),
+]
+
+HEADER_CASES = [
+    ("lab-name-with-metacharacters", LEVELS, lambda d: d.__setitem__("lab", "../../etc"),
+     ["lab name '../../etc'"]),
+    ("lab-other-than-topology", LEVELS, lambda d: d.__setitem__("lab", "home"),
+     ["for lab 'home'", "named 'levels'"]),
+    ("no-topology", LEVELS, lambda d: d.pop("topology"), ["no \"topology\""]),
+    ("topology-name-with-metacharacters", LEVELS,
+     lambda d: (d.__setitem__("lab", "lev"), d["topology"].__setitem__("name", "lev;rm -rf /")),
+     ["lab name 'lev;rm -rf /'"]),
+    ("topology-node-tampered", LEVELS,
+     lambda d: d["topology"]["nodes"]["levela"].__setitem__("kind", "vm"),
+     ["topology", "unknown kind 'vm'"]),
+    ("topology-and-steps-tampered-together", LEVELS,
+     lambda d: (d["topology"]["nodes"].__setitem__(
+         "x$(id)", d["topology"]["nodes"].pop("levelc")),),
+     ["node name 'x$(id)'"]),
+    ("future-version", LEVELS, lambda d: d.__setitem__("version", VERSION + 1),
+     [f"version {VERSION + 1} is not supported"]),
+    ("no-version", LEVELS, lambda d: d.pop("version"), ["version None is not supported"]),
+    ("other-format", LEVELS, lambda d: d.__setitem__("format", "terraform-state"),
+     ["not a netplay log"]),
+    ("steps-not-a-list", LEVELS, lambda d: d.__setitem__("steps", {"0": "ip"}),
+     ["no list of steps"]),
+]
+
+
+@pytest.mark.parametrize("base,edit,expected",
+                         [c[1:] for c in STEP_CASES + PLAN_CASES + HEADER_CASES],
+                         ids=[c[0] for c in STEP_CASES + PLAN_CASES + HEADER_CASES])
+def test_tampered_log_is_refused_with_one_line(tmp_path, base, edit, expected):
+    message = refusal(tampered(base, edit), tmp_path)
+    for part in expected:
+        assert part in message, message
+    assert message.startswith(str(tmp_path / "log.json"))
+
+
+def test_truncated_log_is_refused(tmp_path):
+    text = json.dumps(LEVELS, indent=1)
+    path = tmp_path / "log.json"
+    path.write_text(text[: len(text) // 2])
+    with pytest.raises(InputError, match="corrupt or truncated"):
+        logcheck.load(str(path))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\xff\xfe garbage", b"[1, 2, 3]", b"null"],
+                         ids=["empty", "binary", "a-list", "null"])
+def test_corrupt_log_is_refused(tmp_path, content):
+    path = tmp_path / "log.json"
+    path.write_bytes(content)
+    with pytest.raises(InputError, match="not a netplay log"):
+        logcheck.load(str(path))
+
+
+def test_missing_log_is_refused(tmp_path):
+    with pytest.raises(InputError, match="cannot read the log"):
+        logcheck.load(str(tmp_path / "nothing.json"))
+
+
+@pytest.mark.parametrize("name", builtins.names())
+@pytest.mark.parametrize("runtime", ["netns", "docker"])
+def test_everything_netplay_plans_passes_the_policy(tmp_path, name, runtime):
+    topo = with_runtime(builtins.load(name), runtime, TEST_IMAGE)
+    checked = logcheck.check(log_data(topo), "log.json")
+    assert checked.steps == plan(topo)
+
+
+def test_a_log_with_results_and_teardown_entries_passes(tmp_path):
+    """What a real run adds (results, captured values, teardown) is allowed and ignored."""
+    data = copy.deepcopy(HOME)
+    for step in data["steps"]:
+        step["result"] = {"rc": 0, "stderr": "", "duration": 0.01, "time": "t"}
+        if "capture" in step:
+            step["result"]["value"] = "1"  # a PID of the recording host: never used
+    data["teardown"] = [{"argv": ["rm", "-rf", "/"], "rc": 0}]  # what happened; never run
+    assert logcheck.check(data, "log.json").steps == plan(from_dict(HOME["topology"]))
+
+
+def test_container_command_and_environment_may_hold_any_one_line_text():
+    """A container's cmd and env are the topology's own (run inside the container): any
+    one-line text, as in a topology file, shell-quoted on export."""
+    topo = from_dict({"name": "np4env", "image": TEST_IMAGE, "nodes": {
+        "c": {"kind": "docker", "env": {"X": "a b;$(c)"}, "cmd": ["sh", "-c", "echo 'hi'; sleep 9"]}}})
+    assert logcheck.check(log_data(topo), "log.json").steps == plan(topo)
+
+
+# --- on the host: a bad log changes nothing -------------------------------------------------
+
+BAD_FOR_HOST = {
+    "another-program": tampered(LEVELS, set_argv(ADD_LEVELA, ["touch", "CANARY"])),
+    "shell-metacharacters": tampered(LEVELS, set_argv(ADD_LEVELA,
+                                                      ["ip", "netns", "add", "x;touch CANARY"])),
+    "in-namespace-program": tampered(LEVELS, set_argv(
+        ADD_LEVELA, ["ip", "netns", "exec", "levela", "touch", "CANARY"])),
+    "last-step-tampered": tampered(LEVELS, set_argv(len(LEVELS["steps"]) - 1,
+                                                    ["sh", "-c", "touch CANARY"])),
+    "plan-mismatch": tampered(LEVELS, set_argv(ADDR_LEVELA, [
+        "ip", "-n", "levela", "addr", "add", "172.16.9.9/24", "brd", "+", "dev", "veth1a"])),
+}
+
+
+def _with_canary(data, canary):
+    text = json.dumps(data).replace("CANARY", str(canary))
+    return text
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("case", sorted(BAD_FOR_HOST) + ["truncated", "corrupt"])
+@pytest.mark.parametrize("undo", [False, True], ids=["replay", "undo"])
+def test_bad_log_changes_nothing_on_the_host(tmp_path, netplay, state_dir, case, undo):
+    canary = tmp_path / "canary"
+    if case == "truncated":
+        full = json.dumps(LEVELS)
+        text = full[: len(full) * 2 // 3]
+    elif case == "corrupt":
+        text = json.dumps(LEVELS).replace('"steps"', '"steps" "', 1)
+    else:
+        text = _with_canary(BAD_FOR_HOST[case], canary)
+    log = tmp_path / "bad.json"
+    log.write_text(text)
+    before = snapshot()
+    result = netplay("replay", *(["--undo"] if undo else []), str(log))
+    after = snapshot()
+    assert result.rc == 2, result
+    assert after == before
+    assert not canary.exists()
+    lines = result.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("netplay: error: "), result
+    assert "Traceback" not in result.err
+    assert not (tmp_path / "state" / "labs" / "levels" / "log.json").exists()
+    if case in ("another-program", "shell-metacharacters", "in-namespace-program"):
+        assert f"steps[{ADD_LEVELA}]" in lines[0]
