@@ -53,6 +53,8 @@ def plan(topo):
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
             steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += config_steps(node)
+    for node in topo.nodes.values():  # once every link is up and configured
+        steps += exec_steps(node)
     return steps
 
 
@@ -90,6 +92,8 @@ def docker_steps(topo, node, pid_var, phase):
     run += [f"--dns={d}" for d in node.dns]
     for key, value in node.env.items():
         run += ["-e", f"{key}={value}"]
+    for bind in node.binds:
+        run += ["-v", bind]
     run += ["-d", topo.image_of(node), *(node.cmd or DEFAULT_CMD)]
     return [
         Step(run, undo=["docker", "rm", "-f", node.name], phase=phase),
@@ -125,7 +129,8 @@ def link_steps(topo, link):
     a, b = link.a, link.b
     ns_a, ns_b = topo.namespace_of(a.node), topo.namespace_of(b.node)
     add = ["ip", "link", "add", a.iface, *(["netns", ns_a] if ns_a else []),
-           "type", "veth", "peer", "name", b.iface, *(["netns", ns_b] if ns_b else [])]
+           *_link_options(topo, link, a), "type", "veth", "peer", "name", b.iface,
+           *(["netns", ns_b] if ns_b else []), *_link_options(topo, link, b)]
     root_end = a.iface if ns_a is None else b.iface if ns_b is None else None
     phase = f"link {a} -- {b}"
     steps = [Step(add, undo=["ip", "link", "delete", root_end] if root_end else None,
@@ -141,6 +146,23 @@ def link_steps(topo, link):
     return steps
 
 
+def _link_options(topo, link, end):
+    """`address MAC` and `mtu N` for one end: its interface's own, else the link's mtu."""
+    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
+    iface = owner.interfaces.get(end.iface)
+    mac = getattr(iface, "mac", None)
+    mtu = getattr(iface, "mtu", None) or link.mtu
+    return [*(["address", mac] if mac else []), *(["mtu", str(mtu)] if mtu else [])]
+
+
+def exec_steps(node):
+    """The node's own commands, run inside it the way `netplay exec` would."""
+    phase = f"exec {node.name}"
+    if node.kind == "docker":
+        return [Step(["docker", "exec", node.name, *argv], phase=phase) for argv in node.exec]
+    return [Step(in_ns(node.namespace, *argv), phase=phase) for argv in node.exec]
+
+
 def _addr_args(cidr):
     """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
     duplicate address detection, which would leave it unusable for its first seconds."""
@@ -154,6 +176,11 @@ def config_steps(node):
     if node.loopback and ns:
         steps.append(Step(ip(ns, "link", "set", "lo", "up"), phase=phase))
     for iface in node.interfaces.values():
+        if iface.kind == "dummy":  # an interface no link makes: made here, before its addresses
+            opts = [*(["address", iface.mac] if iface.mac else []),
+                    *(["mtu", str(iface.mtu)] if iface.mtu else [])]
+            steps.append(Step(ip(ns, "link", "add", iface.name, *opts, "type", "dummy"),
+                              phase=phase))
         steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", iface.name), phase=phase)
                   for a in iface.addresses]
         if iface.up:

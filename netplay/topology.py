@@ -27,6 +27,9 @@ class Interface:
     name: str
     addresses: List[str] = field(default_factory=list)
     up: bool = True
+    mac: Optional[str] = None  # its MAC address; None: the kernel's random one
+    mtu: Optional[int] = None  # None: the link's mtu, else the kernel's default
+    kind: str = "veth"  # "veth": made by a link; "dummy": made alone (`type dummy`)
 
 
 @dataclass
@@ -54,6 +57,8 @@ class Node:
     cmd: Optional[List[str]] = None  # docker: None means a quiet long sleep
     dns: List[str] = field(default_factory=list)
     env: Dict[str, str] = field(default_factory=dict)
+    exec: List[List[str]] = field(default_factory=list)  # argvs run in it once links are up
+    binds: List[str] = field(default_factory=list)  # docker: `-v SRC:DST[:OPTS]`
 
     @property
     def namespace(self):
@@ -83,6 +88,7 @@ class Endpoint:
 class Link:
     a: Endpoint
     b: Endpoint
+    mtu: Optional[int] = None  # both ends' MTU (an interface's own mtu wins)
 
 
 @dataclass
@@ -210,11 +216,41 @@ def _address(value, where):
         raise InputError(f"{where}: {value!r} is not a valid IP address") from None
 
 
+IFACE_KINDS = ("veth", "dummy")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+
+
+def check_mac(value, where):
+    """A unicast MAC address (the kernel refuses others on an interface), lower case."""
+    mac = value.lower() if isinstance(value, str) else value
+    if not isinstance(mac, str) or not _MAC.match(mac):
+        raise InputError(f"{where}: {value!r} is not a MAC address (e.g. 02:00:00:00:00:01)")
+    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise InputError(f"{where}: {value!r} is a multicast or zero MAC address; an "
+                         "interface needs a unicast one (first byte even, e.g. 02:...)")
+    return mac
+
+
+def check_mtu(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or not 68 <= value <= 65535:
+        raise InputError(f"{where}: {value!r} is not an MTU (a whole number, 68 to 65535)")
+    return value
+
+
 def _interface(name, raw, where):
     check_ifname(name, where)
-    raw = _mapping(raw, where, ("addresses", "up"))
+    raw = _mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in _list(raw.get("addresses"), where)]
-    return Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
+    iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
+    if raw.get("mac") is not None:
+        iface.mac = check_mac(raw["mac"], f"{where}.mac")
+    if raw.get("mtu") is not None:
+        iface.mtu = check_mtu(raw["mtu"], f"{where}.mtu")
+    iface.kind = raw.get("kind", "veth")
+    if iface.kind not in IFACE_KINDS:
+        raise InputError(f"{where}.kind: unknown interface kind {iface.kind!r}; use veth (made "
+                         "by a link) or dummy (made alone, connected to nothing)")
+    return iface
 
 
 def _route(raw, where):
@@ -238,7 +274,7 @@ def _route(raw, where):
 
 
 NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
-             "image", "cmd", "dns", "env")
+             "image", "cmd", "dns", "env", "exec", "binds")
 
 
 def _node(name, raw, where):
@@ -259,11 +295,40 @@ def _node(name, raw, where):
         raise InputError(f"{where}: netplay does not change the host's own forwarding; "
                          "use a netns node as the router")
     _docker_fields(node, raw, where)
+    node.exec = _exec(raw.get("exec"), f"{where}.exec")
+    if node.exec and kind == "host":
+        raise InputError(f"{where}.exec: netplay runs no commands in the root namespace; "
+                         "use a netns or docker node")
     return node
 
 
+def _exec(value, where):
+    """Commands (each an argv list) run inside the node once the lab's links are up."""
+    out = []
+    for i, argv in enumerate(_list(value, where)):
+        if not isinstance(argv, list) or not argv:
+            raise InputError(f"{where}[{i}]: expected a non-empty list of arguments (argv), "
+                             "e.g. [ip, route, add, default, via, 10.0.0.1]")
+        out.append([_string(a, f"{where}[{i}]") for a in argv])
+    return out
+
+
+_BIND = re.compile(r"/[^:\n\0]*:/[^:\n\0]*(:[a-zA-Z,]+)?\Z")
+
+
+def _binds(value, where):
+    """Docker bind mounts, `HOST_PATH:CONTAINER_PATH[:OPTIONS]`, both paths absolute."""
+    out = []
+    for bind in _list(value, where):
+        if not isinstance(bind, str) or not _BIND.match(bind):
+            raise InputError(f"{where}: {bind!r} is not HOST_PATH:CONTAINER_PATH[:ro], with "
+                             "both paths absolute (e.g. /srv/lab:/lab:ro)")
+        out.append(bind)
+    return out
+
+
 def _docker_fields(node, raw, where):
-    docker_keys = [k for k in ("image", "cmd", "dns", "env") if k in raw]
+    docker_keys = [k for k in ("image", "cmd", "dns", "env", "binds") if k in raw]
     if docker_keys and node.kind != "docker":
         # Allowed so that one file serves both runtimes; ignored on netns nodes.
         if node.kind == "host":
@@ -276,6 +341,7 @@ def _docker_fields(node, raw, where):
             raise InputError(f"{where}.cmd: expected a non-empty list of arguments (argv)")
         node.cmd = [_string(c, f"{where}.cmd") for c in cmd]
     node.dns = [_address(d, f"{where}.dns") for d in _list(raw.get("dns"), f"{where}.dns")]
+    node.binds = _binds(raw.get("binds"), f"{where}.binds")
     env = _mapping(raw.get("env"), f"{where}.env", None)
     for key, value in env.items():
         if not isinstance(key, str) or not _ENV_KEY.match(key):
@@ -318,7 +384,7 @@ def _endpoint(text, where, topo):
 
 
 def _link(raw, where, topo):
-    raw = _mapping(raw, where, ("endpoints",), required=("endpoints",))
+    raw = _mapping(raw, where, ("endpoints", "mtu"), required=("endpoints",))
     ends = _list(raw["endpoints"], f"{where}.endpoints")
     if len(ends) != 2:
         raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
@@ -329,7 +395,8 @@ def _link(raw, where, topo):
         a = Endpoint(a.node, _port_name(b, a, where))
     if a.node == b.node and a.iface == b.iface:
         raise InputError(f"{where}: both endpoints are {a}")
-    return Link(a, b)
+    mtu = check_mtu(raw["mtu"], f"{where}.mtu") if raw.get("mtu") is not None else None
+    return Link(a, b, mtu)
 
 
 def _port_name(other, bridge_end, where):
@@ -399,6 +466,14 @@ def _place_interfaces(topo, source):
 
     for bridge in topo.bridges.values():
         claim(bridge.namespace, bridge.name, f"bridge {bridge.name}")
+    for node in topo.nodes.values():
+        for ifname, iface in list(declared[node.name].items()):
+            if iface.kind == "dummy":  # made alone, not by a link
+                if node.kind == "host":
+                    raise InputError(f"{source}: nodes.{node.name}.interfaces.{ifname}: dummy "
+                                     "interfaces are made in netns or docker nodes only")
+                claim(node.namespace, ifname, f"dummy interface {node.name}:{ifname}")
+                del declared[node.name][ifname]
     for i, link in enumerate(topo.links):
         for end in (link.a, link.b):
             claim(topo.namespace_of(end.node), end.iface, f"links[{i}] ({end})")
@@ -420,6 +495,11 @@ def _iface_dict(iface):
     out = {"up": iface.up}
     if iface.addresses:
         out["addresses"] = list(iface.addresses)
+    for key in ("mac", "mtu"):
+        if getattr(iface, key) is not None:
+            out[key] = getattr(iface, key)
+    if iface.kind != "veth":
+        out["kind"] = iface.kind
     return out
 
 
@@ -433,7 +513,7 @@ def _node_dict(node):
         out["forwarding"] = True
     if not node.loopback:
         out["loopback"] = False
-    for key in ("image", "cmd", "dns", "env"):
+    for key in ("image", "cmd", "dns", "env", "exec", "binds"):
         if getattr(node, key):
             out[key] = getattr(node, key)
     return out
@@ -459,7 +539,9 @@ def to_dict(topo):
     out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
     if topo.bridges:
         out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}
-    out["links"] = [{"endpoints": [str(link.a), str(link.b)]} for link in topo.links]
+    out["links"] = [{"endpoints": [str(link.a), str(link.b)],
+                     **({"mtu": link.mtu} if link.mtu is not None else {})}
+                    for link in topo.links]
     return out
 
 
