@@ -5,7 +5,10 @@ interface), passed in, never a global, so that a lab can later span several host
 """
 
 import re
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 
 from netplay.errors import StepFailed
@@ -177,7 +180,8 @@ class Runner:
 
     def rollback(self, log, done, message):
         """Undo the steps that ran; return the StepFailed to raise, saying how it went."""
-        failures, _ = self.undo(log, done)
+        with _signals_held():  # a second Ctrl-C must not leave a half-undone lab
+            failures, _ = self.undo(log, done)
         log.data["rollback_clean"] = not failures
         if failures:
             return StepFailed(f"{message}; rollback could not undo: {'; '.join(failures)}")
@@ -208,6 +212,20 @@ class Runner:
             gone.append(f"{phase}: already gone (`{' '.join(argv)}`)")
         elif rc != 0:
             failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
+
+
+@contextmanager
+def _signals_held():
+    """Ignore SIGINT and SIGTERM for the duration (only the main thread can)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def _valid_capture(value):
