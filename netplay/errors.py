@@ -11,6 +11,15 @@ class NetplayError(Exception):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, message):
+        super().__init__(one_line(message))
+
+
+def one_line(text):
+    """text with control characters (newlines, terminal escapes) shown escaped, so that a
+    hostile name in a message can neither break the line nor drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
 
 class InputError(NetplayError):
     """The topology, log or command line is wrong; nothing was changed."""

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from netplay.errors import HostError, InputError
 from netplay.log import read
+from netplay.names import check_name
 
 DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
@@ -39,6 +40,7 @@ def private_dir(*parts):
 
 
 def lab_dir(root, lab, create=False):
+    check_name(lab, "lab name", "lab", limit=32)  # a path component: no '..', no '/'
     return private_dir(root, "labs", lab) if create else Path(root) / "labs" / lab
 
 
