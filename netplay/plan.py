@@ -156,10 +156,12 @@ def _link_options(topo, link, end):
 
 
 def exec_steps(node):
-    """The node's own commands, run inside it the way `netplay exec` would."""
+    """The node's own commands, run inside it. In a container they run --privileged (the
+    container itself is not), so that they may configure its network, as in containerlab."""
     phase = f"exec {node.name}"
     if node.kind == "docker":
-        return [Step(["docker", "exec", node.name, *argv], phase=phase) for argv in node.exec]
+        return [Step(["docker", "exec", "--privileged", node.name, *argv], phase=phase)
+                for argv in node.exec]
     return [Step(in_ns(node.namespace, *argv), phase=phase) for argv in node.exec]
 
 
