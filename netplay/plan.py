@@ -54,7 +54,7 @@ def plan(topo):
             steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += config_steps(node)
     for node in topo.nodes.values():  # once every link is up and configured
-        steps += exec_steps(node)
+        steps += exec_steps(node, pids)
     return steps
 
 
@@ -155,12 +155,15 @@ def _link_options(topo, link, end):
     return [*(["address", mac] if mac else []), *(["mtu", str(mtu)] if mtu else [])]
 
 
-def exec_steps(node):
-    """The node's own commands, run inside it. In a container they run --privileged (the
-    container itself is not), so that they may configure its network, as in containerlab."""
+def exec_steps(node, pids):
+    """The node's own commands, run inside it as root, as `ip netns exec` runs them in a
+    namespace node. In a container they enter all its namespaces (its files, its network)
+    with nsenter, since the container itself may not configure its network (containerlab's
+    nodes are privileged; netplay's are not, and `docker exec --privileged` fails on hosts
+    that withhold a capability)."""
     phase = f"exec {node.name}"
     if node.kind == "docker":
-        return [Step(["docker", "exec", "--privileged", node.name, *argv], phase=phase)
+        return [Step(["nsenter", "--target", Ref(pids[node.name]), "--all", *argv], phase=phase)
                 for argv in node.exec]
     return [Step(in_ns(node.namespace, *argv), phase=phase) for argv in node.exec]
 
