@@ -21,6 +21,10 @@ def resolve(spec):
     if looks_like_path or os.path.isfile(spec):
         if not os.path.isfile(spec):
             raise InputError(f"{spec}: no such topology file")
+        from netplay import clab  # containerlab's format: *.clab.yml, or a `topology:` key
+
+        if clab.is_clab_file(spec):
+            return clab.load_file(spec)
         return load_file(spec)
     return builtins.load(spec)
 

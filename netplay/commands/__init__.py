@@ -8,3 +8,4 @@ COMMANDS = ["run", "down", "topologies"]
 COMMANDS += ["replay", "export"]  # issue 4: replaying and exporting step logs
 COMMANDS += ["verify", "status", "exec", "graph", "capture"]  # issue 5: observing labs
 COMMANDS += ["clean"]  # issue 8: leftovers found by ownership marks
+COMMANDS += ["show", "doctor", "completion"]  # issue 9: expanded topologies, host checks, shell completion

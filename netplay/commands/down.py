@@ -13,15 +13,34 @@ def add_arguments(parser):
 
 
 def main(args):
-    from netplay import lab, preflight
+    import time
+
+    from netplay import lab, preflight, progress as display, state
 
     preflight.require_root()
-    gone = lab.down(args.lab, common.machine(), common.state_root(args), echo=common.echo(args))
+    start = time.monotonic()
+    data = state.read_lab(common.state_root(args), args.lab)  # for the summary's counts
+    shown = display.for_args(args, "down", args.lab)  # a progress line on a terminal only
+    try:
+        gone = lab.down(args.lab, common.machine(), common.state_root(args),
+                        echo=common.echo(args), progress=shown)
+    finally:
+        if shown:
+            shown.finish()
     if gone is None:
         print(f"lab {args.lab} is not up; nothing to do")
         return EXIT_OK
     for note in gone:
         print(f"netplay: {args.lab}: {note}", file=sys.stderr)
     if not args.quiet:
-        print(f"lab {args.lab} is down")
+        print(f"lab {args.lab} is down: {_counts(data)}in {time.monotonic() - start:.2f} s")
     return EXIT_OK
+
+
+def _counts(data):
+    """'3 nodes, 1 bridges, 3 links ' from a log's topology, as run's summary says it."""
+    topo = data.get("topology") if isinstance(data, dict) else None
+    if not isinstance(topo, dict):
+        return ""
+    sizes = [len(topo.get(k) or ()) for k in ("nodes", "bridges", "links")]
+    return f"{sizes[0]} nodes, {sizes[1]} bridges, {sizes[2]} links "

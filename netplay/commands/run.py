@@ -32,8 +32,15 @@ def main(args):
         print("\n".join(script_lines(plan.plan(topo))))
         return EXIT_OK
     cli = dockerstate.client() if uses_docker(topo) else None
-    summary = lab.up(topo, common.machine(), common.state_root(args), cli=cli,
-                     echo=common.echo(args))
+    from netplay import progress as display
+
+    shown = display.for_args(args, "up", topo.name)  # a progress line on a terminal only
+    try:
+        summary = lab.up(topo, common.machine(), common.state_root(args), cli=cli,
+                         echo=common.echo(args), progress=shown)
+    finally:
+        if shown:
+            shown.finish()
     if not args.quiet:
         print(summary.line())
     return EXIT_OK
