@@ -9,9 +9,13 @@ is checked here, and refused with one line naming the offending step if any chec
    runs (ip, brctl, docker, sysctl, iptables, ip6tables, tc; mkdir, ln and rm only on the
    netns directory); `ip netns exec NS` is followed only by ip, brctl, sysctl, iptables or
    tc; names pass the same validation as topology names; every other argument is from a
-   safe character set; docker runs only `run --net=none ...`, `inspect` and `rm -f` with the
-   options netplay uses; only `docker inspect` captures output and a captured value is used
-   only after the step that captures it.
+   safe character set; docker runs only `run --net=none ...` (no binds: they name paths of
+   the recording host), `exec NAME CMD...` (inside the container, unprivileged), `inspect`
+   and `rm -f`, with the options netplay uses; only `docker inspect` captures output and a
+   captured value is used only after the step that captures it. A node's own `exec`
+   commands (`ip netns exec NS PROGRAM`, a program of this host run as root, or
+   `docker exec --privileged`) are refused: such a lab is run from its topology file, not
+   from a log.
 3. The re-plan: the header's topology is validated like a topology file (topology.from_dict)
    and planned again; the logged steps must equal the planned ones, program for program and
    argument for argument, undo for undo, heading for heading. So every command that replay
@@ -190,8 +194,11 @@ def check_argv(argv, namespace=None):
         raise Refused("its program is a captured value")
     allowed = IN_NAMESPACE if namespace else PROGRAMS
     if program not in allowed:
-        where = f" inside namespace {namespace}" if namespace else ""
-        raise Refused(f"it runs {program!r}{where}, which netplay never runs there "
+        if namespace:
+            raise Refused(f"it runs {program!r} inside namespace {namespace}, on this host's "
+                          f"files as root; a log may run only {', '.join(allowed)} there (a "
+                          "node's own `exec` commands are not replayed: run its topology file)")
+        raise Refused(f"it runs {program!r}, which netplay never runs "
                       f"(it runs only {', '.join(allowed)})")
     for arg in argv:
         if isinstance(arg, str) and any(c in arg for c in "\n\r\0"):
@@ -324,6 +331,8 @@ def _iptables(args):
 
 
 def _tc(args):
+    if args[:1] == ["-n"]:
+        _name(args[1] if len(args) > 1 else _take([], "-n"), "namespace name")
     for arg in args:
         if arg in TC_FORBIDDEN:
             raise Refused(f"tc argument {arg!r} loads or runs code; netplay never uses it")
@@ -340,12 +349,30 @@ def _docker(args):
             raise Refused(f"netplay runs `docker inspect` only as "
                           f"`docker inspect -f '{PID_FORMAT}' NAME`")
         _name(args[2], "container name")
+    elif verb == "exec":
+        _docker_exec(args)
     elif verb == "rm":
         if len(args) != 2 or args[0] != "-f":
             raise Refused("netplay runs `docker rm` only as `docker rm -f NAME`")
         _name(args[1], "container name")
     else:
         raise Refused(f"`docker {verb}` is not a command netplay uses")
+
+
+def _docker_exec(args):
+    """docker exec NAME ARGV...: a command run inside a container with its own limits (no
+    option: no other user, and not --privileged, which hands the command the host's kernel:
+    a node's own `exec` commands run so are not replayed from a log)."""
+    if len(args) < 2:
+        raise Refused("netplay runs `docker exec` only as `docker exec NAME COMMAND...`")
+    if args[0] == "--privileged":
+        raise Refused("it runs a node's own command with every privilege of this host's "
+                      "kernel (docker exec --privileged); a log may not (run its topology file)")
+    if isinstance(args[0], str) and args[0].startswith("-"):
+        raise Refused(f"docker exec option {args[0]!r} is not one netplay uses")
+    _name(args[0], "container name")
+    if any(isinstance(a, Ref) for a in args[1:]):
+        raise Refused("a captured value stands in the container's command")
 
 
 def _docker_run(args):
@@ -370,6 +397,9 @@ def _docker_run(args):
             if lkey != LAB_LABEL or not lsep:
                 raise Refused(f"label {label!r} is not netplay's {LAB_LABEL}=LAB")
             _name(lab, "lab name")
+        elif opt in ("-v", "--volume", "--mount") or key in ("--volume", "--mount"):
+            raise Refused(f"docker run option {opt!r} mounts a path of the recording host; a "
+                          "log may not (run the topology file for a lab with binds)")
         elif opt == "-e":
             env = _take(args, opt)
             ekey, esep, _ = env.partition("=") if isinstance(env, str) else ("", "", "")

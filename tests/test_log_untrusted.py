@@ -128,8 +128,14 @@ STEP_CASES = [
     ("docker-host-network", HOME,
      lambda d: d["steps"][RUN_LAPTOP]["argv"].__setitem__(2, "--net=host"),
      [f"steps[{RUN_LAPTOP}]", "'--net=host'"]),
-    ("docker-exec", HOME, set_argv(RUN_LAPTOP, ["docker", "exec", "laptop", "sh"]),
-     [f"steps[{RUN_LAPTOP}]", "`docker exec`"]),
+    ("docker-exec-privileged", HOME,
+     set_argv(RUN_LAPTOP, ["docker", "exec", "--privileged", "laptop", "sh"]),
+     [f"steps[{RUN_LAPTOP}]", "docker exec --privileged"]),
+    ("docker-exec-as-root-user", HOME,
+     set_argv(RUN_LAPTOP, ["docker", "exec", "-u", "0", "laptop", "sh"]),
+     [f"steps[{RUN_LAPTOP}]", "docker exec option '-u'"]),
+    ("docker-cp", HOME, set_argv(RUN_LAPTOP, ["docker", "cp", "/etc/shadow", "laptop:/x"]),
+     [f"steps[{RUN_LAPTOP}]", "`docker cp`"]),
     ("pid-from-nowhere", HOME,
      set_argv(ATTACH_LAPTOP, ["ip", "netns", "attach", "laptop", {"ref": "pid_nobody"}]),
      [f"steps[{ATTACH_LAPTOP}]", "$pid_nobody"]),
@@ -303,3 +309,53 @@ def test_bad_log_changes_nothing_on_the_host(tmp_path, netplay, state_dir, case,
     assert not (tmp_path / "state" / "labs" / "levels" / "log.json").exists()
     if case in ("another-program", "shell-metacharacters", "in-namespace-program"):
         assert f"steps[{ADD_LEVELA}]" in lines[0]
+
+
+def test_the_documented_example_is_a_log_whose_steps_pass_the_policy(tmp_path):
+    import re
+    from pathlib import Path
+
+    from netplay.log import read
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "log-format.md").read_text()
+    example = re.search(r"```json\n(.*?)```", doc, re.S).group(1)
+    path = tmp_path / "example.json"
+    path.write_text(example)
+    data = read(str(path))
+    steps = logcheck.checked_steps(data["steps"], str(path))
+    assert steps[3].capture == "pid_web" and steps[4].refs() == ["pid_web"]
+    from_dict(data["topology"])
+    for field in data:
+        assert f"| `{field}` |" in doc, f"header field {field} is not documented"
+    for step in data["steps"]:
+        for field in list(step) + list(step.get("result", {})):
+            assert f"| `{field}` |" in doc, f"step field {field} is not documented"
+
+
+def test_node_exec_commands_on_this_hosts_files_are_not_replayed_from_a_log(tmp_path):
+    """A netns node's `exec` runs a program of this host as root (`ip netns exec`): a log
+    may not, even one whose topology asks for it. Nor may it run a container's command with
+    the host kernel's privileges (`docker exec --privileged`); an unprivileged one it may."""
+    topo = from_dict({"name": "np4exec", "nodes": {
+        "np4e-a": {"exec": [["sh", "-c", "echo hi > /tmp/np4-x"]]}}})
+    message = refusal(log_data(topo), tmp_path)
+    assert "'sh' inside namespace np4e-a" in message and "run its topology file" in message
+    steps = [s.to_dict() for s in plan(topo)]
+    assert f"steps[{len(steps) - 1}]" in message
+    docker = from_dict({"name": "np4exec", "image": TEST_IMAGE, "nodes": {
+        "np4e-c": {"kind": "docker", "exec": [["sh", "-c", "echo hi > /tmp/x"]]}}})
+    if any("--privileged" in s.argv for s in plan(docker)):
+        assert "docker exec --privileged" in refusal(log_data(docker), tmp_path)
+    else:
+        assert logcheck.check(log_data(docker), "log.json").steps == plan(docker)
+    data = log_data(docker)
+    data["steps"][-1]["argv"] = ["docker", "exec", "np4e-c", "sh", "-c", "echo hi > /tmp/x"]
+    assert logcheck.checked_steps(data["steps"], "log.json")  # the policy allows it
+
+
+def test_docker_binds_are_not_replayed_from_a_log(tmp_path):
+    """A bind mounts a path of the recording host into the container."""
+    topo = from_dict({"name": "np4bind", "image": TEST_IMAGE, "nodes": {
+        "np4b-c": {"kind": "docker", "binds": ["/etc:/host-etc:ro"]}}})
+    message = refusal(log_data(topo), tmp_path)
+    assert "option '-v' mounts a path of the recording host" in message
