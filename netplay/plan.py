@@ -10,6 +10,7 @@ namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 import ipaddress
 import re
 
+from netplay import impair as impairments
 from netplay.steps import Ref, Step
 
 NETNS_DIR = "/var/run/netns"
@@ -45,6 +46,8 @@ def plan(topo):
     nodes = [s for node in topo.nodes.values() for s in node_steps(topo, node, pids)]
     # every `docker run` first, so the runner can start the containers at once
     steps += sorted(nodes, key=lambda s: s.argv[:2] != ["docker", "run"])
+    for node in topo.nodes.values():  # before any device exists, so every device inherits
+        steps += settings_steps(topo, node)
     for bridge in topo.bridges.values():
         steps += bridge_steps(topo, bridge)
     for link in topo.links:
@@ -53,6 +56,7 @@ def plan(topo):
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
             steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += config_steps(node)
+    steps += impair_steps(topo)
     for node in topo.nodes.values():  # once every link is up and configured
         steps += exec_steps(node, pids)
     return steps
@@ -79,6 +83,31 @@ def node_steps(topo, node, pids):
     if node.kind == "docker":
         return docker_steps(topo, node, pids[node.name], phase)
     return []  # the host node is the root namespace: nothing to create
+
+
+ROUTER_SYSCTLS = ("net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+
+
+def settings_steps(topo, node):
+    """Kernel settings a node needs before its devices exist, so that each device inherits
+    them: a router forwards whatever path a packet took to reach it (reverse-path filter
+    off; a namespace inherits the host's, which may be strict), and a node with IPv6
+    skips duplicate address detection, which would leave its link-local addresses
+    tentative, and IPv6 through it dead, for its first two seconds."""
+    keys = list(ROUTER_SYSCTLS) if node.role == "router" else []
+    if node.namespace and _has_ipv6(topo, node):
+        keys += NO_DAD_SYSCTLS
+    if not keys:
+        return []
+    return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
+
+
+def _has_ipv6(topo, node):
+    addresses = [a for i in node.interfaces.values() for a in i.addresses]
+    addresses += [a for b in topo.bridges.values() if b.namespace == node.name
+                  for a in b.addresses]
+    return any(ipaddress.ip_interface(a).version == 6 for a in addresses)
 
 
 def docker_steps(topo, node, pid_var, phase):
@@ -192,18 +221,55 @@ def config_steps(node):
             steps.append(Step(ip(ns, "link", "set", iface.name, "up"), phase=phase))
     if node.forwarding:
         steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in _forwarding(node)]
-    for route in node.routes:
+    # routes with a device only first: a gateway may be reachable through one of them
+    for route in sorted(node.routes, key=lambda r: r.via is not None):
         family = ["-6"] if route.family == 6 else []
         args = [route.to] + (["via", route.via] if route.via else [])
         args += ["dev", route.dev] if route.dev else []
+        args += ["onlink"] if route.onlink else []
         undo = None if ns else ip(ns, *family, "route", "del", *args)
         steps.append(Step(ip(ns, *family, "route", "add", *args), undo=undo, phase=phase))
+    steps += nat_steps(node)
+    return steps
+
+
+def nat_steps(node):
+    """Masquerade out of each NAT interface, inside the node as a home router does; IPv6
+    too when that interface has an IPv6 address. Gone with the namespace: no undo."""
+    steps = []
+    for ifname in node.nat:
+        families = {ipaddress.ip_interface(a).version
+                    for a in node.interfaces[ifname].addresses} or {4}
+        for family in sorted(families):
+            program = "iptables" if family == 4 else "ip6tables"
+            steps.append(Step(in_ns(node.namespace, program, "-t", "nat", "-A", "POSTROUTING",
+                                    "-o", ifname, "-j", "MASQUERADE"),
+                              phase=f"nat {node.name}"))
+    return steps
+
+
+def impair_steps(topo):
+    """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone.
+    No undo: the qdisc goes with its device, a veth end the lab deletes."""
+    mtus = {}
+    for link in topo.links:
+        for end in (link.a, link.b):
+            mtus[(end.node, end.iface)] = link.mtu
+    steps = []
+    owners = list(topo.nodes.values()) + list(topo.bridges.values())
+    for owner in owners:
+        ns = topo.namespace_of(owner.name)
+        for iface in owner.interfaces.values():
+            if iface.impair:
+                mtu = iface.mtu or mtus.get((owner.name, iface.name))
+                steps.append(Step(impairments.set_argv(ns, iface.name, iface.impair, mtu=mtu),
+                                  phase=f"impair {owner.name}:{iface.name}"))
     return steps
 
 
 def _forwarding(node):
     keys = ["net.ipv4.ip_forward=1"]
-    if any(ipaddress.ip_interface(a).version == 6
-           for i in node.interfaces.values() for a in i.addresses):
+    if node.role == "router" or any(ipaddress.ip_interface(a).version == 6
+                                    for i in node.interfaces.values() for a in i.addresses):
         keys.append("net.ipv6.conf.all.forwarding=1")
     return keys

@@ -12,11 +12,14 @@ from typing import Dict, List, Optional
 
 import yaml
 
+from netplay import impair as impairments
 from netplay.errors import InputError
+from netplay.impair import Impairment
 from netplay.names import check_ifname, check_name
 
 NODE_KINDS = ("netns", "host", "docker")
 RUNTIMES = ("netns", "docker")
+ROLES = ("router",)
 DEFAULT_IMAGE = "ubuntu"
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -30,6 +33,7 @@ class Interface:
     mac: Optional[str] = None  # its MAC address; None: the kernel's random one
     mtu: Optional[int] = None  # None: the link's mtu, else the kernel's default
     kind: str = "veth"  # "veth": made by a link; "dummy": made alone (`type dummy`)
+    impair: Optional[Impairment] = None  # delay/loss/rate on what it sends (its link's too)
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Route:
     to: str  # "default" or a CIDR
     via: Optional[str] = None
     dev: Optional[str] = None
+    onlink: bool = False  # the gateway is on dev's link though no route says so
 
     @property
     def family(self):
@@ -59,6 +64,8 @@ class Node:
     env: Dict[str, str] = field(default_factory=dict)
     exec: List[List[str]] = field(default_factory=list)  # argvs run in it once links are up
     binds: List[str] = field(default_factory=list)  # docker: `-v SRC:DST[:OPTS]`
+    role: Optional[str] = None  # "router": forwarding (IPv4 and IPv6), no reverse-path filter
+    nat: List[str] = field(default_factory=list)  # interfaces it masquerades out of
 
     @property
     def namespace(self):
@@ -73,6 +80,7 @@ class Bridge:
     interfaces: Dict[str, Interface] = field(default_factory=dict)  # its own, and its ports
     up: bool = True
     addresses: List[str] = field(default_factory=list)
+    subnets: List[str] = field(default_factory=list)  # networks its nodes' addresses come from
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,8 @@ class Link:
     a: Endpoint
     b: Endpoint
     mtu: Optional[int] = None  # both ends' MTU (an interface's own mtu wins)
+    impair: Optional[Impairment] = None  # both ends' impairment (an end's own keys win)
+    subnets: List[str] = field(default_factory=list)  # networks both ends' addresses come from
 
 
 @dataclass
@@ -239,7 +249,7 @@ def check_mtu(value, where):
 
 def _interface(name, raw, where):
     check_ifname(name, where)
-    raw = _mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind"))
+    raw = _mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in _list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
     if raw.get("mac") is not None:
@@ -250,11 +260,12 @@ def _interface(name, raw, where):
     if iface.kind not in IFACE_KINDS:
         raise InputError(f"{where}.kind: unknown interface kind {iface.kind!r}; use veth (made "
                          "by a link) or dummy (made alone, connected to nothing)")
+    iface.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
     return iface
 
 
 def _route(raw, where):
-    raw = _mapping(raw, where, ("to", "via", "dev"), required=("to",))
+    raw = _mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
     to = raw["to"]
     if to != "default":
         try:
@@ -267,14 +278,17 @@ def _route(raw, where):
     dev = check_ifname(raw["dev"], f"{where}.dev") if raw.get("dev") is not None else None
     if via is None and dev is None:
         raise InputError(f"{where}: a route needs 'via', 'dev' or both")
-    route = Route(to, via, dev)
+    route = Route(to, via, dev, _bool(raw.get("onlink", False), f"{where}.onlink"))
     if via and route.to != "default" and ipaddress.ip_address(via).version != route.family:
         raise InputError(f"{where}: 'via' {via} is not of the same IP family as {to}")
+    if route.onlink and not (via and dev):
+        raise InputError(f"{where}: onlink needs both 'via' and 'dev' (the gateway is on "
+                         "that device's link)")
     return route
 
 
 NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
-             "image", "cmd", "dns", "env", "exec", "binds")
+             "image", "cmd", "dns", "env", "exec", "binds", "role", "nat")
 
 
 def _node(name, raw, where):
@@ -291,6 +305,7 @@ def _node(name, raw, where):
                    for i, r in enumerate(_list(raw.get("routes"), f"{where}.routes"))]
     node.forwarding = _bool(raw.get("forwarding", False), f"{where}.forwarding")
     node.loopback = _bool(raw.get("loopback", True), f"{where}.loopback")
+    _routing_fields(node, raw, where)
     if kind == "host" and node.forwarding:
         raise InputError(f"{where}: netplay does not change the host's own forwarding; "
                          "use a netns node as the router")
@@ -300,6 +315,32 @@ def _node(name, raw, where):
         raise InputError(f"{where}.exec: netplay runs no commands in the root namespace; "
                          "use a netns or docker node")
     return node
+
+
+def _routing_fields(node, raw, where):
+    """role (router) and nat (masquerade out of some interfaces)."""
+    if raw.get("role") is not None:
+        if raw["role"] not in ROLES:
+            raise InputError(f"{where}.role: unknown role {raw['role']!r}; use one of "
+                             f"{', '.join(ROLES)}")
+        node.role = raw["role"]
+        if node.kind == "host":
+            raise InputError(f"{where}: netplay does not turn the host itself into a router; "
+                             "use a netns node as the router")
+        if raw.get("forwarding") is False:
+            raise InputError(f"{where}: role router forwards packets, but forwarding is "
+                             "false; remove one of them")
+        node.forwarding = True
+    nat = _mapping(raw.get("nat"), f"{where}.nat", ("masquerade",))
+    out = nat.get("masquerade")
+    out = [out] if isinstance(out, str) else _list(out, f"{where}.nat.masquerade")
+    node.nat = [check_ifname(i, f"{where}.nat.masquerade") for i in out]
+    if node.nat and node.kind == "host":
+        raise InputError(f"{where}.nat: netplay does not change the host's own NAT; "
+                         "masquerade in a netns node (role: router)")
+    if node.nat and not node.forwarding:
+        raise InputError(f"{where}.nat: a node that masquerades must forward packets; "
+                         "add role: router (or forwarding: true)")
 
 
 def _exec(value, where):
@@ -358,14 +399,51 @@ def check_image(value, where):
 
 def _bridge(name, raw, where):
     check_ifname(name, where)
-    raw = _mapping(raw, where, ("namespace", "up", "addresses"))
+    raw = _mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
     bridge = Bridge(name)
     if raw.get("namespace") is not None:
         bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
     bridge.up = _bool(raw.get("up", True), f"{where}.up")
     bridge.addresses = [check_cidr(a, f"{where}.addresses")
                         for a in _list(raw.get("addresses"), f"{where}.addresses")]
+    bridge.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
     return bridge
+
+
+def _ports(raw, where):
+    """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
+    out = {}
+    for port, praw in _mapping(raw, where, None).items():
+        check_ifname(port, f"{where}.{port}")
+        praw = _mapping(praw, f"{where}.{port}", ("impair",))
+        out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
+    return out
+
+
+def _subnets(value, where):
+    """`subnet`: one network or a list (e.g. [10.0.1.0/24, "fd00:1::/64"]), one per family."""
+    values = [value] if isinstance(value, str) else _list(value, where)
+    out, families = [], set()
+    for v in values:
+        try:
+            net = ipaddress.ip_network(v, strict=True) if isinstance(v, str) and "/" in v \
+                else None
+        except ValueError:
+            try:
+                fixed = ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                fixed = None
+            hint = f"; did you mean {fixed}?" if fixed else ""
+            raise InputError(f"{where}: {v!r} is not a network address with a prefix{hint} "
+                             "(e.g. 10.0.1.0/24 or fd00:1::/64)") from None
+        if net is None:
+            raise InputError(f"{where}: {v!r} is not a network with a prefix (e.g. 10.0.1.0/24)")
+        if net.version in families:
+            raise InputError(f"{where}: two IPv{net.version} subnets; give at most one per "
+                             "family")
+        families.add(net.version)
+        out.append(str(net))
+    return out
 
 
 def _endpoint(text, where, topo):
@@ -384,7 +462,7 @@ def _endpoint(text, where, topo):
 
 
 def _link(raw, where, topo):
-    raw = _mapping(raw, where, ("endpoints", "mtu"), required=("endpoints",))
+    raw = _mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
     ends = _list(raw["endpoints"], f"{where}.endpoints")
     if len(ends) != 2:
         raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
@@ -396,7 +474,13 @@ def _link(raw, where, topo):
     if a.node == b.node and a.iface == b.iface:
         raise InputError(f"{where}: both endpoints are {a}")
     mtu = check_mtu(raw["mtu"], f"{where}.mtu") if raw.get("mtu") is not None else None
-    return Link(a, b, mtu)
+    link = Link(a, b, mtu)
+    link.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
+    link.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
+    if link.subnets and (a.node in topo.bridges or b.node in topo.bridges):
+        raise InputError(f"{where}.subnet: a link to a bridge takes its addresses from the "
+                         "bridge's subnet; put subnet on the bridge")
+    return link
 
 
 def _port_name(other, bridge_end, where):
@@ -422,13 +506,19 @@ def from_dict(raw, source="topology"):
         topo.image = check_image(raw["image"], f"{source}: image")
     for nname, nraw in _mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
+    ports = {}
     for bname, braw in _mapping(raw.get("bridges"), f"{source}: bridges").items():
         if bname in topo.nodes:
             raise InputError(f"{source}: bridges.{bname}: a node has that name already")
         topo.bridges[bname] = _bridge(bname, braw, f"{source}: bridges.{bname}")
+        ports[bname] = _ports(braw.get("ports") if isinstance(braw, dict) else None,
+                              f"{source}: bridges.{bname}.ports")
     for i, lraw in enumerate(_list(raw.get("links"), f"{source}: links")):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     _check_graph(topo, source)
+    _place_impairments(topo, ports, source)
+    _assign_addresses(topo, source)
+    _check_routing(topo, source)
     return topo
 
 
@@ -488,6 +578,126 @@ def _place_interfaces(topo, source):
                              f"this interface; add a link with endpoint '{nname}:{ifname}'")
 
 
+def _end_interface(topo, end):
+    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
+    return owner.interfaces[end.iface]
+
+
+def _place_impairments(topo, ports, source):
+    """Bridge ports' own impairments, then each link's on both its ends (an end's own
+    settings win key by key), each checked whole."""
+    for bname, declared in ports.items():
+        bridge = topo.bridges[bname]
+        for port, imp in declared.items():
+            if port not in bridge.interfaces:
+                raise InputError(f"{source}: bridges.{bname}.ports.{port}: no link makes this "
+                                 f"port; add a link with endpoint '{bname}:{port}'")
+            bridge.interfaces[port].impair = imp
+    for i, link in enumerate(topo.links):
+        if link.impair:
+            impairments.check_complete(link.impair, f"{source}: links[{i}].impair")
+            for end in (link.a, link.b):
+                iface = _end_interface(topo, end)
+                iface.impair = link.impair.merged(iface.impair)
+    for node in list(topo.nodes.values()) + list(topo.bridges.values()):
+        kind = "bridges" if node.name in topo.bridges else "nodes"
+        for iface in node.interfaces.values():
+            if iface.impair is not None and not iface.impair:
+                iface.impair = None  # an empty mapping: no impairment
+            impairments.check_complete(
+                iface.impair, f"{source}: {kind}.{node.name}.interfaces.{iface.name}.impair")
+
+
+def _usable(net):
+    """The addresses of net that interfaces may hold, lowest first (a /31 or /127 has two,
+    a /32 or /128 one; otherwise IPv4 skips the network and broadcast addresses and
+    IPv6 the subnet-router anycast address)."""
+    first, last = int(net.network_address), int(net.broadcast_address)
+    if net.max_prefixlen - net.prefixlen >= 2:
+        first += 1
+        if net.version == 4:
+            last -= 1
+    return first, last
+
+
+def _assign_addresses(topo, source):
+    """Addresses from subnets: every node interface on a bridge (or link) with a subnet
+    gets the lowest free address of each subnet it has none of, in the order of the
+    topology's links, so the same topology always gets the same addresses."""
+    jobs = []  # (where, subnet, [Interface]) in topology order
+    members = {name: [] for name in topo.bridges}
+    for link in topo.links:
+        for end, other in ((link.a, link.b), (link.b, link.a)):
+            if other.node in topo.bridges and end.node in topo.nodes:
+                members[other.node].append(topo.nodes[end.node].interfaces[end.iface])
+    for bridge in topo.bridges.values():
+        for net in bridge.subnets:
+            jobs.append((f"bridges.{bridge.name}.subnet", net, members[bridge.name]))
+    for i, link in enumerate(topo.links):
+        for net in link.subnets:
+            jobs.append((f"links[{i}].subnet", net, [_end_interface(topo, link.a),
+                                                     _end_interface(topo, link.b)]))
+    if not jobs:
+        return
+    used = set()
+    for node in list(topo.nodes.values()) + list(topo.bridges.values()):
+        for iface in node.interfaces.values():
+            used.update(ipaddress.ip_interface(a).ip for a in iface.addresses)
+    for bridge in topo.bridges.values():
+        used.update(ipaddress.ip_interface(a).ip for a in bridge.addresses)
+    for where, text, ifaces in jobs:
+        net = ipaddress.ip_network(text)
+        first, last = _usable(net)
+        cursor = first
+        for iface in ifaces:
+            if any(ipaddress.ip_interface(a).ip in net for a in iface.addresses):
+                continue
+            while cursor <= last and ipaddress.ip_address(cursor) in used:
+                cursor += 1
+            if cursor > last:
+                raise InputError(f"{source}: {where}: {net} has no free address left for "
+                                 f"{iface.name} ({len(ifaces)} interfaces share it); use a "
+                                 "shorter prefix")
+            addr = ipaddress.ip_address(cursor)
+            used.add(addr)
+            iface.addresses.append(f"{addr}/{net.prefixlen}")
+
+
+def _check_routing(topo, source):
+    """NAT names a real interface; every gateway is on a link the node can reach (an
+    address's subnet or a route with `dev` only), as the kernel requires."""
+    for node in topo.nodes.values():
+        where = f"{source}: nodes.{node.name}"
+        for ifname in node.nat:
+            if ifname not in node.interfaces:
+                raise InputError(f"{where}.nat.masquerade: {node.name} has no interface "
+                                 f"{ifname!r}")
+        if node.kind == "host":
+            continue  # the host's own routes may cover its gateways
+        nets = [ipaddress.ip_interface(a).network for i in node.interfaces.values()
+                for a in i.addresses]
+        nets += [ipaddress.ip_interface(a).network for b in topo.bridges.values()
+                 if b.namespace == node.name for a in b.addresses]
+        for r in node.routes:
+            if r.via is None:
+                nets.append(ipaddress.ip_network(r.to) if r.to != "default" else
+                            ipaddress.ip_network("0.0.0.0/0" if r.family == 4 else "::/0"))
+        for i, r in enumerate(node.routes):
+            if r.via is None or r.onlink:
+                continue
+            gw = ipaddress.ip_address(r.via)
+            if gw.is_link_local:
+                if r.dev is None:
+                    raise InputError(f"{where}.routes[{i}]: the link-local gateway {gw} needs "
+                                     "'dev' (which link it is on)")
+                continue
+            if not any(gw.version == n.version and gw in n for n in nets):
+                raise InputError(
+                    f"{where}.routes[{i}].via: gateway {gw} is on none of {node.name}'s links "
+                    f"(no address's subnet and no 'dev' route holds it); add a route "
+                    f"{{to: {gw}/{gw.max_prefixlen}, dev: IFACE}} before it, or onlink: true")
+
+
 # --- normalized form -----------------------------------------------------------------------
 
 
@@ -500,6 +710,8 @@ def _iface_dict(iface):
             out[key] = getattr(iface, key)
     if iface.kind != "veth":
         out["kind"] = iface.kind
+    if iface.impair:
+        out["impair"] = iface.impair.to_dict()
     return out
 
 
@@ -508,9 +720,14 @@ def _node_dict(node):
     if node.interfaces:
         out["interfaces"] = {i.name: _iface_dict(i) for i in node.interfaces.values()}
     if node.routes:
-        out["routes"] = [{k: v for k, v in vars(r).items() if v is not None} for r in node.routes]
+        out["routes"] = [{k: v for k, v in vars(r).items() if v is not None and v is not False}
+                         for r in node.routes]
+    if node.role:
+        out["role"] = node.role
     if node.forwarding:
         out["forwarding"] = True
+    if node.nat:
+        out["nat"] = {"masquerade": list(node.nat)}
     if not node.loopback:
         out["loopback"] = False
     for key in ("image", "cmd", "dns", "env", "exec", "binds"):
@@ -527,6 +744,23 @@ def _bridge_dict(bridge):
         out["up"] = False
     if bridge.addresses:
         out["addresses"] = list(bridge.addresses)
+    if bridge.subnets:
+        out["subnet"] = list(bridge.subnets)
+    ports = {p.name: {"impair": p.impair.to_dict()} for p in bridge.interfaces.values()
+             if p.impair}
+    if ports:
+        out["ports"] = ports
+    return out
+
+
+def _link_dict(link):
+    out = {"endpoints": [str(link.a), str(link.b)]}
+    if link.mtu is not None:
+        out["mtu"] = link.mtu
+    if link.impair:
+        out["impair"] = link.impair.to_dict()
+    if link.subnets:
+        out["subnet"] = list(link.subnets)
     return out
 
 
@@ -539,9 +773,7 @@ def to_dict(topo):
     out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
     if topo.bridges:
         out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}
-    out["links"] = [{"endpoints": [str(link.a), str(link.b)],
-                     **({"mtu": link.mtu} if link.mtu is not None else {})}
-                    for link in topo.links]
+    out["links"] = [_link_dict(link) for link in topo.links]
     return out
 
 

@@ -9,3 +9,4 @@ COMMANDS += ["replay", "export"]  # issue 4: replaying and exporting step logs
 COMMANDS += ["verify", "status", "exec", "graph", "capture"]  # issue 5: observing labs
 COMMANDS += ["clean"]  # issue 8: leftovers found by ownership marks
 COMMANDS += ["show", "doctor", "completion"]  # issue 9: expanded topologies, host checks, shell completion
+COMMANDS += ["link"]  # issue 6: link impairments changed at run time
