@@ -56,9 +56,13 @@ class Progress:
         if self.width:
             return self.width
         try:
-            return os.get_terminal_size(self.stream.fileno()).columns
+            columns = os.get_terminal_size(self.stream.fileno()).columns
         except (OSError, AttributeError, ValueError):
-            return 80
+            columns = 0
+        if columns <= 0:  # a terminal that does not know its size (a fresh pty)
+            columns = int(os.environ.get("COLUMNS", "0") or 0) if \
+                os.environ.get("COLUMNS", "").isdigit() else 0
+        return columns if columns > 0 else 80
 
     def line(self, done, total, step):
         """The text of the progress line (no control characters), fitted to the terminal."""

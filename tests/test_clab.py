@@ -481,3 +481,21 @@ def test_containerlab_dummy_link(tmp_path, lab):
     d = links_of("np9-d1")["dummy0"]
     assert d["linkinfo"]["info_kind"] == "dummy" and d["mtu"] == 1280
     assert d["address"] == "02:00:00:00:09:21"
+
+
+def test_the_documented_example_converts_as_documented(tmp_path):
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "containerlab.md"
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+              if "\ntopology:" in b]
+    assert blocks
+    topo, warnings = load(tmp_path, blocks[0])
+    assert warnings == []
+    c1 = topo.nodes["c1"]
+    assert c1.env == {"SITE": "lab", "ROLE": "client"}
+    assert c1.exec == [["ip", "link", "set", "lo", "up"],
+                       ["ip", "route", "add", "default", "via", "10.9.0.1"]]
+    assert "sw" in topo.bridges and topo.nodes["host"].kind == "host"
+    assert topo.nodes["r1"].interfaces["eth2"].mac == "02:00:00:00:09:01"

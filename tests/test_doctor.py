@@ -1,0 +1,148 @@
+"""`netplay doctor`: the parsers on recorded output, the decisions, and the real host."""
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import TEST_IMAGE
+from netplay import cli, doctor
+from netplay.doctor import FAIL, OK, WARN
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main(argv)
+        except SystemExit as exit:
+            rc = exit.code
+    return rc, out.getvalue(), err.getvalue()
+
+
+# --- pure -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, version", [
+    ("ip utility, iproute2-6.1.0, libbpf 1.1.2", (6, 1)),
+    ("ip utility, iproute2-5.15.0, libbpf 0.5.0", (5, 15)),
+    ("ip utility, iproute2-ss190107", (4, 14)),
+    ("ip utility, iproute2-ss161212", (4, 0)),
+    ("something else", None),
+])
+def test_iproute_version(text, version):
+    assert doctor.iproute_version(text) == version
+
+
+def test_forward_policy():
+    recorded = "-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n-A FORWARD -j DOCKER-ISOLATION\n"
+    assert doctor.forward_policy(recorded) == "DROP"
+    assert doctor.forward_policy("-P FORWARD ACCEPT\n") == "ACCEPT"
+    assert doctor.forward_policy("") is None
+
+
+def test_trap_check_says_what_netplay_does():
+    trapped = doctor.trap_check("1", "DROP", "0", "ACCEPT")
+    assert trapped.status == OK
+    assert "iptables -I FORWARD -i BR -o BR" in trapped.detail and "removes it" in trapped.detail
+    assert doctor.trap_check("0", "DROP").status == OK
+    assert doctor.trap_check(None, None).status == OK
+    v6 = doctor.trap_check("1", "DROP", "1", "DROP")
+    assert v6.status == WARN and "IPv6" in v6.detail and "namespace: NODE" in v6.fix
+
+
+def test_leftover_check_points_at_clean_and_down():
+    found = [SimpleNamespace(kind="container", name="np9-x", lab="np9-gone"),
+             SimpleNamespace(kind="namespace", name="np9-y", lab="np9-up"),
+             SimpleNamespace(kind="bridge", name="np9-br", lab="np9-gone")]
+    checks = doctor.leftover_check(found, {"np9-up": "up", "np9-half": "failed"}, "/st")
+    by = {c.check: c for c in checks}
+    assert by["labs partly up"].status == WARN and "netplay down np9-half" in by["labs partly up"].fix
+    left = by["leftover objects"]
+    assert left.status == WARN and "netplay clean" in left.fix
+    assert "container np9-x (np9-gone)" in left.detail and "np9-y" not in left.detail
+    assert doctor.leftover_check([], {"np9-up": "up"}, "/st")[0].status == OK
+
+
+# --- the command ----------------------------------------------------------------------------------
+
+
+def test_not_root_fails_with_exit_2_and_json(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    rc, out, _ = run_cli(["doctor", "--json"])
+    data = json.loads(out)
+    assert rc == 2 and data["ok"] is False
+    root = next(c for c in data["checks"] if c["check"] == "root")
+    assert root["status"] == FAIL and "sudo" in root["fix"]
+    rc, out, _ = run_cli(["doctor"])
+    assert rc == 2 and "block `netplay run`: root" in out
+    assert out.splitlines()[0].split() == ["CHECK", "STATUS", "DETAIL", "FIX"]
+
+
+def test_missing_program_is_a_fail_with_the_package(monkeypatch):
+    from netplay import runner
+
+    monkeypatch.setattr(runner, "has_program", lambda machine, p: p != "brctl")
+    check = doctor.check_program(None, "brctl", "bridge-utils", "bridges")
+    assert check.status == FAIL and check.fix == "apt-get install bridge-utils"
+
+
+@pytest.mark.root
+def test_this_host(netplay):
+    result = netplay("doctor", "--json")
+    data = result.json()
+    by = {c["check"]: c for c in data["checks"]}
+    assert result.rc == 0 and data["ok"] is True, result
+    for name in ("root", "iproute2", "brctl", "iptables", "/var/run/netns", "state directory"):
+        assert by[name]["status"] == OK, by[name]
+    assert all(c["status"] in (OK, WARN, FAIL) for c in data["checks"])
+    assert all(c["fix"] for c in data["checks"] if c["status"] != OK)
+    table = netplay("doctor")
+    assert table.rc == 0 and "nothing blocks `netplay run` on this host" in table.out
+
+
+@pytest.mark.root
+@pytest.mark.docker
+def test_docker_daemon_images_and_trap(netplay):
+    data = netplay("doctor", "--json", "--image", TEST_IMAGE).json()
+    by = {c["check"]: c for c in data["checks"]}
+    assert by["docker daemon"]["status"] == OK and "Docker " in by["docker daemon"]["detail"]
+    assert by["images"]["status"] == OK and TEST_IMAGE in by["images"]["detail"]
+    missing = netplay("doctor", "--json", "--image", "np9-no-such-image").json()
+    images = next(c for c in missing["checks"] if c["check"] == "images")
+    assert images["status"] == WARN and "scripts/build-image.sh" in images["fix"]
+    # dockerd sets FORWARD to DROP with br_netfilter on: the trap, and what netplay does
+    trap = by["docker firewall trap"]
+    assert "FORWARD" in trap["detail"]
+
+
+@pytest.mark.root
+@pytest.mark.docker
+def test_leftovers_and_failed_labs_are_reported(netplay, state_dir, host_unchanged):
+    from netplay import log as steplog, state
+
+    state.lab_dir(state_dir, "np9-half", create=True)
+    log = steplog.StepLog.create(state.log_path(state_dir, "np9-half"), "np9-half",
+                                 {"name": "np9-half", "nodes": {}}, [])
+    log.set_status(steplog.FAILED)
+    name = "np9-orphan-c"
+    subprocess.run(["docker", "run", "-d", "--net=none", "--name", name, "--label",
+                    "netplay.lab=np9-orphan", TEST_IMAGE, "sleep", "60"],
+                   check=True, capture_output=True)
+    try:
+        result = netplay("doctor", "--json")
+        by = {c["check"]: c for c in result.json()["checks"]}
+        assert result.rc == 0  # leftovers do not block a run
+        assert by["labs partly up"]["status"] == WARN
+        assert "np9-half (failed)" in by["labs partly up"]["detail"]
+        assert "netplay down np9-half" in by["labs partly up"]["fix"]
+        left = by["leftover objects"]
+        assert left["status"] == WARN and "netplay clean" in left["fix"]
+        assert f"container {name} (np9-orphan)" in left["detail"] or \
+            "more" in left["detail"]  # other tests' leftovers may come first
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
