@@ -87,7 +87,8 @@ def leftover_check(found, lab_status, root):
     if broken:
         checks.append(Check("labs partly up", WARN,
                             ", ".join(f"{lab} ({lab_status[lab]})" for lab in broken)
-                            + f": their logs in {root} say they did not finish",
+                            + f": their logs in {root} say they did not finish (running: a "
+                              "run in progress, or one that was killed)",
                             " ; ".join(f"netplay down {lab}" for lab in broken)))
     alive = {lab for lab, status in lab_status.items() if status in ("up", "running", "failed")}
     orphans = [f for f in found if f.lab not in alive]

@@ -61,7 +61,8 @@ def test_leftover_check_points_at_clean_and_down():
              SimpleNamespace(kind="bridge", name="np9-br", lab="np9-gone")]
     checks = doctor.leftover_check(found, {"np9-up": "up", "np9-half": "failed"}, "/st")
     by = {c.check: c for c in checks}
-    assert by["labs partly up"].status == WARN and "netplay down np9-half" in by["labs partly up"].fix
+    half = by["labs partly up"]
+    assert half.status == WARN and "netplay down np9-half" in half.fix
     left = by["leftover objects"]
     assert left.status == WARN and "netplay clean" in left.fix
     assert "container np9-x (np9-gone)" in left.detail and "np9-y" not in left.detail
