@@ -87,6 +87,7 @@ def node_steps(topo, node, pids):
 
 ROUTER_SYSCTLS = ("net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
 NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+DOCKER_IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
 
 
 def settings_steps(topo, node):
@@ -94,9 +95,12 @@ def settings_steps(topo, node):
     them: a router forwards whatever path a packet took to reach it (reverse-path filter
     off; a namespace inherits the host's, which may be strict), and a node with IPv6
     skips duplicate address detection, which would leave its link-local addresses
-    tentative, and IPv6 through it dead, for its first two seconds."""
+    tentative, and IPv6 through it dead, for its first two seconds; a container with IPv6
+    turns it back on."""
     keys = list(ROUTER_SYSCTLS) if node.role == "router" else []
     if node.namespace and _has_ipv6(topo, node):
+        if node.kind == "docker":  # Docker turns IPv6 off in a container it gives no network
+            keys += DOCKER_IPV6_SYSCTLS
         keys += NO_DAD_SYSCTLS
     if not keys:
         return []

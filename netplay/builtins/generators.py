@@ -7,7 +7,7 @@ exported exactly as a written one.
 linear and tree have Mininet's shapes (`mn --topo linear,N` and `--topo tree,D,F`): hosts
 h1..hN with Mininet's default addresses 10.0.0.i/8, switches s1..sM as Linux bridges with
 Mininet's port names (s2-eth1, ...). The bridges all live inside one extra namespace node,
-`sw`: a lab namespace is torn down at once by the kernel (measured for linear:100: 0.03 s,
+`switches`: a lab namespace is torn down at once by the kernel (measured for linear:100: 0.03 s,
 against 5.8 s for root-namespace bridges), and its frames never meet the host's firewall.
 All addresses are inside the lab's namespaces, so 10.0.0.0/8 never touches the host's own
 routes.
@@ -22,7 +22,7 @@ import ipaddress
 
 from netplay.errors import InputError
 
-SWITCHES = "sw"  # the namespace node holding linear's and tree's bridges
+SWITCHES = "switches"  # the namespace node holding linear's and tree's bridges
 MAX_NODES = 10000  # hosts plus switches or routers in one generated lab
 
 
