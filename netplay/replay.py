@@ -26,8 +26,9 @@ def load(path):
     return logcheck.load(path)
 
 
-def replay(checked, machine, root, echo=None, cli=None):
+def replay(checked, machine, root, echo=None, cli=None, progress=None):
     """Run a checked log's steps on machine as its lab. Returns a lab.Summary."""
+    preflight.require_root()
     topo, steps = checked.topology, checked.steps
     if cli is None and uses_docker(topo):
         from netplay import dockerstate
@@ -36,7 +37,7 @@ def replay(checked, machine, root, echo=None, cli=None):
     start = time.monotonic()
     path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
                       check=lambda: preflight.check(topo, steps, machine, cli),
-                      action="replay")
+                      action="replay", progress=progress)
     return labs.Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
                         len(steps), time.monotonic() - start, str(path))
 
@@ -45,7 +46,7 @@ def _key(step):
     return (step.argv, step.undo, step.capture, step.host)
 
 
-def undo(checked, machine, root, echo=None):
+def undo(checked, machine, root, echo=None, progress=None):
     """Tear down what the checked log built, as `down` of its lab.
 
     Returns the notes of lab.down (objects already gone), or None when the lab is not up
@@ -61,7 +62,7 @@ def undo(checked, machine, root, echo=None):
         raise InputError(f"{checked.source}: lab {lab!r} is up on this host, but from other "
                          f"steps than this log's (its log: {here}); nothing was changed; "
                          f"`netplay down {lab}` takes that lab down")
-    return labs.down(lab, machine, root, echo=echo)
+    return labs.down(lab, machine, root, echo=echo, progress=progress)
 
 
 def undo_lines(checked):

