@@ -325,3 +325,15 @@ def change(root, lab, spec, imp, machine, echo=None):
         if rc != 0:
             return end, before, "had no qdisc left; recorded as cleared"
         return end, before, None
+
+
+def check_kernel(topo, machine):
+    """Before a run changes anything: refuse, in one line, a topology whose delay, jitter
+    or loss the kernel cannot make (no netem), naming the first such end."""
+    from netplay.errors import HostError
+
+    netem = [end for end, imp in endpoints(topo).items() if imp.uses_netem]
+    if netem and not netem_available(machine):
+        raise HostError(f"{topo.name}: {netem[0]} asks for {endpoints(topo)[netem[0]].describe()}"
+                        f", but {NO_NETEM}; remove delay, jitter and loss from the topology or "
+                        "run it on a kernel with netem")

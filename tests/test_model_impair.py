@@ -249,6 +249,19 @@ def test_without_netem_delay_is_refused_in_one_line(lab, netplay, tmp_path):
 
 
 @pytest.mark.root
+@pytest.mark.skipif(NETEM, reason="the kernel has netem: the delay is measured instead")
+def test_without_netem_a_topology_with_delay_is_refused_before_any_change(lab, tmp_path,
+                                                                           state_dir):
+    result = lab(write_topology(tmp_path, pair("    impair: {delay: 50ms}")), name="np6imp",
+                 check=False)
+    assert result.rc == 2 and "np6i1:eth0 asks for delay 50ms" in result.err, result
+    assert "no netem qdisc" in result.err and len(result.err.strip().splitlines()) == 1
+    import os
+
+    assert not os.path.exists(f"{state_dir}/labs/np6imp/log.json")  # nothing was run
+
+
+@pytest.mark.root
 @pytest.mark.docker
 def test_rate_on_containers(lab, netplay, tmp_path):
     lab(write_topology(tmp_path, pair()), "--runtime", "docker", "--image", TEST_IMAGE,
