@@ -228,11 +228,12 @@ def check_docker(machine, cli):
 
 def check_images(cli, default_image):
     if cli is None:
-        return Check("images", WARN, "no daemon, so no images to list")
+        return Check("images", WARN, "no daemon, so no images to list",
+                     "start the Docker daemon, then run `netplay doctor` again")
     try:
         tags = sorted(t for image in cli.images.list() for t in image.tags)
     except Exception as err:
-        return Check("images", WARN, f"cannot list images: {err}")
+        return Check("images", WARN, f"cannot list images: {err}", "check `docker images`")
     from netplay import dockerstate
 
     shown = ", ".join(tags[:8]) + (f" and {len(tags) - 8} more" if len(tags) > 8 else "")
@@ -286,7 +287,8 @@ def check_leftovers(machine, cli, root):
     try:
         found = clean.find(machine, cli)
     except Exception as err:  # an observation failed: report it, do not stop the doctor
-        return [Check("leftover objects", WARN, f"cannot look for leftovers: {err}")]
+        return [Check("leftover objects", WARN, f"cannot look for leftovers: {err}",
+                      "run `netplay clean` to see the error")]
     status = {}
     for lab in state.labs(root) if os.access(str(root), os.R_OK | os.X_OK) else []:
         try:
