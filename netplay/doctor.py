@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 IPROUTE_MIN = (4, 14)  # `ip -j` for link and addr (JSON output came with 4.13/4.14)
+LEFTOVER_BUDGET = 20  # seconds the search for leftovers may take before doctor moves on
 
 
 @dataclass
@@ -284,11 +285,30 @@ def check_leftovers(machine, cli, root):
     from netplay import clean, state
     from netplay.errors import NetplayError
 
-    try:
-        found = clean.find(machine, cli)
-    except Exception as err:  # an observation failed: report it, do not stop the doctor
-        return [Check("leftover objects", WARN, f"cannot look for leftovers: {err}",
+    import threading
+
+    from netplay import observe
+
+    result = {}
+
+    def scan():  # one `ip -n NS` per namespace: slow on a host with thousands of them
+        try:
+            result["found"] = clean.find(machine, cli)
+        except Exception as err:  # an observation failed: report it, do not stop the doctor
+            result["error"] = err
+
+    worker = threading.Thread(target=scan, daemon=True)
+    worker.start()
+    worker.join(LEFTOVER_BUDGET)
+    if worker.is_alive():
+        return [Check("leftover objects", WARN,
+                      f"the search did not finish within {LEFTOVER_BUDGET} s "
+                      f"({len(observe.netns_names())} namespaces to look into)",
+                      "`netplay clean` lists them, taking the time it needs")]
+    if "error" in result:
+        return [Check("leftover objects", WARN, f"cannot look for leftovers: {result['error']}",
                       "run `netplay clean` to see the error")]
+    found = result["found"]
     status = {}
     for lab in state.labs(root) if os.access(str(root), os.R_OK | os.X_OK) else []:
         try:

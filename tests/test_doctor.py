@@ -143,7 +143,21 @@ def test_leftovers_and_failed_labs_are_reported(netplay, state_dir, host_unchang
         assert "netplay down np9-half" in by["labs partly up"]["fix"]
         left = by["leftover objects"]
         assert left["status"] == WARN and "netplay clean" in left["fix"]
-        assert f"container {name} (np9-orphan)" in left["detail"] or \
-            "more" in left["detail"]  # other tests' leftovers may come first
+        if "did not finish" not in left["detail"]:  # a host crowded with namespaces
+            assert f"container {name} (np9-orphan)" in left["detail"] or \
+                "more" in left["detail"]  # other tests' leftovers may come first
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
+def test_a_slow_search_for_leftovers_does_not_hold_the_doctor(monkeypatch):
+    import time
+
+    from netplay import clean
+
+    monkeypatch.setattr(doctor, "LEFTOVER_BUDGET", 0.2)
+    monkeypatch.setattr(clean, "find", lambda machine, cli: time.sleep(5))
+    start = time.monotonic()
+    checks = doctor.check_leftovers(None, None, "/nonexistent")
+    assert time.monotonic() - start < 2
+    assert checks[0].status == WARN and "did not finish within 0.2 s" in checks[0].detail
