@@ -18,7 +18,9 @@ nodes:
   npt-b1: {interfaces: {eth0: {addresses: [10.250.1.1/24]}}}
   npt-b2:
     interfaces: {eth0: {addresses: [10.250.1.2/24]}}
-    routes: [{to: 10.250.9.0/24, via: 10.250.77.1}]   # gateway on no connected subnet
+    routes:   # the same destination twice: the kernel refuses the second ("File exists")
+      - {to: 10.250.9.0/24, via: 10.250.1.1}
+      - {to: 10.250.9.0/24, via: 10.250.1.1}
 links:
   - endpoints: [npt-b1:eth0, npt-b2:eth0]
 """
@@ -35,8 +37,8 @@ def test_failed_step_rolls_back_everything(netplay, tmp_path, state_dir, host_un
     result = netplay("run", write_topology(tmp_path, BROKEN_ROUTE))
     assert result.rc == 1
     line = one_line_error(result)
-    assert "ip -n npt-b2 route add 10.250.9.0/24 via 10.250.77.1" in line
-    assert "Nexthop has invalid gateway" in line
+    assert "step 14 failed: `ip -n npt-b2 route add 10.250.9.0/24 via 10.250.1.1`" in line
+    assert "File exists" in line
     with open(f"{state_dir}/labs/npt-broken/log.json") as f:
         log = json.load(f)
     assert log["status"] == "down"
