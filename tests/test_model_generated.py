@@ -9,7 +9,6 @@ import pytest
 from conftest import TEST_IMAGE
 from model_net import ping, ping_soon
 from netplay import builtins
-from netplay.builtins import generators
 from netplay.errors import InputError
 from netplay.plan import plan
 

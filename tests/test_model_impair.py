@@ -69,7 +69,8 @@ links:
     # after the links are configured, and no undo: the qdisc goes with its veth
     tcs = [s for s in plan(topo) if s.argv[0] == "tc"]
     assert all(s.undo is None for s in tcs)
-    assert lines.index(tcs[0].shell()) > max(i for i, l in enumerate(lines) if l.endswith("link set eth0 up"))
+    last_up = max(i for i, line in enumerate(lines) if line.endswith("link set eth0 up"))
+    assert lines.index(tcs[0].shell()) > last_up
     assert to_dict(from_dict(to_dict(topo))) == to_dict(topo)
 
 
