@@ -85,10 +85,15 @@ def apply(lab, topology, steps, machine, root, echo=None, check=None, action="ru
             check()
         path = state.log_path(root, lab)
         log = steplog.StepLog.create(path, lab, topology, steps, action=action)
+        runner = Runner(machine, echo, progress)
         try:
-            Runner(machine, echo, progress).apply(log, steps)
+            runner.apply(log, steps)
         except StepFailed:
-            clean = log.data.get("rollback_clean", False)
+            # a `docker run` that failed may still have created its container: the lab's
+            # label says which are ours
+            failures = []
+            _sweep_containers(lab, runner, log, failures)
+            clean = log.data.get("rollback_clean", False) and not failures
             log.set_status(steplog.DOWN if clean else steplog.FAILED)
             raise
         log.set_status(steplog.UP)

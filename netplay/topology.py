@@ -297,6 +297,9 @@ def _node(name, raw, where):
     kind = raw.get("kind", "netns")
     if kind not in NODE_KINDS:
         raise InputError(f"{where}.kind: unknown kind {kind!r}; use one of {', '.join(NODE_KINDS)}")
+    if kind == "docker" and len(name) < 2:
+        raise InputError(f"{where}: Docker needs container names of two characters or more; "
+                         f"rename node {name!r}")
     node = Node(name, kind)
     ifaces = _mapping(raw.get("interfaces"), f"{where}.interfaces", None)
     for ifname, iraw in ifaces.items():

@@ -91,3 +91,21 @@ def test_no_daemon_falls_back_to_namespaces(netplay):
     finally:
         assert netplay("down", "home", env=env).rc == 0
     assert snapshot() == before
+
+
+def test_a_container_that_fails_to_start_is_removed_with_the_rest(netplay, tmp_path,
+                                                                  host_unchanged):
+    from conftest import write_topology
+
+    topo = write_topology(tmp_path, """
+name: npt-badcmd
+nodes:
+  npt-bc1: {kind: docker, cmd: [/no/such/program]}
+  npt-bc2: {kind: docker}
+links:
+  - endpoints: [npt-bc1:eth0, npt-bc2:eth0]
+""")
+    result = netplay("run", topo, "--image", TEST_IMAGE)
+    assert result.rc == 1
+    assert "/no/such/program" in result.err and "Traceback" not in result.err
+    # host_unchanged: neither the started container nor the created-but-failed one remains

@@ -85,9 +85,10 @@ BAD = [
     ("name: x\nnodes: {a: {}}\nbridges: {a: {}}\n", "a node has that name already"),
     ("name: x\nnodes: {averyveryverylongnode: {}}\nbridges: {br: {}}\n"
      "links: [{endpoints: [averyveryverylongnode:eth1, br]}]\n", "name it: 'br:PORT'"),
-    ("name: x\nnodes: {a: {kind: docker, image: 'UB;UNTU'}}\n", "not a valid image reference"),
-    ("name: x\nnodes: {a: {kind: docker, env: {'A B': x}}}\n", "not a valid variable name"),
+    ("name: x\nnodes: {ab: {kind: docker, image: 'UB;UNTU'}}\n", "not a valid image reference"),
+    ("name: x\nnodes: {ab: {kind: docker, env: {'A B': x}}}\n", "not a valid variable name"),
     ("- just\n- a list\n", "expected a mapping"),
+    ("name: x\nnodes: {c: {kind: docker}}\n", "two characters or more"),
 ]
 
 
