@@ -44,6 +44,13 @@ def build_parser():
     return parser
 
 
+def _generated_lab_name(spec):
+    """`netplay down linear:5` means the lab that `netplay run linear:5` made (linear-5)."""
+    from netplay import builtins
+
+    return builtins.load(spec).name
+
+
 def _terminate(signum, frame):
     raise KeyboardInterrupt  # SIGTERM rolls a run back, as SIGINT does
 
@@ -52,6 +59,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     try:
+        if getattr(args, "lab", None) and ":" in args.lab:
+            args.lab = _generated_lab_name(args.lab)
         return args.func(args)
     except NetplayError as err:
         print(f"netplay: error: {err}", file=sys.stderr)

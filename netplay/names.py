@@ -35,4 +35,13 @@ def check_ifname(value, where):
     check_name(value, "interface name", where, limit=IFNAMSIZ)
     if value in ("all", "default"):  # reserved by the kernel for sysctl paths
         raise InputError(f"{where}: interface name {value!r} is reserved by the kernel")
+    if value in IP_KEYWORDS:
+        raise InputError(f"{where}: interface name {value!r} is a keyword of `ip link`, "
+                         "which would read it as one; choose another name")
     return value
+
+
+# Words `ip link add/set` and `brctl` read as keywords where netplay puts a device name.
+IP_KEYWORDS = frozenset("""up down dev name type peer netns master nomaster alias address
+    mtu link index group help vf txqueuelen txqlen qlen arp multicast allmulticast promisc
+    trailers dynamic carrier protodown state mode addrgenmode broadcast brd""".split())
