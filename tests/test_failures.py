@@ -145,3 +145,9 @@ def test_different_labs_run_side_by_side(lab, netplay, state_dir, tmp_path):
         netplay("down", "levels")
         netplay("down", "npt-side")
     assert not {"levela", "npt-s1"} & set(os.listdir("/var/run/netns"))
+
+
+def test_a_generated_lab_is_named_by_its_spec_too(netplay, host_unchanged):
+    assert netplay("run", "linear:2").rc == 0
+    down = netplay("down", "linear:2")  # the lab is linear-2
+    assert down.rc == 0 and "lab linear-2 is down" in down.out, down

@@ -89,6 +89,8 @@ BAD = [
     ("name: x\nnodes: {ab: {kind: docker, env: {'A B': x}}}\n", "not a valid variable name"),
     ("- just\n- a list\n", "expected a mapping"),
     ("name: x\nnodes: {c: {kind: docker}}\n", "two characters or more"),
+    ("name: x\nnodes: {a: {}, b: {}}\nlinks: [{endpoints: [a:up, b:e0]}]\n",
+     "is a keyword of `ip link`"),
 ]
 
 
