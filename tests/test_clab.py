@@ -59,22 +59,22 @@ INHERIT = """
           exec: ["echo 'group word'"]
           cmd: sleep 300
       nodes:
-        a:
+        na:
           group: edge
           env: {D: node}
           exec: ["ip link set eth1 up"]
           dns: {servers: [192.0.2.53, "2001:db8::53"]}
-        b:
+        nb:
           image: np9-node-image
           cmd: "sh -c 'sleep 1000'"
       links:
-        - endpoints: ["a:eth1", "b:eth1"]
+        - endpoints: ["na:eth1", "nb:eth1"]
 """
 
 
 def test_inheritance_defaults_kinds_groups_node(tmp_path):
     topo, warnings = load(tmp_path, INHERIT)
-    a, b = topo.nodes["a"], topo.nodes["b"]
+    a, b = topo.nodes["na"], topo.nodes["nb"]
     assert a.kind == b.kind == "docker"
     # one value: the most specific layer wins (node > group > kind > defaults)
     assert a.image == "np9-group-image" and b.image == "np9-node-image"
@@ -172,26 +172,26 @@ def test_unmodeled_fields_are_one_warning_line_each(tmp_path):
         topology:
           defaults: {kind: linux, image: np9-img, ports: ["8080:80"]}
           nodes:
-            a:
+            na:
               mgmt-ipv4: 172.20.20.2
               healthcheck: {test: [CMD, "true"]}
               labels: {x: y}
               dns: {servers: [192.0.2.1], search: [lab.example]}
-            b: {}
+            nb: {}
           links:
-            - endpoints: ["a:eth1", "b:eth1"]
+            - endpoints: ["na:eth1", "nb:eth1"]
               vars: {x: 1}
-            - endpoints: ["a:eth9", "mgmt-net:a-eth9"]
+            - endpoints: ["na:eth9", "mgmt-net:na-eth9"]
             - type: macvlan
-              endpoint: {node: a, interface: eth8}
+              endpoint: {node: na, interface: eth8}
               host-interface: eth0
     """)
     assert len(topo.links) == 1
     assert all(w.startswith(f"{tmp_path}/np9.clab.yml: ") for w in warnings)
     where = [w.split(": ")[1] for w in warnings]
-    assert where == ["prefix", "mgmt", "topology.defaults.ports", "topology.nodes.a.mgmt-ipv4",
-                     "topology.nodes.a.healthcheck", "topology.nodes.a.labels",
-                     "topology.nodes.a.dns.search", "topology.links[0].vars",
+    assert where == ["prefix", "mgmt", "topology.defaults.ports", "topology.nodes.na.mgmt-ipv4",
+                     "topology.nodes.na.healthcheck", "topology.nodes.na.labels",
+                     "topology.nodes.na.dns.search", "topology.links[0].vars",
                      "topology.links[1]", "topology.links[2]"]
     assert all("\n" not in w for w in warnings)
 
@@ -272,11 +272,11 @@ def test_resolve_routes_containerlab_files_by_suffix_or_topology_key(tmp_path):
         name: np9-route
         topology:
           nodes:
-            a: {kind: linux}
+            na: {kind: linux}
     """
     for name in ("np9.clab.yml", "np9.clab.yaml", "plain.yaml"):
         topo = netplay_lab.resolve(write(tmp_path, body, name))
-        assert topo.name == "np9-route" and topo.nodes["a"].kind == "docker"
+        assert topo.name == "np9-route" and topo.nodes["na"].kind == "docker"
     own = write(tmp_path, "name: np9-own\nnodes: {a: {}}\n", "own.yaml")
     assert not clab.is_clab_file(own)
     assert netplay_lab.resolve(own).nodes["a"].kind == "netns"
@@ -287,14 +287,14 @@ def test_runtime_netns_and_show_output_loads_back_unchanged(tmp_path, netplay):
     shown = netplay("show", path, "--runtime", "netns")
     assert shown.rc == 0, shown
     data = yaml.safe_load(shown.out)
-    assert data["nodes"]["a"]["kind"] == "netns"
+    assert data["nodes"]["na"]["kind"] == "netns"
     assert from_dict(data).to_dict() == data
     as_json = netplay("show", path, "--json")
-    assert as_json.rc == 0 and as_json.json()["nodes"]["a"]["kind"] == "docker"
+    assert as_json.rc == 0 and as_json.json()["nodes"]["na"]["kind"] == "docker"
     dry = netplay("run", "--dry-run", "--runtime", "netns", path)
-    assert "ip netns exec a ip link set eth1 up" in dry.out
+    assert "ip netns exec na ip link set eth1 up" in dry.out
     dry = netplay("run", "--dry-run", "--runtime", "docker", path)
-    assert 'nsenter --target "$pid_a" --all ip link set eth1 up' in dry.out
+    assert 'nsenter --target "$pid_na" --all ip link set eth1 up' in dry.out
     assert f"-v {tmp_path}/shared:/shared" in dry.out
 
 

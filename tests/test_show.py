@@ -35,21 +35,21 @@ def test_show_fills_in_defaults_and_names_bridge_ports(netplay, tmp_path):
         name: np9-small
         nodes:
           a: {}
-          b: {kind: docker}
+          nb: {kind: docker}
         bridges:
           np9-br: {}
         links:
           - endpoints: [a:eth0, np9-br]
-          - endpoints: [b:eth0, np9-br]
+          - endpoints: [nb:eth0, np9-br]
     """))
     data = yaml.safe_load(netplay("show", str(path)).out)
     assert data["image"] == "ubuntu"
     assert data["nodes"]["a"] == {"kind": "netns", "interfaces": {"eth0": {"up": True}}}
     assert data["links"] == [{"endpoints": ["a:eth0", "np9-br:a_eth0"]},
-                             {"endpoints": ["b:eth0", "np9-br:b_eth0"]}]
+                             {"endpoints": ["nb:eth0", "np9-br:nb_eth0"]}]
     netns = yaml.safe_load(netplay("show", str(path), "--runtime", "netns",
                                    "--image", "np9-image").out)
-    assert netns["nodes"]["b"]["kind"] == "netns" and netns["image"] == "np9-image"
+    assert netns["nodes"]["nb"]["kind"] == "netns" and netns["image"] == "np9-image"
 
 
 def test_show_json(netplay):
