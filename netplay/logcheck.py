@@ -14,8 +14,8 @@ is checked here, and refused with one line naming the offending step if any chec
    and `rm -f`, with the options netplay uses; only `docker inspect` captures output and a
    captured value is used only after the step that captures it. A node's own `exec`
    commands (`ip netns exec NS PROGRAM`, a program of this host run as root, or
-   `docker exec --privileged`) are refused: such a lab is run from its topology file, not
-   from a log.
+   `nsenter --target PID --all ...` into a container) are refused: such a lab is run from
+   its topology file, not from a log.
 3. The re-plan: the header's topology is validated like a topology file (topology.from_dict)
    and planned again; the logged steps must equal the planned ones, program for program and
    argument for argument, undo for undo, heading for heading. So every command that replay

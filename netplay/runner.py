@@ -25,7 +25,8 @@ ALREADY_GONE = (
 # Package that provides each program netplay runs, for "not installed" messages.
 PACKAGES = {"ip": "iproute2", "brctl": "bridge-utils", "iptables": "iptables",
             "ip6tables": "iptables", "docker": "docker.io", "sysctl": "procps",
-            "tc": "iproute2", "mkdir": "coreutils", "ln": "coreutils", "rm": "coreutils"}
+            "tc": "iproute2", "mkdir": "coreutils", "ln": "coreutils", "rm": "coreutils",
+            "nsenter": "util-linux"}
 
 
 def missing_programs(steps, machine):
