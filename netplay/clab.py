@@ -17,7 +17,8 @@ import shlex
 
 from netplay.errors import InputError
 from netplay.names import check_ifname, check_name
-from netplay.topology import check_cidr, check_mac, check_mtu, from_dict, parse_yaml
+from netplay.topology import (as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict,
+                              parse_yaml)
 
 SUFFIXES = (".clab.yml", ".clab.yaml")
 KINDS = ("linux", "bridge", "host")  # the containerlab kinds netplay builds
@@ -85,22 +86,6 @@ def convert(raw, source, base_dir=".", warn=_print_warning):
 # --- small checks -----------------------------------------------------------------------------
 
 
-def _mapping(value, where):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"{where}: expected a mapping, got {type(value).__name__}")
-    return value
-
-
-def _list(value, where):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InputError(f"{where}: expected a list, got {type(value).__name__}")
-    return value
-
-
 def _text(value, where):
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise InputError(f"{where}: expected a string, got {value!r}")
@@ -153,26 +138,26 @@ class _Converter:
         self.warn(f"{self.source}: {f'{path}.{key}' if path else key}: ignored; {why}")
 
     def convert(self, raw):
-        raw = _mapping(raw, self.source)
+        raw = as_mapping(raw, self.source)
         if "name" not in raw:
             raise InputError(f"{self.source}: missing the lab's `name`")
         for key in raw:
             if key not in ("name", "topology"):
                 self.left_out("", key, UNMODELED.get(
                     key, "not a containerlab key netplay knows"))
-        topo = _mapping(raw.get("topology"), self.where("topology"))
+        topo = as_mapping(raw.get("topology"), self.where("topology"))
         for key in topo:
             if key not in ("nodes", "links", "defaults", "kinds", "groups"):
                 self.left_out("topology", key)
-        self.defaults = _mapping(topo.get("defaults"), self.where("topology.defaults"))
-        self.kind_defs = _mapping(topo.get("kinds"), self.where("topology.kinds"))
-        self.groups = _mapping(topo.get("groups"), self.where("topology.groups"))
-        nodes = _mapping(topo.get("nodes"), self.where("topology.nodes"))
+        self.defaults = as_mapping(topo.get("defaults"), self.where("topology.defaults"))
+        self.kind_defs = as_mapping(topo.get("kinds"), self.where("topology.kinds"))
+        self.groups = as_mapping(topo.get("groups"), self.where("topology.groups"))
+        nodes = as_mapping(topo.get("nodes"), self.where("topology.nodes"))
         self._check_layers(nodes)
         for name, node in nodes.items():
-            self._node(name, _mapping(node, self.where(f"topology.nodes.{name}")))
+            self._node(name, as_mapping(node, self.where(f"topology.nodes.{name}")))
         links = []
-        for i, link in enumerate(_list(topo.get("links"), self.where("topology.links"))):
+        for i, link in enumerate(as_list(topo.get("links"), self.where("topology.links"))):
             links += self._link(link, f"topology.links[{i}]")
         out = {"name": raw["name"],
                "description": f"imported from containerlab file {os.path.basename(self.source)}",
@@ -187,16 +172,16 @@ class _Converter:
     def _check_layers(self, nodes):
         """One warning per field netplay leaves out, where it is written."""
         sections = [("topology.defaults", self.defaults)]
-        sections += [(f"topology.kinds.{k}", _mapping(v, self.where(f"topology.kinds.{k}")))
+        sections += [(f"topology.kinds.{k}", as_mapping(v, self.where(f"topology.kinds.{k}")))
                      for k, v in self.kind_defs.items() if k in KINDS]
-        sections += [(f"topology.groups.{g}", _mapping(v, self.where(f"topology.groups.{g}")))
+        sections += [(f"topology.groups.{g}", as_mapping(v, self.where(f"topology.groups.{g}")))
                      for g, v in self.groups.items()]
-        sections += [(f"topology.nodes.{n}", _mapping(v, self.where(f"topology.nodes.{n}")))
+        sections += [(f"topology.nodes.{n}", as_mapping(v, self.where(f"topology.nodes.{n}")))
                      for n, v in nodes.items()]
         for path, section in sections:
             for key, value in section.items():
                 if key == "dns":
-                    for sub in _mapping(value, self.where(f"{path}.dns")):
+                    for sub in as_mapping(value, self.where(f"{path}.dns")):
                         if sub != "servers":
                             self.left_out(f"{path}.dns", sub, "only DNS servers are modeled")
                 elif key not in NODE_FIELDS:
@@ -219,13 +204,13 @@ class _Converter:
     def _layers(self, name, node, kind):
         """The definitions that apply to a node, least specific first: defaults, kind,
         group, node."""
-        group = node.get("group") or _mapping(self.kind_defs.get(kind), "kinds").get("group") \
+        group = node.get("group") or as_mapping(self.kind_defs.get(kind), "kinds").get("group") \
             or self.defaults.get("group")
         if group and group not in self.groups:
             raise InputError(self.where(f"topology.nodes.{name}.group: no group {group!r} "
                                         "under topology.groups"))
-        return [self.defaults, _mapping(self.kind_defs.get(kind), "kinds"),
-                _mapping(self.groups.get(group), "groups"), node]
+        return [self.defaults, as_mapping(self.kind_defs.get(kind), "kinds"),
+                as_mapping(self.groups.get(group), "groups"), node]
 
     def _node(self, name, node):
         where = f"topology.nodes.{name}"
@@ -265,13 +250,13 @@ class _Converter:
             out["cmd"] = _argv(cmd, self.where(f"{where}.cmd"))
         env = {}
         for layer in layers:  # maps merge, the more specific value winning
-            for key, value in _mapping(layer.get("env"), self.where(f"{where}.env")).items():
+            for key, value in as_mapping(layer.get("env"), self.where(f"{where}.env")).items():
                 env[str(key)] = str(value).lower() if isinstance(value, bool) else \
                     _text(value, self.where(f"{where}.env.{key}"))
         if env:
             out["env"] = env
         execs = [_argv(cmd, self.where(f"{where}.exec"))  # lists concatenate
-                 for layer in layers for cmd in _list(layer.get("exec"), self.where(where))]
+                 for layer in layers for cmd in as_list(layer.get("exec"), self.where(where))]
         if execs:
             out["exec"] = execs
         binds = self._binds(layers, where)
@@ -279,7 +264,7 @@ class _Converter:
             out["binds"] = binds
         dns = self._first(layers, "dns")
         if dns is not None:
-            servers = _list(_mapping(dns, self.where(f"{where}.dns")).get("servers"),
+            servers = as_list(as_mapping(dns, self.where(f"{where}.dns")).get("servers"),
                             self.where(f"{where}.dns.servers"))
             if servers:
                 out["dns"] = [_text(s, self.where(f"{where}.dns.servers")) for s in servers]
@@ -298,7 +283,7 @@ class _Converter:
         paths relative to the topology file's directory, as containerlab resolves them."""
         by_dst = {}
         for layer in layers:
-            for bind in _list(layer.get("binds"), self.where(f"{where}.binds")):
+            for bind in as_list(layer.get("binds"), self.where(f"{where}.binds")):
                 text = _text(bind, self.where(f"{where}.binds"))
                 if "__clab" in text:
                     self.warn(f"{self.source}: {where}.binds: {text!r} ignored; containerlab's "
@@ -319,7 +304,7 @@ class _Converter:
 
     def _link(self, raw, where):
         """netplay links (zero or one) for one containerlab link."""
-        raw = _mapping(raw, self.where(where))
+        raw = as_mapping(raw, self.where(where))
         ltype = raw.get("type")
         for key in ("labels", "vars"):
             if key in raw:
@@ -343,7 +328,7 @@ class _Converter:
                 self.left_out(where, key, f"not a field of a {ltype} link")
         mtu = raw.get("mtu")
         if ltype == "veth":
-            ends = _list(raw.get("endpoints"), self.where(f"{where}.endpoints"))
+            ends = as_list(raw.get("endpoints"), self.where(f"{where}.endpoints"))
             if len(ends) != 2:
                 raise InputError(self.where(f"{where}.endpoints: a veth link has exactly two "
                                             f"endpoints, got {len(ends)}"))
@@ -370,7 +355,7 @@ class _Converter:
         for key in raw:
             if key not in ("type", "endpoints", "mtu", "labels", "vars", "ipv4", "ipv6"):
                 self.left_out(where, key, "not a field of a link")
-        ends = _list(raw.get("endpoints"), self.where(f"{where}.endpoints"))
+        ends = as_list(raw.get("endpoints"), self.where(f"{where}.endpoints"))
         if len(ends) != 2:
             raise InputError(self.where(f"{where}.endpoints: a link has exactly two endpoints, "
                                         f"got {len(ends)}"))
@@ -388,7 +373,7 @@ class _Converter:
             node, iface = text.split(":", 1)
             end = {"node": node, "interface": iface}
             for family in ("ipv4", "ipv6"):
-                values = _list(raw.get(family), self.where(f"{where}.{family}"))
+                values = as_list(raw.get(family), self.where(f"{where}.{family}"))
                 if values and len(values) != 2:
                     raise InputError(self.where(f"{where}.{family}: one entry per endpoint "
                                                 f"(two), got {len(values)}"))
@@ -407,7 +392,7 @@ class _Converter:
 
     def _endpoint(self, raw, where):
         """{node, iface} with the endpoint's mac and addresses put on its interface."""
-        raw = _mapping(raw, self.where(where))
+        raw = as_mapping(raw, self.where(where))
         for key in raw:
             if key not in ("node", "interface", "mac", "ipv4", "ipv6"):
                 self.left_out(where, key, "not a field of an endpoint")

@@ -171,7 +171,7 @@ def load_file(path):
 # --- validation ----------------------------------------------------------------------------
 
 
-def _mapping(value, where, allowed=None, required=()):
+def as_mapping(value, where, allowed=None, required=()):
     """A dict whose keys are all in allowed (any keys when allowed is None)."""
     if value is None:
         value = {}
@@ -188,7 +188,7 @@ def _mapping(value, where, allowed=None, required=()):
     return value
 
 
-def _list(value, where):
+def as_list(value, where):
     if value is None:
         return []
     if not isinstance(value, list):
@@ -249,8 +249,8 @@ def check_mtu(value, where):
 
 def _interface(name, raw, where):
     check_ifname(name, where)
-    raw = _mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
-    addresses = [check_cidr(a, f"{where}.addresses") for a in _list(raw.get("addresses"), where)]
+    raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
+    addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
     if raw.get("mac") is not None:
         iface.mac = check_mac(raw["mac"], f"{where}.mac")
@@ -265,7 +265,7 @@ def _interface(name, raw, where):
 
 
 def _route(raw, where):
-    raw = _mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
+    raw = as_mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
     to = raw["to"]
     if to != "default":
         try:
@@ -293,7 +293,7 @@ NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
 
 def _node(name, raw, where):
     check_name(name, "node name", where)
-    raw = _mapping(raw, where, NODE_KEYS)
+    raw = as_mapping(raw, where, NODE_KEYS)
     kind = raw.get("kind", "netns")
     if kind not in NODE_KINDS:
         raise InputError(f"{where}.kind: unknown kind {kind!r}; use one of {', '.join(NODE_KINDS)}")
@@ -301,11 +301,11 @@ def _node(name, raw, where):
         raise InputError(f"{where}: Docker needs container names of two characters or more; "
                          f"rename node {name!r}")
     node = Node(name, kind)
-    ifaces = _mapping(raw.get("interfaces"), f"{where}.interfaces", None)
+    ifaces = as_mapping(raw.get("interfaces"), f"{where}.interfaces", None)
     for ifname, iraw in ifaces.items():
         node.interfaces[ifname] = _interface(ifname, iraw, f"{where}.interfaces.{ifname}")
     node.routes = [_route(r, f"{where}.routes[{i}]")
-                   for i, r in enumerate(_list(raw.get("routes"), f"{where}.routes"))]
+                   for i, r in enumerate(as_list(raw.get("routes"), f"{where}.routes"))]
     node.forwarding = _bool(raw.get("forwarding", False), f"{where}.forwarding")
     node.loopback = _bool(raw.get("loopback", True), f"{where}.loopback")
     _routing_fields(node, raw, where)
@@ -334,9 +334,9 @@ def _routing_fields(node, raw, where):
             raise InputError(f"{where}: role router forwards packets, but forwarding is "
                              "false; remove one of them")
         node.forwarding = True
-    nat = _mapping(raw.get("nat"), f"{where}.nat", ("masquerade",))
+    nat = as_mapping(raw.get("nat"), f"{where}.nat", ("masquerade",))
     out = nat.get("masquerade")
-    out = [out] if isinstance(out, str) else _list(out, f"{where}.nat.masquerade")
+    out = [out] if isinstance(out, str) else as_list(out, f"{where}.nat.masquerade")
     node.nat = [check_ifname(i, f"{where}.nat.masquerade") for i in out]
     if node.nat and node.kind == "host":
         raise InputError(f"{where}.nat: netplay does not change the host's own NAT; "
@@ -349,7 +349,7 @@ def _routing_fields(node, raw, where):
 def _exec(value, where):
     """Commands (each an argv list) run inside the node once the lab's links are up."""
     out = []
-    for i, argv in enumerate(_list(value, where)):
+    for i, argv in enumerate(as_list(value, where)):
         if not isinstance(argv, list) or not argv:
             raise InputError(f"{where}[{i}]: expected a non-empty list of arguments (argv), "
                              "e.g. [ip, route, add, default, via, 10.0.0.1]")
@@ -363,7 +363,7 @@ _BIND = re.compile(r"/[^:\n\0]*:/[^:\n\0]*(:[a-zA-Z,]+)?\Z")
 def _binds(value, where):
     """Docker bind mounts, `HOST_PATH:CONTAINER_PATH[:OPTIONS]`, both paths absolute."""
     out = []
-    for bind in _list(value, where):
+    for bind in as_list(value, where):
         if not isinstance(bind, str) or not _BIND.match(bind):
             raise InputError(f"{where}: {bind!r} is not HOST_PATH:CONTAINER_PATH[:ro], with "
                              "both paths absolute (e.g. /srv/lab:/lab:ro)")
@@ -384,9 +384,9 @@ def _docker_fields(node, raw, where):
         if not isinstance(cmd, list) or not cmd:
             raise InputError(f"{where}.cmd: expected a non-empty list of arguments (argv)")
         node.cmd = [_string(c, f"{where}.cmd") for c in cmd]
-    node.dns = [_address(d, f"{where}.dns") for d in _list(raw.get("dns"), f"{where}.dns")]
+    node.dns = [_address(d, f"{where}.dns") for d in as_list(raw.get("dns"), f"{where}.dns")]
     node.binds = _binds(raw.get("binds"), f"{where}.binds")
-    env = _mapping(raw.get("env"), f"{where}.env", None)
+    env = as_mapping(raw.get("env"), f"{where}.env", None)
     for key, value in env.items():
         if not isinstance(key, str) or not _ENV_KEY.match(key):
             raise InputError(f"{where}.env: {key!r} is not a valid variable name")
@@ -402,13 +402,13 @@ def check_image(value, where):
 
 def _bridge(name, raw, where):
     check_ifname(name, where)
-    raw = _mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
+    raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
     bridge = Bridge(name)
     if raw.get("namespace") is not None:
         bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
     bridge.up = _bool(raw.get("up", True), f"{where}.up")
     bridge.addresses = [check_cidr(a, f"{where}.addresses")
-                        for a in _list(raw.get("addresses"), f"{where}.addresses")]
+                        for a in as_list(raw.get("addresses"), f"{where}.addresses")]
     bridge.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
     return bridge
 
@@ -416,16 +416,16 @@ def _bridge(name, raw, where):
 def _ports(raw, where):
     """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
     out = {}
-    for port, praw in _mapping(raw, where, None).items():
+    for port, praw in as_mapping(raw, where, None).items():
         check_ifname(port, f"{where}.{port}")
-        praw = _mapping(praw, f"{where}.{port}", ("impair",))
+        praw = as_mapping(praw, f"{where}.{port}", ("impair",))
         out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
     return out
 
 
 def _subnets(value, where):
     """`subnet`: one network or a list (e.g. [10.0.1.0/24, "fd00:1::/64"]), one per family."""
-    values = [value] if isinstance(value, str) else _list(value, where)
+    values = [value] if isinstance(value, str) else as_list(value, where)
     out, families = [], set()
     for v in values:
         try:
@@ -465,8 +465,8 @@ def _endpoint(text, where, topo):
 
 
 def _link(raw, where, topo):
-    raw = _mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
-    ends = _list(raw["endpoints"], f"{where}.endpoints")
+    raw = as_mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
+    ends = as_list(raw["endpoints"], f"{where}.endpoints")
     if len(ends) != 2:
         raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
     a, b = (_endpoint(e, f"{where}.endpoints", topo) for e in ends)
@@ -502,21 +502,21 @@ TOP_KEYS = ("name", "description", "image", "nodes", "bridges", "links")
 
 def from_dict(raw, source="topology"):
     """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
-    raw = _mapping(raw, source, TOP_KEYS, required=("name",))
+    raw = as_mapping(raw, source, TOP_KEYS, required=("name",))
     name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
     topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
     if raw.get("image") is not None:
         topo.image = check_image(raw["image"], f"{source}: image")
-    for nname, nraw in _mapping(raw.get("nodes"), f"{source}: nodes").items():
+    for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
     ports = {}
-    for bname, braw in _mapping(raw.get("bridges"), f"{source}: bridges").items():
+    for bname, braw in as_mapping(raw.get("bridges"), f"{source}: bridges").items():
         if bname in topo.nodes:
             raise InputError(f"{source}: bridges.{bname}: a node has that name already")
         topo.bridges[bname] = _bridge(bname, braw, f"{source}: bridges.{bname}")
         ports[bname] = _ports(braw.get("ports") if isinstance(braw, dict) else None,
                               f"{source}: bridges.{bname}.ports")
-    for i, lraw in enumerate(_list(raw.get("links"), f"{source}: links")):
+    for i, lraw in enumerate(as_list(raw.get("links"), f"{source}: links")):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     _check_graph(topo, source)
     _place_impairments(topo, ports, source)
