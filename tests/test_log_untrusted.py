@@ -259,7 +259,7 @@ def test_container_command_and_environment_may_hold_any_one_line_text():
     """A container's cmd and env are the topology's own (run inside the container): any
     one-line text, as in a topology file, shell-quoted on export."""
     topo = from_dict({"name": "np4env", "image": TEST_IMAGE, "nodes": {
-        "c": {"kind": "docker", "env": {"X": "a b;$(c)"}, "cmd": ["sh", "-c", "echo 'hi'; sleep 9"]}}})
+        "cc": {"kind": "docker", "env": {"X": "a b;$(c)"}, "cmd": ["sh", "-c", "echo 'hi'; sleep 9"]}}})
     assert logcheck.check(log_data(topo), "log.json").steps == plan(topo)
 
 

@@ -20,9 +20,9 @@ def write_log(root, lab, topology, state="up"):
     return os.path.join(path, "log.json")
 
 
-TOPO = {"name": "two", "nodes": {"a": {"kind": "docker", "interfaces": {"e0": {"up": True}}},
+TOPO = {"name": "two", "nodes": {"aa": {"kind": "docker", "interfaces": {"e0": {"up": True}}},
                                  "b": {"kind": "netns", "interfaces": {"e0": {"up": True}}}},
-        "links": [{"endpoints": ["a:e0", "b:e0"]}]}
+        "links": [{"endpoints": ["aa:e0", "b:e0"]}]}
 
 
 def test_runtime_of_reads_node_kinds():
