@@ -10,6 +10,13 @@ from netplay import builtins
 from netplay.topology import from_dict
 
 
+@pytest.fixture(autouse=True)
+def _no_image_override(monkeypatch):
+    """show applies $NETPLAY_IMAGE, as run does; the test command sets it for docker tests,
+    and these tests compare with the topologies as written."""
+    monkeypatch.delenv("NETPLAY_IMAGE", raising=False)
+
+
 @pytest.mark.parametrize("name", builtins.names())
 def test_show_builtin_is_its_normalized_form_and_loads_back(netplay, name):
     result = netplay("show", name)
