@@ -1,0 +1,851 @@
+#!/usr/bin/env python3
+"""netplay's benchmark: wall time up and down, and peak memory, side by side with the floor,
+Mininet and plain `docker run`. Run it through `sudo scripts/benchmark.sh` (which installs
+what it needs); `scripts/benchmark.py --help` lists the options. docs/performance.md says
+what each number means.
+
+Measured, for each size N of `linear:N` (Mininet's linear,N):
+
+- netplay: `python -m netplay run linear:N` and `python -m netplay down linear-N`, each a
+  child process; wall time, and peak RSS from os.wait4 (ru_maxrss: the largest of netplay's
+  process and the children it waited for);
+- the floor: the same plan (netplay's own planner) executed by the fewest processes
+  iproute2 allows: one `ip -batch` per namespace (scripts/floor.py), timed per process so
+  that the time of each phase (namespaces, veths, bridges and ports, node config) is known;
+- Mininet: `mn --switch lxbr --controller none --topo linear,N --test none`, which builds
+  and stops in one process: its total is compared with netplay's up + down.
+
+Then 20 Docker nodes (netplay) against 20 `docker run -d --net=none` started at once;
+netplay's verify (every pair pinged) against Mininet's `--test pingall` on linear:50;
+and `netplay --help`.
+
+Host safety: the whole run holds /run/netplay-tests.lock (the test suite takes it per
+test), waits before each measurement until the kernel has finished the previous one's
+background work, creates nothing whose name is already taken, and removes all it made,
+even on failure: netplay labs with `netplay down`, the floor with its own teardown,
+containers by exact name, the one iptables rule it inserts around Mininet runs, and any
+device a Mininet run left behind, by exact name. Mininet runs with its pattern-based
+cleanup (`mn -c`) disabled: an error inside mn would otherwise run it.
+"""
+
+import argparse
+import ctypes
+import fcntl
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+for path in (REPO, HERE):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+import floor  # noqa: E402  (scripts/floor.py)
+from netplay import builtins as netplay_builtins  # noqa: E402
+from netplay import plan as netplay_plan  # noqa: E402
+
+LOCK = "/run/netplay-tests.lock"
+NETNS_DIR = "/var/run/netns"
+DEFAULT_SIZES = (10, 100, 500, 1000)
+DEFAULT_JSON = os.path.join(REPO, "benchmarks", "results.json")
+IMAGE = os.environ.get("NETPLAY_IMAGE") or "netplay-busybox"
+BENCH_LABEL = "netplay-benchmark=1"  # on the floor's containers
+DOCKER_LAB = "npbench"  # the lab of netplay's docker nodes; nodes npbench1..npbenchK
+FLOOR_CONTAINER = "netplay-benchmark-{}"
+RULE = ["FORWARD", "-i", "s+", "-o", "s+", "-m", "comment", "--comment", "netplay-benchmark",
+        "-j", "ACCEPT"]
+MININET_DEVICE = re.compile(r"^(s\d+|s\d+-eth\d+|h\d+-eth\d+)$")
+
+# Mininet's `mn` runs its pattern-based cleanup (the code of `mn -c`: kills processes and
+# deletes devices by name) after any exception or Ctrl-C. This runs the same mn script with
+# that cleanup replaced by a note; the benchmark removes exactly what a run left.
+MN_WRAPPER = r"""
+import runpy, sys
+import mininet.clean
+def _no_cleanup(*args, **kwargs):
+    print("netplay-benchmark: Mininet's pattern cleanup (mn -c) is disabled; "
+          "the benchmark removes what this run left, by exact name", file=sys.stderr)
+mininet.clean.cleanup = _no_cleanup
+mininet.clean.Cleanup.cleanup = classmethod(lambda cls, *a, **k: _no_cleanup())
+mn = sys.argv[1]
+sys.argv = ["mn"] + sys.argv[2:]
+if "-c" in sys.argv or "--clean" in sys.argv:
+    sys.exit("netplay-benchmark: refusing to run mn -c")
+runpy.run_path(mn, run_name="__main__")
+"""
+
+
+def log(message):
+    print(f"benchmark: {message}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    """A measurement that cannot go on; the run stops after cleaning up."""
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+class Timed:
+    def __init__(self, argv, rc, seconds, maxrss_kb, output, timed_out):
+        self.argv, self.rc, self.seconds = argv, rc, seconds
+        self.maxrss_kb, self.output, self.timed_out = maxrss_kb, output, timed_out
+
+    def check(self, what):
+        if self.timed_out:
+            raise BenchError(f"{what}: timed out after {self.seconds:.0f} s")
+        if self.rc != 0:
+            tail = "\n".join(self.output.strip().splitlines()[-8:])
+            raise BenchError(f"{what}: `{' '.join(self.argv)}` exited {self.rc}:\n{tail}")
+        return self
+
+
+def timed(argv, env=None, timeout=None, stop_signal=signal.SIGTERM):
+    """Run argv as a child; wall time, and ru_maxrss from os.wait4 (KB). On timeout the
+    child gets stop_signal, then SIGKILL 30 s later."""
+    with tempfile.TemporaryFile() as out:
+        start = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                stdin=subprocess.DEVNULL)
+        fired = threading.Event()
+        done = threading.Event()
+
+        def stop():
+            fired.set()
+            for sig in (stop_signal, signal.SIGKILL):
+                if done.is_set():
+                    return
+                try:
+                    os.kill(proc.pid, sig)
+                except ProcessLookupError:
+                    return
+                done.wait(30)
+
+        timer = threading.Timer(timeout, stop) if timeout else None
+        if timer:
+            timer.daemon = True
+            timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            done.set()
+            if timer:
+                timer.cancel()
+        seconds = time.monotonic() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    return Timed(argv, proc.returncode, seconds, usage.ru_maxrss, text, fired.is_set())
+
+
+def quiet(argv, **kwargs):
+    return subprocess.run(argv, capture_output=True, text=True, **kwargs)
+
+
+def ip_links():
+    out = quiet(["ip", "-j", "link", "show"]).stdout
+    return {link["ifname"] for link in json.loads(out or "[]")}
+
+
+def netns_names():
+    try:
+        return set(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return set()
+
+
+def containers():
+    out = quiet(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout
+    return set(out.split())
+
+
+# --- the host's state -------------------------------------------------------------------------
+
+
+def _kernel_ticks():
+    """(kernel ticks: system + irq + softirq, all ticks) from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return fields[2] + fields[5] + fields[6], sum(fields)
+
+
+def _netns_work():
+    """Kernel workers running namespace cleanup now (their name says `+netns` while they do)."""
+    busy = 0
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/comm") as f:
+                    name = f.read()
+            except OSError:
+                continue
+            busy += name.startswith("kworker") and "+netns" in name
+    return busy
+
+
+def settle(limit, window=0.5, needed=4, share=0.2):
+    """Wait until the kernel is done with earlier work (deleted namespaces are cleaned up in
+    the background; new interfaces send IPv6 chatter for seconds): no namespace cleanup
+    running and kernel CPU under `share` for `needed` windows in a row, or `limit` seconds.
+    Returns (seconds waited, settled)."""
+    start = time.monotonic()
+    calm = 0
+    k0, t0 = _kernel_ticks()
+    while time.monotonic() - start < limit:
+        time.sleep(window)
+        k1, t1 = _kernel_ticks()
+        busy = (k1 - k0) / max(1, t1 - t0)
+        k0, t0 = k1, t1
+        calm = calm + 1 if busy < share and not _netns_work() else 0
+        if calm >= needed:
+            return round(time.monotonic() - start, 1), True
+    return round(time.monotonic() - start, 1), False
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return [float(x) for x in f.read().split()[:3]]
+
+
+def machine_info():
+    def first(argv):
+        try:
+            result = quiet(argv, timeout=20)
+            return (result.stdout.strip() or result.stderr.strip()).splitlines()[0]
+        except Exception:
+            return None
+
+    mem_kb = None
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    cpu = None
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mn = shutil.which("mn")
+    return {
+        "nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1) if mem_kb else None,
+        "kernel": platform.release(), "machine": platform.machine(), "cpu": cpu,
+        "python": platform.python_version(), "iproute2": first(["ip", "-V"]),
+        "mininet": first([mn, "--version"]) if mn else None,
+        "docker": first(["docker", "version", "--format", "{{.Server.Version}}"])
+        if shutil.which("docker") else None,
+    }
+
+
+# --- netplay ----------------------------------------------------------------------------------
+
+
+class Netplay:
+    """netplay run as the user runs it: `python -m netplay ...`, a private state dir."""
+
+    def __init__(self, state_dir, timeout):
+        # as `sudo netplay` runs: sudo drops PYTHONDONTWRITEBYTECODE, so Python caches the
+        # compiled modules; they are compiled once here, before anything is timed
+        self.env = dict(os.environ, NETPLAY_STATE_DIR=state_dir)
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        quiet([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "netplay")],
+              env=self.env)
+        self.timeout = timeout
+        self.labs = []  # labs this run may have left up
+
+    def __call__(self, *args, timeout=None):
+        argv = [sys.executable, "-m", "netplay", *args]
+        return timed(argv, env=self.env, timeout=timeout or self.timeout)
+
+    def up(self, topology, lab, *options):
+        self.labs.append(lab)
+        return self("run", topology, "-q", *options).check(f"netplay run {topology}")
+
+    def down(self, lab):
+        result = self("down", lab, "-q").check(f"netplay down {lab}")
+        self.labs.remove(lab)
+        return result
+
+    def cleanup(self):
+        for lab in list(self.labs):
+            result = self("down", lab, "-q", timeout=3600)
+            if result.rc != 0 and "no lab named" not in result.output:
+                log(f"cleanup: netplay down {lab} failed: {result.output.strip()}")
+            self.labs.remove(lab)
+
+
+def linear_namespaces(n):
+    return {"switches"} | {f"h{i}" for i in range(1, n + 1)}
+
+
+def require_free(n):
+    taken = sorted(linear_namespaces(n) & netns_names())
+    if taken:
+        raise BenchError(f"linear:{n} needs namespaces that already exist: "
+                         f"{', '.join(taken[:8])}{' ...' if len(taken) > 8 else ''}; "
+                         "remove them or choose other sizes")
+
+
+def measure_netplay(netplay, n):
+    require_free(n)
+    lab = f"linear-{n}"
+    up = netplay.up(f"linear:{n}", lab)
+    down = netplay.down(lab)
+    return {"up": up.seconds, "down": down.seconds,
+            "rss_mib": max(up.maxrss_kb, down.maxrss_kb) / 1024,
+            "rss_up_mib": up.maxrss_kb / 1024, "rss_down_mib": down.maxrss_kb / 1024}
+
+
+# --- the floor --------------------------------------------------------------------------------
+
+
+def measure_floor(n):
+    require_free(n)
+    steps = netplay_plan.plan(netplay_builtins.load(f"linear:{n}"))
+    build, teardown = floor.build_processes(steps), floor.teardown_processes(steps)
+    timings = []
+    try:
+        up, procs_up = floor.run(build, timings)
+    except subprocess.CalledProcessError as err:
+        raise BenchError(f"floor linear:{n}: `{' '.join(err.cmd)}` failed: "
+                         f"{(err.stderr or '').strip()[-500:]}") from None
+    finally:
+        down_start = time.monotonic()
+        for argv, stdin in teardown:  # always, even after a failure: -force goes on
+            quiet(argv, input=stdin)
+        down = time.monotonic() - down_start
+    phases = {}
+    for process, seconds in timings:
+        entry = phases.setdefault(floor.phase(process), {"seconds": 0.0, "processes": 0})
+        entry["seconds"] += seconds
+        entry["processes"] += 1
+    return {"up": up, "down": down, "processes_up": procs_up,
+            "processes_down": len(teardown), "phases": phases}
+
+
+# --- Mininet ----------------------------------------------------------------------------------
+
+
+def _set_subreaper():
+    """Orphans of the processes we start (Mininet's detached host shells) become our
+    children, so that a killed mn leaves nothing we cannot find by PID."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
+def _our_orphans(known=()):
+    me, out = os.getpid(), []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) in known:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+            out.append(int(pid))
+    return out
+
+
+@contextmanager
+def forward_rule(notes):
+    """Mininet's lxbr bridges live in the root namespace, where Docker's FORWARD policy
+    DROP drops bridged frames: our own ACCEPT rule around each Mininet run, and exactly
+    that rule deleted afterwards."""
+    if not shutil.which("iptables"):
+        yield
+        return
+    quiet(["iptables", "-I", *RULE], check=True)
+    note = ("Mininet ran with `iptables -I " + " ".join(RULE) + "` inserted (Docker's FORWARD "
+            "policy DROP would drop its bridged frames), deleted after each run")
+    if note not in notes:
+        notes.append(note)
+    try:
+        yield
+    finally:
+        if quiet(["iptables", "-D", *RULE]).returncode != 0:
+            log("cleanup: the benchmark's iptables rule was already gone")
+
+
+def mn_python(mn):
+    """The interpreter of the mn script (its #! line): Mininet's modules are installed
+    for that Python (Debian: /usr/bin/python3), not for netplay's virtualenv."""
+    try:
+        with open(mn, "rb") as f:
+            line = f.readline().decode(errors="replace").strip()
+    except OSError:
+        line = ""
+    words = line[2:].split() if line.startswith("#!") else []
+    if words and os.path.basename(words[0]) == "env" and len(words) > 1:
+        return shutil.which(words[1]) or "/usr/bin/python3"
+    return words[0] if words else "/usr/bin/python3"
+
+
+class Mininet:
+    def __init__(self, timeout, notes):
+        self.mn = shutil.which("mn")
+        self.timeout = timeout
+        self.notes = notes
+
+    def run(self, n, test):
+        """One `mn --switch lxbr --controller none --topo linear,N --test TEST`: total time
+        (build, test, stop) and its output; whatever it left is removed by exact name."""
+        taken = sorted(name for name in ip_links()
+                       if MININET_DEVICE.match(name) and int(re.findall(r"\d+", name)[0]) <= n)
+        if taken:
+            raise BenchError(f"Mininet linear,{n} needs device names already in use: "
+                             f"{', '.join(taken[:8])}")
+        before = ip_links()
+        argv = [mn_python(self.mn), "-c", MN_WRAPPER, self.mn, "--switch", "lxbr",
+                "--controller", "none", "--topo", f"linear,{n}", "--test", test]
+        with forward_rule(self.notes):
+            try:
+                # SIGKILL on timeout: mn's own handlers would run its pattern cleanup
+                result = timed(argv, timeout=self.timeout, stop_signal=signal.SIGKILL)
+            finally:
+                self._remove_leftovers(before)
+        result.argv = ["mn", *argv[4:]]
+        return result.check(f"mn --topo linear,{n} --test {test}")
+
+    def _remove_leftovers(self, before):
+        for pid in _our_orphans():
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+            log(f"cleanup: killed process {pid} that a Mininet run left")
+        left = sorted(name for name in ip_links() - before if MININET_DEVICE.match(name))
+        for name in left:
+            quiet(["ip", "link", "delete", name])  # a veth's peer goes with it: errors ok
+        if left:
+            log(f"cleanup: deleted {len(left)} devices a Mininet run left: {', '.join(left[:8])}")
+            self.notes.append(f"a Mininet run left {len(left)} devices; deleted by exact name")
+
+
+# --- Docker -----------------------------------------------------------------------------------
+
+
+def docker_usable():
+    if not shutil.which("docker"):
+        return "the docker CLI is not installed"
+    if quiet(["docker", "info"], timeout=30).returncode != 0:
+        return "no Docker daemon answers `docker info`"
+    if quiet(["docker", "image", "inspect", IMAGE]).returncode != 0:
+        return f"image {IMAGE} is missing (scripts/build-image.sh builds it)"
+    return None
+
+
+def docker_topology(path, count):
+    import yaml
+
+    nodes = {f"{DOCKER_LAB}{i}": {"kind": "docker"} for i in range(1, count + 1)}
+    with open(path, "w") as f:
+        yaml.safe_dump({"name": DOCKER_LAB, "nodes": nodes}, f)
+    return list(nodes)
+
+
+def measure_docker_netplay(netplay, path, names):
+    taken = sorted((set(names) & containers()) | (set(names) & netns_names()))
+    if taken:
+        raise BenchError(f"container or namespace names already in use: {', '.join(taken)}")
+    up = netplay.up(path, DOCKER_LAB, "--runtime", "docker", "--image", IMAGE)
+    down = netplay.down(DOCKER_LAB)
+    return {"up": up.seconds, "down": down.seconds,
+            "rss_mib": max(up.maxrss_kb, down.maxrss_kb) / 1024}
+
+
+def measure_docker_floor(count):
+    names = [FLOOR_CONTAINER.format(i) for i in range(1, count + 1)]
+    taken = sorted(set(names) & containers())
+    if taken:
+        raise BenchError(f"container names already in use: {', '.join(taken)}")
+
+    def start(name):
+        return quiet(["docker", "run", "-d", "--net=none", f"--name={name}", "--label",
+                      BENCH_LABEL, IMAGE, "sleep", "infinity"])
+
+    def remove(name):
+        return quiet(["docker", "rm", "-f", name])
+
+    started = False
+    try:
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            t0 = time.monotonic()
+            started = True
+            runs = list(pool.map(start, names))
+            up = time.monotonic() - t0
+            failed = [r for r in runs if r.returncode != 0]
+            if failed:
+                raise BenchError(f"docker run failed: {failed[0].stderr.strip()}")
+            t0 = time.monotonic()
+            list(pool.map(remove, names))
+            down = time.monotonic() - t0
+    finally:
+        if started:
+            ours = set(quiet(["docker", "ps", "-a", "--filter", f"label={BENCH_LABEL}",
+                              "--format", "{{.Names}}"]).stdout.split())
+            for name in sorted(set(names) & ours):
+                remove(name)
+    return {"up": up, "down": down}
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def median_of(runs):
+    """The median of each number over the runs (nested dicts: each number separately)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {k: median_of([r[k] for r in runs]) for k in first}
+    if isinstance(first, (int, float)) and not isinstance(first, bool):
+        return statistics.median(runs)
+    return first
+
+
+def repeated(k, settle_limit, measure, settled_log):
+    runs = []
+    for _ in range(k):
+        waited, ok = settle(settle_limit)
+        settled_log.append({"waited": waited, "settled": ok})
+        runs.append(measure())
+    return median_of(runs)
+
+
+def ratio(a, b):
+    return round(a / b, 2) if a and b else None
+
+
+def fmt(seconds):
+    if seconds is None:
+        return "-"
+    return f"{seconds:.2f} s" if seconds < 100 else f"{seconds:.0f} s"
+
+
+def fmt_ratio(value):
+    return "-" if value is None else f"{value:.2f}x" if value < 10 else f"{value:.1f}x"
+
+
+def run_benchmark(args):
+    notes, settles = [], []
+    results = {"linear": [], "docker": None, "verify": None, "help": None}
+    state = tempfile.mkdtemp(prefix="netplay-benchmark-")
+    netplay = Netplay(state, args.timeout)
+    mininet = None
+    if not args.skip_mininet:
+        mininet = Mininet(args.mininet_timeout, notes)
+        if not mininet.mn:
+            notes.append("Mininet is not installed (Debian package mininet; "
+                         "scripts/benchmark.sh installs it): its columns are empty")
+            mininet = None
+    try:
+        # netplay --help
+        helps = []
+        for _ in range(args.help_runs):
+            helps.append(netplay("--help").check("netplay --help").seconds)
+        results["help"] = {"seconds": statistics.median(helps), "runs": len(helps)}
+        log(f"netplay --help: {results['help']['seconds']:.3f} s (median of {len(helps)})")
+
+        for n in args.sizes:
+            row = {"n": n}
+            log(f"linear:{n}: netplay")
+            row["netplay"] = repeated(args.repeat, args.settle, lambda: measure_netplay(
+                netplay, n), settles)
+            log(f"linear:{n}: netplay up {row['netplay']['up']:.2f} s, "
+                f"down {row['netplay']['down']:.2f} s; floor")
+            row["floor"] = repeated(args.repeat, args.settle, lambda: measure_floor(n), settles)
+            log(f"linear:{n}: floor up {row['floor']['up']:.2f} s, "
+                f"down {row['floor']['down']:.2f} s")
+            if mininet:
+                log(f"linear:{n}: Mininet")
+                row["mininet"] = repeated(args.repeat, args.settle, lambda: {
+                    "total": mininet.run(n, "none").seconds}, settles)
+                log(f"linear:{n}: Mininet build+stop {row['mininet']['total']:.2f} s")
+            results["linear"].append(row)
+
+        if not args.skip_verify:
+            v = args.verify_size
+            log(f"verify on linear:{v}")
+            require_free(v)
+            lab = f"linear-{v}"
+
+            def verify_once():
+                netplay.up(f"linear:{v}", lab)
+                try:
+                    settle(args.settle)
+                    state_only = netplay("verify", lab, "--no-ping", "--json")
+                    full = netplay("verify", lab, "--max-pings", "0", "--json")
+                finally:
+                    netplay.down(lab)
+                data = json.loads(full.output[full.output.index("{"):]) \
+                    if "{" in full.output else {}
+                if full.rc != 0 or not data.get("ok"):
+                    raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
+                                     f"{full.output.strip()[-500:]}")
+                pings = data.get("pings") or {}
+                return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
+                        "reachability": max(0.0, full.seconds - state_only.seconds),
+                        "pings": pings.get("reach", 0)}
+
+            results["verify"] = {"n": v, "netplay": repeated(args.repeat, args.settle,
+                                                             verify_once, settles)}
+            if mininet:
+                def pingall_once():
+                    none = mininet.run(v, "none")
+                    settle(args.settle)
+                    full = mininet.run(v, "pingall")
+                    found = re.search(r"Results: (\d+)% dropped \((\d+)/(\d+) received\)",
+                                      full.output)
+                    if not found or found.group(1) != "0":
+                        raise BenchError(f"Mininet pingall on linear,{v} did not reach every "
+                                         f"pair: {found.group(0) if found else full.output[-300:]}")
+                    return {"none": none.seconds, "pingall": full.seconds,
+                            "reachability": max(0.0, full.seconds - none.seconds),
+                            "pings": int(found.group(3))}
+
+                results["verify"]["mininet"] = repeated(args.repeat, args.settle, pingall_once,
+                                                        settles)
+            log(f"verify: {results['verify']}")
+
+        if not args.skip_docker:
+            reason = docker_usable()
+            if reason:
+                notes.append(f"Docker measurements skipped: {reason}")
+            else:
+                k = args.docker_nodes
+                log(f"{k} docker nodes: netplay")
+                path = os.path.join(state, "docker.yaml")
+                names = docker_topology(path, k)
+                docker = {"nodes": k}
+                docker["netplay"] = repeated(args.repeat, args.settle, lambda: (
+                    measure_docker_netplay(netplay, path, names)), settles)
+                log(f"{k} docker nodes: docker run floor")
+                docker["floor"] = repeated(args.repeat, args.settle,
+                                           lambda: measure_docker_floor(k), settles)
+                results["docker"] = docker
+                log(f"docker: {docker}")
+    finally:
+        netplay.cleanup()
+        shutil.rmtree(state, ignore_errors=True)
+    unsettled = [s for s in settles if not s["settled"]]
+    if unsettled:
+        notes.append(f"{len(unsettled)} of {len(settles)} measurements started before the "
+                     f"kernel was idle (waited the --settle limit, {args.settle} s)")
+    return results, notes, settles
+
+
+def targets(results):
+    """The issue's targets, each with the measured value and whether it is met."""
+    out = []
+    rows = {row["n"]: row for row in results["linear"]}
+    if 100 in rows:
+        row = rows[100]
+        net = row["netplay"]["up"] + row["netplay"]["down"]
+        flo = row["floor"]["up"] + row["floor"]["down"]
+        out.append(("linear:100 up+down within 2x the floor", "<= 2x",
+                    fmt_ratio(ratio(net, flo)), ratio(net, flo) <= 2))
+        if "mininet" in row:
+            r = ratio(row["mininet"]["total"], net)
+            out.append(("linear:100 at least 10x faster than Mininet", ">= 10x",
+                        fmt_ratio(r), r >= 10))
+    if 1000 in rows:
+        up = rows[1000]["netplay"]["up"]
+        out.append(("linear:1000 up in under 10 s", "< 10 s", fmt(up), up < 10))
+        rss = rows[1000]["netplay"]["rss_mib"]
+        out.append(("netplay peak RSS at 1000 nodes under 150 MB", "< 150 MiB",
+                    f"{rss:.0f} MiB", rss < 150))
+    d = results.get("docker")
+    if d:
+        net = d["netplay"]["up"] + d["netplay"]["down"]
+        flo = d["floor"]["up"] + d["floor"]["down"]
+        out.append((f"{d['nodes']} docker nodes within 1.5x parallel docker run (up+down)",
+                    "<= 1.5x", fmt_ratio(ratio(net, flo)), ratio(net, flo) <= 1.5))
+    v = results.get("verify")
+    if v and "mininet" in v:
+        r = ratio(v["mininet"]["reachability"], v["netplay"]["reachability"])
+        out.append((f"verify all pairs on linear:{v['n']} 10x faster than pingall", ">= 10x",
+                    fmt_ratio(r), r >= 10))
+    h = results.get("help")
+    if h:
+        out.append(("netplay --help under 0.3 s", "< 0.3 s", f"{h['seconds']:.3f} s",
+                    h["seconds"] < 0.3))
+    return [{"target": t, "goal": g, "measured": m, "met": bool(ok)} for t, g, m, ok in out]
+
+
+def tables(report):
+    from tabulate import tabulate
+
+    results = report["results"]
+    rows = []
+    for row in results["linear"]:
+        net, flo, mn = row["netplay"], row["floor"], row.get("mininet")
+        total = net["up"] + net["down"]
+        rows.append([f"linear:{row['n']}", fmt(net["up"]), fmt(net["down"]),
+                     f"{net['rss_mib']:.0f} MiB", fmt(flo["up"]), fmt(flo["down"]),
+                     fmt_ratio(ratio(total, flo["up"] + flo["down"])),
+                     fmt(mn["total"]) if mn else "-",
+                     fmt_ratio(ratio(mn["total"], total)) if mn else "-"])
+    d = results.get("docker")
+    if d:
+        net, flo = d["netplay"], d["floor"]
+        rows.append([f"{d['nodes']} docker nodes", fmt(net["up"]), fmt(net["down"]),
+                     f"{net['rss_mib']:.0f} MiB", fmt(flo["up"]), fmt(flo["down"]),
+                     fmt_ratio(ratio(net["up"] + net["down"], flo["up"] + flo["down"])),
+                     "-", "-"])
+    headers = ["workload", "netplay up", "netplay down", "netplay peak RSS", "floor up",
+               "floor down", "netplay/floor", "Mininet up+down", "Mininet/netplay"]
+    out = [tabulate(rows, headers=headers, disable_numparse=True, tablefmt="github")]
+    v = results.get("verify")
+    if v:
+        net, mn = v["netplay"], v.get("mininet")
+        out.append(tabulate([[f"all pairs on linear:{v['n']} ({net['pings']} pings)",
+                              fmt(net["reachability"]), fmt(net["verify"]),
+                              fmt(mn["reachability"]) if mn else "-",
+                              fmt_ratio(ratio(mn["reachability"], net["reachability"]))
+                              if mn else "-"]],
+                             headers=["reachability", "netplay verify pings",
+                                      "netplay verify total", "Mininet pingall",
+                                      "Mininet/netplay"],
+                             disable_numparse=True, tablefmt="github"))
+    phases = []
+    for row in results["linear"]:
+        for name, p in row["floor"]["phases"].items():
+            phases.append([f"linear:{row['n']}", name, p["processes"], fmt(p["seconds"])])
+    if phases:
+        out.append(tabulate(phases, headers=["floor", "phase", "processes", "time"],
+                            disable_numparse=True, tablefmt="github"))
+    if report["targets"]:
+        out.append(tabulate([[t["target"], t["goal"], t["measured"],
+                              "met" if t["met"] else "MISSED"] for t in report["targets"]],
+                            headers=["target", "goal", "measured", ""],
+                            disable_numparse=True, tablefmt="github"))
+    return "\n\n".join(out)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Benchmark netplay against the floor (ip -batch), Mininet and docker run.",
+        epilog="Run as root, on an otherwise quiet machine; see docs/performance.md.")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="sizes N of linear:N, comma separated (default 10,100,500,1000)")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="measure each K times and report the median of each number "
+                             "(default 1)")
+    parser.add_argument("--skip-mininet", action="store_true", help="do not run Mininet")
+    parser.add_argument("--skip-docker", action="store_true", help="no Docker measurements")
+    parser.add_argument("--skip-verify", action="store_true",
+                        help="do not compare verify with Mininet's pingall")
+    parser.add_argument("--docker-nodes", type=int, default=20, metavar="K",
+                        help="container nodes started (default 20)")
+    parser.add_argument("--verify-size", type=int, default=50, metavar="N",
+                        help="verify and pingall on linear:N (default 50)")
+    parser.add_argument("--json", default=DEFAULT_JSON, metavar="FILE",
+                        help="write the results here (default benchmarks/results.json)")
+    parser.add_argument("--settle", type=float, default=120, metavar="SECONDS",
+                        help="wait at most this long before each measurement for the kernel "
+                             "to finish earlier work (default 120)")
+    parser.add_argument("--timeout", type=float, default=3600, metavar="SECONDS",
+                        help="limit for one netplay command (default 3600)")
+    parser.add_argument("--mininet-timeout", type=float, default=3600, metavar="SECONDS",
+                        help="limit for one Mininet run (default 3600)")
+    parser.add_argument("--help-runs", type=int, default=5, metavar="K",
+                        help="time `netplay --help` K times, report the median (default 5)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: sizes 3, verify on linear:3, 2 docker nodes, "
+                             "short settling (explicit options still win)")
+    parser.add_argument("--no-lock", action="store_true",
+                        help=f"do not take {LOCK} (the caller holds it, as a test does)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        given = set(a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]))
+        defaults = {"--sizes": "3", "--verify-size": 3, "--docker-nodes": 2, "--settle": 10,
+                    "--help-runs": 1}
+        for option, value in defaults.items():
+            if option not in given:
+                setattr(args, option[2:].replace("-", "_"), value)
+    try:
+        args.sizes = [int(s) for s in str(args.sizes).split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--sizes: expected numbers separated by commas, got {args.sizes!r}")
+    if not args.sizes or any(not 1 <= n <= 5000 for n in args.sizes):
+        parser.error("--sizes: each size must be from 1 to 5000")
+    if args.repeat < 1 or args.docker_nodes < 1 or args.verify_size < 2 or args.help_runs < 1:
+        parser.error("--repeat, --docker-nodes and --help-runs must be at least 1, "
+                     "--verify-size at least 2")
+    return args
+
+
+@contextmanager
+def held_lock(skip):
+    """The test suite's lock for the whole run: tests and measurements do not overlap."""
+    if skip:
+        yield
+        return
+    with open(LOCK, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(f"waiting for {LOCK} (a test is running)")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        print("benchmark: error: must run as root (try: sudo scripts/benchmark.sh)",
+              file=sys.stderr)
+        return 2
+    _set_subreaper()
+    command = "scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    with held_lock(args.no_lock):
+        info = machine_info()
+        load_before = loadavg()
+        started = time.strftime("%Y-%m-%d %H:%M:%S %z")
+        log(f"machine: {info}; load average {load_before}")
+        try:
+            results, notes, settles = run_benchmark(args)
+        except BenchError as err:
+            print(f"benchmark: error: {err}", file=sys.stderr)
+            return 1
+        load_after = loadavg()
+    report = {"command": command.strip(), "started": started, "machine": info,
+              "load_average": {"before": load_before, "after": load_after},
+              "repeat": args.repeat, "statistic": "median" if args.repeat > 1 else "single run",
+              "settle_limit": args.settle, "settles": settles, "notes": notes,
+              "results": results}
+    report["targets"] = targets(results)
+    print(tables(report))
+    print()
+    print(f"machine: {info['nproc']} cores ({info['cpu']}), {info['memory_gib']} GiB, "
+          f"Linux {info['kernel']} {info['machine']}; load average before "
+          f"{' '.join(map(str, load_before))}, after {' '.join(map(str, load_after))}")
+    print(f"each number: {report['statistic']}"
+          + (f" of {args.repeat} runs" if args.repeat > 1 else ""))
+    for note in notes:
+        print(f"note: {note}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+    with open(args.json, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"results written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
