@@ -112,18 +112,19 @@ class Timed:
         return self
 
 
-def timed(argv, env=None, timeout=None, stop_signal=signal.SIGTERM):
-    """Run argv as a child; wall time, and ru_maxrss from os.wait4 (KB). On timeout the
-    child gets stop_signal, then SIGKILL 30 s later."""
+def timed(argv, env=None, timeout=None, stop_signal=signal.SIGTERM, grace=600,
+          new_session=False):
+    """Run argv as a child; wall time, and ru_maxrss from os.wait4 (KB). On timeout, or
+    when the benchmark itself is interrupted, the child gets stop_signal (netplay rolls
+    back on SIGTERM), then SIGKILL after `grace` seconds."""
     with tempfile.TemporaryFile() as out:
         start = time.monotonic()
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, start_new_session=new_session)
         fired = threading.Event()
         done = threading.Event()
 
         def stop():
-            fired.set()
             for sig in (stop_signal, signal.SIGKILL):
                 if done.is_set():
                     return
@@ -131,14 +132,27 @@ def timed(argv, env=None, timeout=None, stop_signal=signal.SIGTERM):
                     os.kill(proc.pid, sig)
                 except ProcessLookupError:
                     return
-                done.wait(30)
+                done.wait(grace)
 
-        timer = threading.Timer(timeout, stop) if timeout else None
+        def on_timeout():
+            fired.set()
+            stop()
+
+        timer = threading.Timer(timeout, on_timeout) if timeout else None
         if timer:
             timer.daemon = True
             timer.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: stop the child, wait for it, go on unwinding
+            stopper = threading.Thread(target=stop, daemon=True)
+            stopper.start()
+            with held_signals():
+                try:
+                    os.wait4(proc.pid, 0)
+                except ChildProcessError:
+                    pass
+            raise
         finally:
             done.set()
             if timer:
@@ -148,6 +162,29 @@ def timed(argv, env=None, timeout=None, stop_signal=signal.SIGTERM):
         out.seek(0)
         text = out.read().decode(errors="replace")
     return Timed(argv, proc.returncode, seconds, usage.ru_maxrss, text, fired.is_set())
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGHUP: unwind like Ctrl-C, so that every cleanup runs."""
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signal.Signals(signum).name)
+
+
+@contextmanager
+def held_signals():
+    """Ignore SIGINT, SIGTERM and SIGHUP while cleaning up (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
 
 
 def quiet(argv, **kwargs):
@@ -322,10 +359,11 @@ def measure_floor(n):
         raise BenchError(f"floor linear:{n}: `{' '.join(err.cmd)}` failed: "
                          f"{(err.stderr or '').strip()[-500:]}") from None
     finally:
-        down_start = time.monotonic()
-        for argv, stdin in teardown:  # always, even after a failure: -force goes on
-            quiet(argv, input=stdin)
-        down = time.monotonic() - down_start
+        with held_signals():
+            down_start = time.monotonic()
+            for argv, stdin in teardown:  # always, even after a failure: -force goes on
+                quiet(argv, input=stdin)
+            down = time.monotonic() - down_start
     phases = {}
     for process, seconds in timings:
         entry = phases.setdefault(floor.phase(process), {"seconds": 0.0, "processes": 0})
@@ -378,8 +416,9 @@ def forward_rule(notes):
     try:
         yield
     finally:
-        if quiet(["iptables", "-D", *RULE]).returncode != 0:
-            log("cleanup: the benchmark's iptables rule was already gone")
+        with held_signals():
+            if quiet(["iptables", "-D", *RULE]).returncode != 0:
+                log("cleanup: the benchmark's iptables rule was already gone")
 
 
 def mn_python(mn):
@@ -415,11 +454,16 @@ class Mininet:
                 "--controller", "none", "--topo", f"linear,{n}", "--test", test]
         with forward_rule(self.notes):
             try:
-                # SIGKILL on timeout: mn's own handlers would run its pattern cleanup
-                result = timed(argv, timeout=self.timeout, stop_signal=signal.SIGKILL)
+                # its own session: a signal to the benchmark's group does not reach it; we
+                # stop it with SIGKILL, since mn's own handlers would run its pattern cleanup
+                result = timed(argv, timeout=self.timeout, stop_signal=signal.SIGKILL,
+                               grace=10, new_session=True)
             finally:
-                self._remove_leftovers(before)
+                with held_signals():
+                    self._remove_leftovers(before)
         result.argv = ["mn", *argv[4:]]
+        if result.timed_out:
+            return None
         return result.check(f"mn --topo linear,{n} --test {test}")
 
     def _remove_leftovers(self, before):
@@ -431,8 +475,9 @@ class Mininet:
                 pass
             log(f"cleanup: killed process {pid} that a Mininet run left")
         left = sorted(name for name in ip_links() - before if MININET_DEVICE.match(name))
-        for name in left:
-            quiet(["ip", "link", "delete", name])  # a veth's peer goes with it: errors ok
+        if left:  # exact names; a veth's peer goes with it, so -force goes past "not found"
+            quiet(["ip", "-force", "-batch", "-"],
+                  input="".join(f"link delete {name}\n" for name in left))
         if left:
             log(f"cleanup: deleted {len(left)} devices a Mininet run left: {', '.join(left[:8])}")
             self.notes.append(f"a Mininet run left {len(left)} devices; deleted by exact name")
@@ -498,10 +543,11 @@ def measure_docker_floor(count):
             down = time.monotonic() - t0
     finally:
         if started:
-            ours = set(quiet(["docker", "ps", "-a", "--filter", f"label={BENCH_LABEL}",
-                              "--format", "{{.Names}}"]).stdout.split())
-            for name in sorted(set(names) & ours):
-                remove(name)
+            with held_signals():  # exactly our names that carry our label
+                ours = set(quiet(["docker", "ps", "-a", "--filter", f"label={BENCH_LABEL}",
+                                  "--format", "{{.Names}}"]).stdout.split())
+                for name in sorted(set(names) & ours):
+                    remove(name)
     return {"up": up, "down": down}
 
 
@@ -571,11 +617,21 @@ def run_benchmark(args):
             row["floor"] = repeated(args.repeat, args.settle, lambda: measure_floor(n), settles)
             log(f"linear:{n}: floor up {row['floor']['up']:.2f} s, "
                 f"down {row['floor']['down']:.2f} s")
-            if mininet:
+            if mininet and n in args.mininet_sizes:
                 log(f"linear:{n}: Mininet")
-                row["mininet"] = repeated(args.repeat, args.settle, lambda: {
-                    "total": mininet.run(n, "none").seconds}, settles)
-                log(f"linear:{n}: Mininet build+stop {row['mininet']['total']:.2f} s")
+
+                def mininet_once():
+                    result = mininet.run(n, "none")
+                    return {"total": result.seconds if result else None}
+
+                row["mininet"] = repeated(args.repeat, args.settle, mininet_once, settles)
+                if row["mininet"]["total"] is None:
+                    row["mininet"]["timeout"] = args.mininet_timeout
+                    notes.append(f"Mininet linear,{n} did not finish within "
+                                 f"--mininet-timeout {args.mininet_timeout:.0f} s")
+                log(f"linear:{n}: Mininet build+stop {fmt(row['mininet']['total'])}")
+            elif mininet:
+                notes.append(f"Mininet not run at linear:{n} (--mininet-sizes)")
             results["linear"].append(row)
 
         if not args.skip_verify:
@@ -609,6 +665,8 @@ def run_benchmark(args):
                     none = mininet.run(v, "none")
                     settle(args.settle)
                     full = mininet.run(v, "pingall")
+                    if none is None or full is None:
+                        raise BenchError(f"Mininet linear,{v} timed out")
                     found = re.search(r"Results: (\d+)% dropped \((\d+)/(\d+) received\)",
                                       full.output)
                     if not found or found.group(1) != "0":
@@ -640,13 +698,18 @@ def run_benchmark(args):
                 results["docker"] = docker
                 log(f"docker: {docker}")
     finally:
-        netplay.cleanup()
-        shutil.rmtree(state, ignore_errors=True)
+        with held_signals():
+            netplay.cleanup()
+            shutil.rmtree(state, ignore_errors=True)
     unsettled = [s for s in settles if not s["settled"]]
     if unsettled:
         notes.append(f"{len(unsettled)} of {len(settles)} measurements started before the "
                      f"kernel was idle (waited the --settle limit, {args.settle} s)")
     return results, notes, settles
+
+
+def _at_most(value, limit):
+    return value is not None and value <= limit
 
 
 def targets(results):
@@ -658,11 +721,11 @@ def targets(results):
         net = row["netplay"]["up"] + row["netplay"]["down"]
         flo = row["floor"]["up"] + row["floor"]["down"]
         out.append(("linear:100 up+down within 2x the floor", "<= 2x",
-                    fmt_ratio(ratio(net, flo)), ratio(net, flo) <= 2))
-        if "mininet" in row:
+                    fmt_ratio(ratio(net, flo)), _at_most(ratio(net, flo), 2)))
+        if "mininet" in row and row["mininet"]["total"] is not None:
             r = ratio(row["mininet"]["total"], net)
             out.append(("linear:100 at least 10x faster than Mininet", ">= 10x",
-                        fmt_ratio(r), r >= 10))
+                        fmt_ratio(r), r is not None and r >= 10))
     if 1000 in rows:
         up = rows[1000]["netplay"]["up"]
         out.append(("linear:1000 up in under 10 s", "< 10 s", fmt(up), up < 10))
@@ -674,17 +737,25 @@ def targets(results):
         net = d["netplay"]["up"] + d["netplay"]["down"]
         flo = d["floor"]["up"] + d["floor"]["down"]
         out.append((f"{d['nodes']} docker nodes within 1.5x parallel docker run (up+down)",
-                    "<= 1.5x", fmt_ratio(ratio(net, flo)), ratio(net, flo) <= 1.5))
+                    "<= 1.5x", fmt_ratio(ratio(net, flo)), _at_most(ratio(net, flo), 1.5)))
     v = results.get("verify")
     if v and "mininet" in v:
         r = ratio(v["mininet"]["reachability"], v["netplay"]["reachability"])
         out.append((f"verify all pairs on linear:{v['n']} 10x faster than pingall", ">= 10x",
-                    fmt_ratio(r), r >= 10))
+                    fmt_ratio(r), r is not None and r >= 10))
     h = results.get("help")
     if h:
         out.append(("netplay --help under 0.3 s", "< 0.3 s", f"{h['seconds']:.3f} s",
                     h["seconds"] < 0.3))
     return [{"target": t, "goal": g, "measured": m, "met": bool(ok)} for t, g, m, ok in out]
+
+
+def _mininet_cell(mn):
+    if not mn:
+        return "-"
+    if mn["total"] is None:
+        return f"> {mn.get('timeout', 0):.0f} s (timeout)"
+    return fmt(mn["total"])
 
 
 def tables(report):
@@ -698,7 +769,7 @@ def tables(report):
         rows.append([f"linear:{row['n']}", fmt(net["up"]), fmt(net["down"]),
                      f"{net['rss_mib']:.0f} MiB", fmt(flo["up"]), fmt(flo["down"]),
                      fmt_ratio(ratio(total, flo["up"] + flo["down"])),
-                     fmt(mn["total"]) if mn else "-",
+                     _mininet_cell(mn),
                      fmt_ratio(ratio(mn["total"], total)) if mn else "-"])
     d = results.get("docker")
     if d:
@@ -747,6 +818,8 @@ def parse_args(argv=None):
                         help="measure each K times and report the median of each number "
                              "(default 1)")
     parser.add_argument("--skip-mininet", action="store_true", help="do not run Mininet")
+    parser.add_argument("--mininet-sizes", default=None, metavar="SIZES",
+                        help="the sizes at which Mininet runs too (default: all of --sizes)")
     parser.add_argument("--skip-docker", action="store_true", help="no Docker measurements")
     parser.add_argument("--skip-verify", action="store_true",
                         help="do not compare verify with Mininet's pingall")
@@ -784,6 +857,12 @@ def parse_args(argv=None):
         parser.error(f"--sizes: expected numbers separated by commas, got {args.sizes!r}")
     if not args.sizes or any(not 1 <= n <= 5000 for n in args.sizes):
         parser.error("--sizes: each size must be from 1 to 5000")
+    try:
+        args.mininet_sizes = args.sizes if args.mininet_sizes is None else [
+            int(s) for s in args.mininet_sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--mininet-sizes: expected numbers separated by commas, "
+                     f"got {args.mininet_sizes!r}")
     if args.repeat < 1 or args.docker_nodes < 1 or args.verify_size < 2 or args.help_runs < 1:
         parser.error("--repeat, --docker-nodes and --help-runs must be at least 1, "
                      "--verify-size at least 2")
@@ -812,6 +891,8 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     _set_subreaper()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     command = "scripts/benchmark.py " + " ".join(argv if argv is not None else sys.argv[1:])
     with held_lock(args.no_lock):
         info = machine_info()
@@ -823,6 +904,9 @@ def main(argv=None):
         except BenchError as err:
             print(f"benchmark: error: {err}", file=sys.stderr)
             return 1
+        except (Interrupted, KeyboardInterrupt) as err:
+            print(f"benchmark: interrupted ({err or 'SIGINT'}); cleaned up", file=sys.stderr)
+            return 130
         load_after = loadavg()
     report = {"command": command.strip(), "started": started, "machine": info,
               "load_average": {"before": load_before, "after": load_after},
