@@ -18,7 +18,7 @@ import shlex
 from netplay.errors import InputError
 from netplay.names import check_ifname, check_name
 from netplay.topology import (as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict,
-                              parse_yaml)
+                              parse_yaml, read_text)
 
 SUFFIXES = (".clab.yml", ".clab.yaml")
 KINDS = ("linux", "bridge", "host")  # the containerlab kinds netplay builds
@@ -65,14 +65,7 @@ def _print_warning(message):
 
 def load_file(path, warn=None):
     """A Topology from a containerlab file; each left-out field is passed to warn()."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the topology file: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the topology file is not UTF-8 text") from None
-    data = convert(parse_yaml(text, str(path)), str(path),
+    data = convert(parse_yaml(read_text(path), str(path)), str(path),
                    base_dir=os.path.dirname(os.path.abspath(path)),
                    warn=warn or _print_warning)
     return from_dict(data, source=str(path))

@@ -157,15 +157,19 @@ def parse_yaml(text, source):
         raise InputError(f"{source}: malformed YAML: {err}") from None
 
 
-def load_file(path):
+def read_text(path):
+    """A topology file's text, or one line saying why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as f:
-            text = f.read()
+            return f.read()
     except OSError as err:
         raise InputError(f"{path}: cannot read the topology file: {err.strerror}") from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: the topology file is not UTF-8 text") from None
-    return from_dict(parse_yaml(text, path), source=str(path))
+
+
+def load_file(path):
+    return from_dict(parse_yaml(read_text(path), path), source=str(path))
 
 
 # --- validation ----------------------------------------------------------------------------
