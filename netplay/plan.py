@@ -44,8 +44,10 @@ def plan(topo):
     steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
     pids = _pid_vars(topo)
     nodes = [s for node in topo.nodes.values() for s in node_steps(topo, node, pids)]
-    # every `docker run` first, so the runner can start the containers at once
-    steps += sorted(nodes, key=lambda s: s.argv[:2] != ["docker", "run"])
+    # every `docker run` first, then every `docker inspect`, then the rest: the runner
+    # starts the containers at once, reads their PIDs at once, and names their namespaces
+    # in the root namespace's one `ip -batch`
+    steps += sorted(nodes, key=_node_step_rank)
     for node in topo.nodes.values():  # before any device exists, so every device inherits
         steps += settings_steps(topo, node)
     for bridge in topo.bridges.values():
@@ -62,6 +64,10 @@ def plan(topo):
     for node in topo.nodes.values():  # once every link is up and configured
         steps += exec_steps(node, pids)
     return steps
+
+
+def _node_step_rank(step):
+    return {("docker", "run"): 0, ("docker", "inspect"): 1}.get(tuple(step.argv[:2]), 2)
 
 
 def _pid_vars(topo):
