@@ -59,7 +59,7 @@ def plan(topo):
     for node in topo.nodes.values():
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
             steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
-        steps += config_steps(node)
+        steps += config_steps(topo, node)
     steps += impair_steps(topo)
     for node in topo.nodes.values():  # once every link is up and configured
         steps += exec_steps(node, pids)
@@ -160,9 +160,18 @@ def bridge_steps(topo, bridge):
         steps.append(Step(["iptables", "-I", *rule], undo=["iptables", "-D", *rule], phase=phase))
     steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", name), phase=phase)
               for a in bridge.addresses]
-    if bridge.up:
-        steps.append(Step(ip(ns, "link", "set", name, "up"), phase=phase))
+    steps += activate_steps(topo, ns, name, bridge.up, phase)
     return steps
+
+
+def activate_steps(topo, ns, dev, up, phase):
+    """`link set DEV up` if up; before it, in a lab without IPv6 link-local addresses,
+    `link set DEV addrgenmode none`. That must come first (the kernel makes the address as
+    the device comes up) and on a line of its own (given with `up`, the kernel applies it
+    after), and holds for a device brought up later too."""
+    steps = [] if topo.ipv6_link_local else \
+        [Step(ip(ns, "link", "set", dev, "addrgenmode", "none"), phase=phase)]
+    return steps + ([Step(ip(ns, "link", "set", dev, "up"), phase=phase)] if up else [])
 
 
 def addbr(ns, bridge):
@@ -196,8 +205,7 @@ def link_steps(topo, link):
         if topo.is_bridge(end.node):
             bridge = topo.bridges[end.node]
             attach.append(Step(addif(ns, bridge.name, end.iface), phase=phase))
-            if bridge.up:
-                attach.append(Step(ip(ns, "link", "set", end.iface, "up"), phase=phase))
+            attach += activate_steps(topo, ns, end.iface, bridge.up, phase)
     return steps, attach
 
 
@@ -229,7 +237,7 @@ def _addr_args(cidr):
     return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr, "nodad"]
 
 
-def config_steps(node):
+def config_steps(topo, node):
     """Addresses, link states, forwarding and routes inside one node."""
     ns, phase = node.namespace, f"configure {node.name}"
     steps = []
@@ -243,8 +251,7 @@ def config_steps(node):
                               phase=phase))
         steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", iface.name), phase=phase)
                   for a in iface.addresses]
-        if iface.up:
-            steps.append(Step(ip(ns, "link", "set", iface.name, "up"), phase=phase))
+        steps += activate_steps(topo, ns, iface.name, iface.up, phase)
     if node.forwarding:
         steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in _forwarding(node)]
     # routes with a device only first: a gateway may be reachable through one of them

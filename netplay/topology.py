@@ -109,6 +109,10 @@ class Topology:
     links: List[Link] = field(default_factory=list)
     image: str = DEFAULT_IMAGE
     description: str = ""
+    # False: no device of the lab gets an automatic IPv6 link-local address (each one's
+    # address checks, multicast reports and router requests flood every bridge: O(N^2)
+    # frames in a chain of N bridges). Addresses the topology gives still work.
+    ipv6_link_local: bool = True
 
     def namespace_of(self, name):
         """The namespace of a node or bridge by name (None: root)."""
@@ -501,7 +505,7 @@ def _port_name(other, bridge_end, where):
     return check_ifname(name, where)
 
 
-TOP_KEYS = ("name", "description", "image", "nodes", "bridges", "links")
+TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges", "links")
 
 
 def from_dict(raw, source="topology"):
@@ -511,6 +515,7 @@ def from_dict(raw, source="topology"):
     topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
     if raw.get("image") is not None:
         topo.image = check_image(raw["image"], f"{source}: image")
+    topo.ipv6_link_local = _bool(raw.get("ipv6_link_local", True), f"{source}: ipv6_link_local")
     for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
     ports = {}
@@ -777,6 +782,8 @@ def to_dict(topo):
     if topo.description:
         out["description"] = topo.description
     out["image"] = topo.image
+    if not topo.ipv6_link_local:
+        out["ipv6_link_local"] = False
     out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
     if topo.bridges:
         out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from conftest import TEST_IMAGE
+from conftest import TEST_IMAGE, ip_json
 from model_net import ping, ping_soon
 from netplay import builtins
 from netplay.errors import InputError
@@ -154,3 +154,30 @@ def test_leafspine_on_containers(lab):
     addresses = leafspine_addresses(builtins.load("leafspine:2,2,1"))
     assert ping_soon("h1", addresses["h2"][0]) and ping_soon("h1", addresses["h2"][1])
     assert pingall(sorted(addresses), addresses) == []
+
+
+@pytest.mark.root
+def test_linear_devices_make_no_ipv6_link_local_address_and_hosts_still_reach(lab):
+    lab("linear:3", name="linear-3")
+    assert ping_soon("h1", "10.0.0.3")
+    time.sleep(0.2)  # a link-local address would be there at once (no DAD wait to see it)
+    for ns in ("h1", "h2", "h3", "switches"):
+        devices = ip_json("-n", ns, "addr", "show")
+        assert [d["ifname"] for d in devices if d["ifname"] != "lo"], ns
+        for dev in devices:
+            assert dev.get("addr_info") is not None
+            assert not [a for a in dev["addr_info"] if a["local"].startswith("fe80:")], \
+                (ns, dev["ifname"], dev["addr_info"])
+    assert pingall(["h1", "h2", "h3"], {f"h{i}": [f"10.0.0.{i}"] for i in (1, 2, 3)}) == []
+
+
+@pytest.mark.root
+def test_a_written_lab_keeps_its_link_local_addresses(lab):
+    lab("home", "--runtime", "netns")
+    deadline = time.monotonic() + 3  # the kernel adds it as the link comes up
+    while True:
+        devices = ip_json("-n", "laptop", "addr", "show", "dev", "eth1")
+        if [a for a in devices[0]["addr_info"] if a["local"].startswith("fe80:")]:
+            break
+        assert time.monotonic() < deadline, devices
+        time.sleep(0.1)

@@ -3,7 +3,7 @@
 from netplay import builtins
 from netplay.plan import plan
 from netplay.steps import Ref
-from netplay.topology import with_runtime
+from netplay.topology import from_dict, with_runtime
 
 
 def shell(steps):
@@ -107,3 +107,40 @@ def test_every_argument_is_quoted_in_shell_lines():
 def test_plan_is_deterministic():
     topo = builtins.load("home")
     assert [s.to_dict() for s in plan(topo)] == [s.to_dict() for s in plan(topo)]
+
+
+def _link_local_off(name):
+    data = builtins.load(name).to_dict()
+    data["ipv6_link_local"] = False
+    return from_dict(data)
+
+
+def test_without_link_local_every_device_gets_addrgenmode_none_right_before_up():
+    steps = plan(_link_local_off("home"))
+    lines = [s.argv for s in steps]
+    ups = [argv for argv in lines if argv[-1] == "up" and argv[-4:-2] == ["link", "set"]
+           and argv[-2] != "lo"]  # lo never gets a link-local address
+    assert ups, "home brings devices up"
+    for argv in ups:
+        before = lines[lines.index(argv) - 1]
+        assert before == argv[:-1] + ["addrgenmode", "none"], argv
+    # a device left down gets it too, so bringing it up later makes no link-local address
+    topo = _link_local_off("home")
+    iface = next(iter(topo.nodes["laptop"].interfaces.values()))
+    iface.up = False
+    argvs = [s.argv for s in plan(topo)]
+    assert ["ip", "-n", "laptop", "link", "set", iface.name, "addrgenmode", "none"] in argvs
+    assert ["ip", "-n", "laptop", "link", "set", iface.name, "up"] not in argvs
+
+
+def test_link_local_is_kept_by_default_and_off_in_the_generated_bridge_labs():
+    for name in ("levels", "home", "leafspine:2,2,1"):
+        assert not any("addrgenmode" in s.argv for s in plan(builtins.load(name))), name
+    for name in ("linear:3", "tree:2,2"):
+        topo = builtins.load(name)
+        assert topo.ipv6_link_local is False
+        devices = {(s.argv[2] if s.argv[1] == "-n" else None, s.argv[-2])
+                   for s in plan(topo) if s.argv[-1] == "up"}
+        nogen = {(s.argv[2] if s.argv[1] == "-n" else None, s.argv[-3])
+                 for s in plan(topo) if s.argv[-2:] == ["addrgenmode", "none"]}
+        assert devices and devices - {(ns, "lo") for ns, _ in devices} <= nogen, name
