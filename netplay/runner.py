@@ -78,19 +78,41 @@ def batch_command(prefix, force=False, nsenter=True):
     return [*head, *opts, *(["-force"] if force else []), "-batch", "-"]
 
 
+def batch_prefix(argv):
+    """ip_prefix of argv counting a Ref as the digits it resolves to (a captured value is a
+    PID, CAPTURE_VALUE), or None. The prefix itself must hold no Ref: which batch a step
+    joins is decided before anything runs. The batch checks the resolved argv again."""
+    prefix = ip_prefix([a if isinstance(a, str) else "0" for a in argv])
+    if prefix is None or any(not isinstance(a, str) for a in argv[:len(prefix)]):
+        return None
+    return prefix
+
+
+# Docker commands that each touch one container and need nothing from one another: a run
+# of consecutive ones of the same kind goes at once (the plan puts every `docker run`
+# first, then every `docker inspect`).
+PARALLEL = (("docker", "run"), ("docker", "inspect"))
+
+
+def _group_key(step):
+    """(kind, key) of one step: steps with equal ones next to each other run together."""
+    prefix = None if step.capture else batch_prefix(step.argv)
+    if prefix is not None:
+        return "batch", prefix
+    head = tuple(step.argv[:2])
+    if head in PARALLEL and not step.refs():
+        return "parallel", head
+    return "single", None
+
+
 def groups(steps):
     """Split steps into consecutive runs executed together, as (kind, steps, key):
-    'batch' (same `ip` options: one `ip OPTS -batch -`), 'parallel' (`docker run`s, started
-    at once), or 'single'. The log still holds one entry per step."""
+    'batch' (same `ip` options: one `ip OPTS -batch -`, captured values filled in as it
+    starts), 'parallel' (`docker run`s, or `docker inspect`s, at once), or 'single'. The log
+    still holds one entry per step."""
     out = []
     for step in steps:
-        prefix = None if step.capture else ip_prefix(step.argv)
-        if prefix is not None:
-            kind, key = "batch", prefix
-        elif step.argv[:2] == ["docker", "run"] and not step.refs():
-            kind, key = "parallel", None
-        else:
-            kind, key = "single", None
+        kind, key = _group_key(step)
         if out and kind != "single" and out[-1][0] == kind and out[-1][2] == key:
             out[-1][1].append(step)
         else:
@@ -104,7 +126,7 @@ class Runner:
         self.echo = echo  # called with each argv before it runs (verbose mode)
         self.progress = progress  # called as progress(done, total, step) after each step
         self.batch = batch  # False: one process per step, as a person would type them
-        self.workers = workers  # containers started at once
+        self.workers = workers  # docker commands (run, inspect, rm) at once
 
     def execute(self, argv, stdin=None):
         """Run one argv; return (exit code, stdout, stderr, seconds)."""
@@ -171,16 +193,28 @@ class Runner:
     def _run_group(self, kind, group, key, values):
         """Run a group; one (rc, out, err, seconds) per step, None for steps not run."""
         if kind == "batch" and len(group) > 1:
-            return self._run_batch(key, group)
+            return self._run_batch(key, [step.resolve(values) for step in group])
         if kind == "parallel" and len(group) > 1:
-            with ThreadPoolExecutor(max_workers=self.workers) as pool:
-                return list(pool.map(lambda s: self.execute(s.resolve(values)), group))
+            return self._parallel([step.resolve(values) for step in group])
         return [self.execute(step.resolve(values)) for step in group]
 
-    def _run_batch(self, prefix, group):
+    def _parallel(self, argvs):
+        """Run independent argvs at once, self.workers at a time; outcomes in argv order."""
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(argvs))) as pool:
+            return list(pool.map(self.execute, argvs))
+
+    def _run_batch(self, prefix, argvs):
         """Run `ip` steps as one `ip OPTS -batch -`; ip stops at the first failure and names
-        its line ("Command failed -:N"), so each step's outcome is known."""
-        return self.batch_argvs(prefix, [step.argv for step in group])
+        its line ("Command failed -:N"), so each step's outcome is known. argvs are resolved
+        (a captured PID filled in) and checked again: a value the batch parser would split
+        or misread sends the steps to one process each, as a person would type them."""
+        if all(ip_prefix(argv) == prefix for argv in argvs):
+            return self.batch_argvs(prefix, argvs)
+        outcomes = []
+        for argv in argvs:
+            stopped = outcomes and (outcomes[-1] is None or outcomes[-1][0] != 0)
+            outcomes.append(None if stopped else self.execute(argv))
+        return outcomes
 
     def batch_argvs(self, prefix, argvs, force=False):
         """One (rc, out, err, seconds) per argv run as a single `ip OPTS -batch -`, None for
@@ -220,16 +254,20 @@ class Runner:
         """Undo steps in reverse, tolerating objects already gone.
 
         Returns (failures, gone): undo commands that failed, and objects found already gone.
-        Consecutive `ip` undos with the same options run as one `ip -force -batch`.
+        Consecutive `ip` undos with the same options run as one `ip -force -batch`, and
+        consecutive `docker rm -f`s (one container each) at once.
         """
         failures, gone = [], []
         undos = [step for step in reversed(steps) if step.undo]
         done = 0
-        for prefix, group in _undo_groups(undos):
-            if prefix and len(group) > 1:
-                outcomes = self.batch_argvs(prefix, [s.undo for s in group], force=True)
+        for kind, key, group in _undo_groups(undos):
+            argvs = [step.undo for step in group]
+            if kind == "batch" and len(group) > 1:
+                outcomes = self.batch_argvs(key, argvs, force=True)
+            elif kind == "parallel" and len(group) > 1:
+                outcomes = self._parallel(argvs)
             else:
-                outcomes = [self.execute(s.undo) for s in group]
+                outcomes = [self.execute(argv) for argv in argvs]
             for step, outcome in zip(group, outcomes):
                 self._record_teardown(log, step.undo, step.phase, outcome, failures, gone)
                 done += 1
@@ -256,14 +294,21 @@ class Runner:
 
 
 def _undo_groups(undos):
-    """Consecutive undo steps sharing `ip` options, as (prefix or None, [steps])."""
+    """Consecutive undo steps run together, as (kind, key, [steps]): 'batch' (same `ip`
+    options, key the prefix), 'parallel' (`docker rm -f`s), or 'single'."""
     out = []
     for step in undos:
         prefix = ip_prefix(step.undo)
-        if out and prefix is not None and out[-1][0] == prefix:
-            out[-1][1].append(step)
+        if prefix is not None:
+            kind, key = "batch", prefix
+        elif step.undo[:3] == ["docker", "rm", "-f"]:
+            kind, key = "parallel", None
         else:
-            out.append((prefix, [step]))
+            kind, key = "single", None
+        if out and kind != "single" and out[-1][:2] == (kind, key):
+            out[-1][2].append(step)
+        else:
+            out.append((kind, key, [step]))
     return out
 
 

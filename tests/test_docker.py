@@ -54,7 +54,8 @@ def test_docker_firewall_trap_is_handled_and_undone(lab):
     # the lab fixture then checks that down removed the rule with everything else
 
 
-def test_container_removed_by_hand_is_reported_and_the_rest_cleaned(netplay, host_unchanged):
+def test_container_removed_by_hand_is_reported_and_the_rest_cleaned(netplay, state_dir,
+                                                                     host_unchanged):
     assert netplay("run", "home", "--image", TEST_IMAGE).rc == 0
     subprocess.run(["docker", "rm", "-f", "laptop"], check=True, capture_output=True)
     result = netplay("down", "home")
@@ -62,6 +63,13 @@ def test_container_removed_by_hand_is_reported_and_the_rest_cleaned(netplay, hos
     notes = [line for line in result.err.splitlines() if line.strip()]
     assert notes == ["netplay: home: node laptop: its container was already gone "
                      "(removed outside netplay)"]
+    # every removal, run at once, has its own teardown entry, the missing one's included
+    with open(f"{state_dir}/labs/home/log.json") as f:
+        teardown = json.load(f)["teardown"]
+    removals = {t["argv"][3]: t for t in teardown if t["argv"][:3] == ["docker", "rm", "-f"]}
+    assert sorted(removals) == ["laptop", "router", "verizon"]
+    assert "No such container" in removals["laptop"]["stderr"]
+    assert removals["router"]["rc"] == removals["verizon"]["rc"] == 0
 
 
 def test_missing_image_is_a_clear_error_and_creates_nothing(netplay, host_unchanged):
@@ -109,3 +117,112 @@ links:
     assert result.rc == 1
     assert "/no/such/program" in result.err and "Traceback" not in result.err
     # host_unchanged: neither the started container nor the created-but-failed one remains
+
+
+# --- the runner on containers: inspected at once, named in one batch, removed at once ---
+
+PAR_NODES = ["npt-d1", "npt-d2", "npt-d3", "npt-d4"]
+
+
+def _par_steps():
+    from netplay.plan import plan
+    from netplay.topology import from_dict
+
+    nodes = {name: {"kind": "docker"} for name in PAR_NODES}
+    nodes["npt-dn"] = {}  # a plain namespace: its `ip netns add` joins the attaches' batch
+    return plan(from_dict({"name": "npt-par", "image": TEST_IMAGE, "nodes": nodes}))
+
+
+def _par_log(tmp_path, steps):
+    from netplay.log import StepLog
+
+    return StepLog.create(str(tmp_path / "log.json"), "npt-par", {}, steps)
+
+
+def _pid(name):
+    return str(inspect(name)["State"]["Pid"])
+
+
+def _inode(path):
+    return subprocess.run(["stat", "-L", "-c", "%i", path], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def test_containers_are_inspected_at_once_and_named_in_one_batch(tmp_path, host_unchanged):
+    from plumbum import local
+    from test_runner import RecordingRunner
+
+    steps = _par_steps()
+    log = _par_log(tmp_path, steps)
+    runner = RecordingRunner(local)
+    runner.apply(log, steps)
+    try:
+        inspects = [s for s in log.steps if s.get("capture")]
+        assert [s["result"]["value"] for s in inspects] == [_pid(n) for n in PAR_NODES]
+        assert runner.most_at_once(["docker", "run"]) > 1
+        assert runner.most_at_once(["docker", "inspect"]) > 1
+        # one `ip -batch -` named every container's namespace and made the plain one
+        lines = [f"netns attach {n} {_pid(n)}" for n in PAR_NODES] + ["netns add npt-dn"]
+        batches = [stdin.splitlines() for argv, stdin, _, _ in runner.processes
+                   if argv == ["ip", "-batch", "-"]]
+        assert [b for b in batches if set(lines) <= set(b)], batches
+        assert not [a for a in runner.ran() if a[:3] == ["ip", "netns", "attach"]]
+        for name in PAR_NODES:  # each name is the container's own namespace
+            assert _inode(f"/var/run/netns/{name}") == _inode(f"/proc/{_pid(name)}/ns/net")
+    finally:
+        failures, gone = runner.undo(log, steps)
+    assert not failures and not gone
+    removals = [t for t in log.data["teardown"] if t["argv"][:3] == ["docker", "rm", "-f"]]
+    assert sorted(t["argv"][3] for t in removals) == PAR_NODES
+    assert all(t["rc"] == 0 for t in removals)
+    assert runner.most_at_once(["docker", "rm", "-f"]) > 1
+    assert not [n for n in PAR_NODES if inspect(n)]  # host_unchanged checks the rest
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["docker", "inspect", "-f", "{{.State.Pid}}", "npt-nosuch"], "No such object"),
+    (["docker", "inspect", "-f", "{{.Name}}", "npt-d3"], "printed '/npt-d3', not a running"),
+], ids=["inspect-fails", "not-a-pid"])
+def test_a_failing_inspect_rolls_back_every_container(tmp_path, host_unchanged, argv,
+                                                      message):
+    from netplay.errors import StepFailed
+    from netplay.runner import Runner
+    from plumbum import local
+
+    steps = _par_steps()
+    bad = next(s for s in steps if s.capture == "pid_npt_d3")
+    bad.argv = argv
+    log = _par_log(tmp_path, steps)
+    with pytest.raises(StepFailed) as err:
+        Runner(local).apply(log, steps)
+    assert message in str(err.value)
+    inspects = [s for s in log.steps if s.get("capture")]
+    assert all(s.get("result") for s in inspects)  # they ran together: each is recorded
+    assert not [s for s in log.steps if s["argv"][:3] == ["ip", "netns", "attach"]
+                and s.get("result")]
+    removed = sorted(t["argv"][3] for t in log.data["teardown"]
+                     if t["argv"][:3] == ["docker", "rm", "-f"])
+    assert removed == PAR_NODES and log.data["rollback_clean"]
+    assert not [n for n in PAR_NODES if inspect(n)]
+
+
+def test_a_container_gone_before_the_parallel_removal_is_not_a_failure(tmp_path,
+                                                                      host_unchanged):
+    from netplay.runner import Runner
+    from plumbum import local
+
+    steps = _par_steps()
+    log = _par_log(tmp_path, steps)
+    runner = Runner(local)
+    runner.apply(log, steps)
+    try:
+        subprocess.run(["docker", "rm", "-f", "npt-d2"], check=True, capture_output=True)
+    finally:
+        failures, gone = runner.undo(log, steps)
+    assert not failures
+    entry = next(t for t in log.data["teardown"] if t["argv"] == ["docker", "rm", "-f", "npt-d2"])
+    assert "No such container" in entry["stderr"]
+    # docker 23+ exits 0 here; older clients exit 1, which the runner calls already gone
+    assert entry["rc"] == 0 or (entry["already_gone"] and
+                                gone == ["node npt-d2: already gone (`docker rm -f npt-d2`)"])
+    assert not [n for n in PAR_NODES if inspect(n)]

@@ -1,6 +1,7 @@
 """The runner: batching into `ip -batch`, per-step results, rollback from mid-batch."""
 
 import os
+import time
 
 import pytest
 from plumbum import local
@@ -10,7 +11,7 @@ from netplay import builtins
 from netplay.errors import StepFailed
 from netplay.log import StepLog
 from netplay.plan import plan
-from netplay.runner import Runner, groups, ip_prefix
+from netplay.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
 from netplay.steps import Ref, Step
 
 
@@ -29,6 +30,28 @@ def test_levels_runs_in_a_few_processes():
     kinds = [(kind, len(group)) for kind, group, _ in groups(plan(builtins.load("levels")))]
     # mkdir; namespaces, veths and marks in one root batch; then one batch per namespace
     assert kinds == [("single", 1), ("batch", 7), ("batch", 3), ("batch", 3), ("batch", 3)]
+
+
+def test_a_captured_value_after_the_options_may_join_a_batch():
+    # a Ref counts as the PID it will be; where it would decide the batch, it cannot
+    assert batch_prefix(["ip", "netns", "attach", "a", Ref("pid_a")]) == ("ip",)
+    assert batch_prefix(["ip", "-n", Ref("pid_a"), "link", "set", "lo", "up"]) is None
+    assert batch_prefix(["ip", "netns", "exec", "a", Ref("pid_a")]) is None
+    assert batch_prefix(["nsenter", "--target", Ref("pid_a"), "--all", "true"]) is None
+
+
+def test_containers_start_together_then_are_inspected_together_then_named_in_one_batch():
+    topo = builtins.load("home")  # three docker nodes
+    found = [(kind, len(group), key) for kind, group, key in groups(plan(topo))][:4]
+    assert found == [("single", 1, None), ("parallel", 3, ("docker", "run")),
+                     ("parallel", 3, ("docker", "inspect")), ("batch", 3, ("ip",))]
+
+
+def test_container_removals_are_one_parallel_group_on_teardown():
+    undos = [s for s in reversed(plan(builtins.load("home"))) if s.undo]
+    found = [(kind, [s.undo for s in group]) for kind, _, group in _undo_groups(undos)]
+    assert found[-1] == ("parallel", [["docker", "rm", "-f", n]
+                                      for n in ("laptop", "router", "verizon")])
 
 
 def _log(tmp_path, steps):
@@ -85,3 +108,47 @@ def test_batched_and_one_by_one_build_the_same_network(tmp_path, host_unchanged)
             failures, _ = runner.undo(log, steps)
             assert not failures
     assert seen[0] == seen[1]
+
+
+class RecordingRunner(Runner):
+    """A Runner that notes every process it starts (argv, stdin, start, end) and still
+    runs it."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.processes = []
+
+    def execute(self, argv, stdin=None):
+        start = time.monotonic()
+        outcome = super().execute(argv, stdin)
+        self.processes.append((list(argv), stdin, start, time.monotonic()))
+        return outcome
+
+    def ran(self):
+        return [argv for argv, _, _, _ in self.processes]
+
+    def most_at_once(self, head):
+        """The largest number of processes whose argv starts with head running together."""
+        spans = [(start, end) for argv, _, start, end in self.processes
+                 if argv[:len(head)] == head]
+        return max((sum(1 for s, e in spans if s <= t < e) for t, _ in spans), default=0)
+
+
+@pytest.mark.root
+def test_a_captured_value_the_batch_would_misread_runs_in_its_own_process(tmp_path,
+                                                                          host_unchanged):
+    # a value with a newline would be a second batch line: it must not reach the batch
+    steps = [Step(["ip", "netns", "add", "npt-r4"], undo=["ip", "netns", "delete", "npt-r4"]),
+             Step(["ip", "netns", "attach", "npt-r5", Ref("pid_x")],
+                  undo=["ip", "netns", "delete", "npt-r5"])]
+    assert [kind for kind, _, _ in groups(steps)] == ["batch"]
+    log = _log(tmp_path, steps)
+    runner = RecordingRunner(local)
+    with pytest.raises(StepFailed) as err:
+        runner.apply(log, steps, {"pid_x": "1\nnetns add npt-r6"})
+    assert "step 2 failed: `ip netns attach npt-r5 \"$pid_x\"`" in str(err.value)
+    ran = runner.ran()
+    assert ["ip", "netns", "add", "npt-r4"] in ran
+    assert ["ip", "netns", "attach", "npt-r5", "1\nnetns add npt-r6"] in ran
+    assert not any("-batch" in argv for argv in ran)
+    assert not {"npt-r4", "npt-r5", "npt-r6"} & set(os.listdir("/var/run/netns"))
