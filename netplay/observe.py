@@ -216,7 +216,7 @@ def sysctl(machine, ns, key):
     return out.strip() if rc == 0 else None
 
 
-# --- reachability: one ping is one observation ----------------------------------------------
+# --- reachability: what bounds the pings ----------------------------------------------------
 
 
 def neighbour_capacity():
@@ -230,23 +230,5 @@ def neighbour_capacity():
     except (OSError, ValueError):
         return 1024
 
-PING_DEADLINE = 2  # seconds a ping may wait for its first reply
 
-
-def ping(machine, ns, address, deadline=PING_DEADLINE):
-    """Ping address from namespace ns (None: root): (replied, a short reason).
-
-    Probes every 0.2 s until the first reply or the deadline, so that a first probe lost
-    while ARP resolves does not count as unreachable, and an unreachable address costs
-    `deadline` seconds at most."""
-    argv = ["ping", "-n", "-q", "-c", "1", "-i", "0.2", "-w", str(deadline), address]
-    argv = ["ip", "netns", "exec", ns, *argv] if ns else argv
-    try:
-        rc, out, err = machine[argv[0]][argv[1:]].run(retcode=None, timeout=deadline + 5)
-    except Exception as exc:  # plumbum's ProcessTimedOut, a missing ping
-        return False, f"ping did not finish: {exc.__class__.__name__}"
-    if rc == 0:
-        return True, "replied"
-    err = err.strip().splitlines()
-    return False, (f"no reply within {deadline} s" if rc == 1
-                   else (err[-1] if err else f"ping exited with {rc}"))
+PING_DEADLINE = 2  # seconds a ping may wait for its first reply (netplay.pinger sends them)

@@ -10,16 +10,16 @@ Layers, each testable on its own:
   each node's connected subnets and routes, forwarding only through `forwarding: true`
   nodes, replies routed back the same way), and which pairs must not reach.
 - `evaluate(topo, observed)` (pure): each Expect against an observed host, one Check each.
-- `observe_lab`, `run_pings`, `verify_lab`: the observations (`ip -j`, the Docker SDK, pings
-  inside the source namespace, in parallel). Nothing here changes the host or is logged.
+- `observe_lab`, `run_pings`, `verify_lab`: the observations (`ip -j`, the Docker SDK, and
+  pings sent all at once from raw ICMP sockets inside each source's namespace, by
+  `netplay.pinger`). Nothing here changes the host or is logged.
 """
 
 import ipaddress
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from netplay import observe
+from netplay import observe, pinger
 from netplay.topology import Route
 
 MAX_HOPS = 32
@@ -31,7 +31,6 @@ def default_ping_limit():
     """Pairs to ping at most: a third of the kernel's neighbour table (each ping may add an
     entry at both ends, and the table is shared by every namespace), within 100..2000."""
     return max(100, min(MAX_REACH_PINGS, observe.neighbour_capacity() // 3))
-PING_WORKERS = 16
 
 
 # --- what the topology says the host holds --------------------------------------------------
@@ -666,27 +665,24 @@ def observe_lab(topo, machine, cli=None):
     return observed
 
 
-def run_pings(topo, machine, reach, isolated, workers=PING_WORKERS):
-    """Ping every planned pair in parallel threads: one Check per ping."""
+def _ping_check(path, should, reply):
+    """A ping's Check: `reach` must get a reply, `isolated` must not."""
+    subject = f"{path.source} -> {path.target} {path.address}"
+    if should:
+        reason = f"replied ({path.reason})" if reply.replied else \
+            f"{reply.reason}; expected a reply along {path.reason}"
+        return Check("reach", subject, reply.replied, reason)
+    reason = (f"no reply, as the topology says: {path.reason}" if not reply.replied else
+              f"replied, but the topology isolates them: {path.reason}")
+    return Check("isolated", subject, not reply.replied, reason)
+
+
+def run_pings(topo, reach, isolated, deadline=observe.PING_DEADLINE):
+    """Ping every planned pair at once from its source's namespace: one Check per ping."""
     jobs = [(p, True) for p in reach] + [(p, False) for p in isolated]
-
-    def one(job):
-        path, should = job
-        ns = topo.nodes[path.source].namespace
-        replied, why = observe.ping(machine, ns, path.address)
-        subject = f"{path.source} -> {path.target} {path.address}"
-        if should:
-            reason = f"replied ({path.reason})" if replied else \
-                f"{why}; expected a reply along {path.reason}"
-            return Check("reach", subject, replied, reason)
-        reason = (f"no reply, as the topology says: {path.reason}" if not replied else
-                  f"replied, but the topology isolates them: {path.reason}")
-        return Check("isolated", subject, not replied, reason)
-
-    if not jobs:
-        return []
-    with ThreadPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
-        return list(pool.map(one, jobs))
+    replies = pinger.ping_many([(topo.nodes[p.source].namespace, p.address) for p, _ in jobs],
+                               deadline)
+    return [_ping_check(path, should, reply) for (path, should), reply in zip(jobs, replies)]
 
 
 def verify_lab(topo, machine, cli=None, pings=True, sample=ISOLATION_SAMPLE,
@@ -697,5 +693,5 @@ def verify_lab(topo, machine, cli=None, pings=True, sample=ISOLATION_SAMPLE,
     plan = None
     if pings:
         plan = ping_plan(topo, sample, limit)
-        checks += run_pings(topo, machine, plan.reach, plan.isolated)
+        checks += run_pings(topo, plan.reach, plan.isolated)
     return checks, plan
