@@ -152,3 +152,28 @@ def test_a_captured_value_the_batch_would_misread_runs_in_its_own_process(tmp_pa
     assert ["ip", "netns", "attach", "npt-r5", "1\nnetns add npt-r6"] in ran
     assert not any("-batch" in argv for argv in ran)
     assert not {"npt-r4", "npt-r5", "npt-r6"} & set(os.listdir("/var/run/netns"))
+
+
+@pytest.mark.root
+def test_many_namespace_deletes_run_as_parallel_batches_each_outcome_in_place(
+        tmp_path, host_unchanged):
+    names = [f"npt-d{i}" for i in range(70)]
+    steps = [Step(["ip", "netns", "add", n], undo=["ip", "netns", "delete", n]) for n in names]
+    log = _log(tmp_path, steps)
+    runner = RecordingRunner(local, workers=4)
+    try:
+        runner.apply(log, steps)
+        local["ip"]("netns", "delete", "npt-d33")  # gone by hand: its outcome stays its own
+        runner.processes.clear()
+        failures, gone = runner.undo(log, steps)
+    finally:
+        for name in set(names) & set(os.listdir("/var/run/netns")):
+            local["ip"]("netns", "delete", name)
+    batches = [stdin for argv, stdin, _, _ in runner.processes if "-batch" in argv]
+    assert len(batches) == 4 and all("-force" in argv for argv in runner.ran())
+    assert sorted(line for b in batches for line in b.split("\n") if line) == \
+        sorted(f"netns delete {n}" for n in names)
+    assert failures == [] and len(gone) == 1 and "npt-d33" in gone[0]
+    teardown = log.data["teardown"]
+    assert [t["argv"][-1] for t in teardown] == names[::-1]
+    assert [t["argv"][-1] for t in teardown if t["rc"] != 0] == ["npt-d33"]
