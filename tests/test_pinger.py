@@ -99,6 +99,17 @@ def test_the_filters_let_through_replies_and_errors_only():
     assert all(w == 0xFFFFFFFF for i, w in enumerate(v6) if i not in (0, 4))
 
 
+def test_sources_are_shared_among_threads_whole_and_evenly():
+    probes = [pinger._Probe(ns, f"10.61.0.{i}", 4) for ns, count in
+              (("a", 5), ("b", 3), ("c", 2), (None, 1)) for i in range(count)]
+    groups = pinger._groups(probes, 2)
+    assert sorted(len(g) for g in groups) == [5, 6]
+    assert all(len({p.ns for p in g} & {p.ns for p in h}) == 0
+               for g in groups for h in groups if g is not h)  # a source in one thread
+    assert len(pinger._groups(probes, 8)) == 4  # no more threads than sources
+    assert pinger._groups([], 2) == [[]]
+
+
 # --- matching replies to probes (no root: a stand-in socket) --------------------------------
 
 
@@ -264,11 +275,13 @@ def test_isolated_pairs_stay_unanswered_and_say_why(pinglab):
 
 
 @pytest.mark.root
-def test_the_calling_thread_comes_back_and_no_descriptor_stays_open(pinglab):
+@pytest.mark.parametrize("threads", [1, 3])  # the calling thread alone, or three more
+def test_the_calling_thread_comes_back_and_no_descriptor_stays_open(pinglab, threads):
     pinger.ping_many([("pga", "10.61.0.2")])  # imports and first-use caches out of the way
     before = here()
     replies = pinger.ping_many([("pga", "10.61.0.2"), ("pgb", "fd00:61::1"),
-                                ("no-such-namespace", "10.61.0.1")], deadline=1)
+                                ("no-such-namespace", "10.61.0.1")], deadline=1,
+                               threads=threads)
     assert [r.replied for r in replies] == [True, True, False]
     assert replies[2].reason == "namespace no-such-namespace is missing"
     assert here() == before
