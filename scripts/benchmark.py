@@ -258,8 +258,11 @@ def loadavg():
 
 def machine_info():
     def first(argv):
+        """The first line a version command prints, or None when it fails (no daemon)."""
         try:
             result = quiet(argv, timeout=20)
+            if result.returncode != 0:
+                return None
             return (result.stdout.strip() or result.stderr.strip()).splitlines()[0]
         except Exception:
             return None
@@ -602,6 +605,8 @@ def run_benchmark(args):
     try:
         # netplay --help
         helps = []
+        waited, ok = settle(args.settle)  # a start-up time means little on a busy kernel
+        settles.append({"waited": waited, "settled": ok})
         for _ in range(args.help_runs):
             helps.append(netplay("--help").check("netplay --help").seconds)
         results["help"] = {"seconds": statistics.median(helps), "runs": len(helps)}
