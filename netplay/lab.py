@@ -113,10 +113,12 @@ def logged_steps(data, source):
 def down(lab, machine, root, echo=None, progress=None):
     """Undo the lab's logged steps in reverse. Returns notes on objects already gone,
     or None when the lab was not up."""
+    if not state.log_path(root, lab).exists():  # before the lock, which would leave its file
+        raise _no_such_lab(lab)
     with state.lab_lock(root, lab):
         data = state.read_lab(root, lab)
         if data is None:
-            raise InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
+            raise _no_such_lab(lab)
         if data["status"] == steplog.DOWN:
             return None
         path = state.log_path(root, lab)
@@ -136,6 +138,10 @@ def down(lab, machine, root, echo=None, progress=None):
                              f"(fix that and run `netplay down {lab}` again)")
         log.set_status(steplog.DOWN)
         return gone
+
+
+def _no_such_lab(lab):
+    return InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
 
 
 def _missing_containers(data, lab):

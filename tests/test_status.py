@@ -56,6 +56,14 @@ def test_status_of_an_unknown_lab_is_one_line(netplay):
     assert "no lab named 'nothing-here'" in result.err
 
 
+@pytest.mark.root
+def test_down_of_an_unknown_lab_is_one_line_and_leaves_no_state(netplay, state_dir):
+    result = netplay("down", "nothing-here")
+    assert result.rc == 2 and result.err.count("\n") == 1
+    assert "no lab named 'nothing-here'" in result.err
+    assert not os.path.exists(os.path.join(state_dir, "labs", "nothing-here"))
+
+
 def by_name(result):
     return {n["name"]: {i["name"]: i for i in n["interfaces"]} | {"_": n}
             for n in result["nodes"]}
