@@ -1,5 +1,6 @@
 """Concurrency, state-file safety and a soak: nothing lost, nothing left behind."""
 
+import json
 import os
 import stat
 import subprocess
@@ -89,3 +90,18 @@ def test_soak_fifty_builds_leave_nothing(netplay, state_dir):
         down = netplay("down", "home")
         assert down.rc == 0, (i, down)
         assert snapshot() == before, f"growth after round {i + 1}"
+
+
+def test_many_objects_gone_by_hand_are_summed_up_not_listed(netplay, state_dir, host_unchanged):
+    assert netplay("run", "linear:12").rc == 0
+    for i in range(1, 13):  # every host namespace, by hand
+        subprocess.run(["ip", "netns", "delete", f"h{i}"], check=True)
+    result = netplay("down", "linear-12")
+    assert result.rc == 0, result
+    notes = result.err.splitlines()
+    assert len(notes) == 11 and all("already gone (`ip netns delete h" in n for n in notes[:10])
+    assert notes[10] == ("netplay: linear-12: and 2 more already gone (listed in the lab's "
+                         "log, under teardown)")
+    assert "lab linear-12 is down" in result.out
+    log = json.load(open(os.path.join(state_dir, "labs", "linear-12", "log.json")))
+    assert sum(t["already_gone"] for t in log["teardown"]) == 12

@@ -41,3 +41,19 @@ def print_json(data):
 
     json.dump(data, sys.stdout, indent=2, sort_keys=False)
     sys.stdout.write("\n")
+
+
+GONE_SHOWN = 10  # notes on objects already gone printed one by one; the rest are counted
+
+
+def report_down(args, lab, gone, counts, seconds):
+    """What `down` and `replay --undo` print once a lab is down: notes on objects that
+    were already gone (a few, then how many more: each is in the log's teardown entries)
+    to stderr, and the summary line."""
+    for note in gone[:GONE_SHOWN]:
+        print(f"netplay: {lab}: {note}", file=sys.stderr)
+    if len(gone) > GONE_SHOWN:
+        print(f"netplay: {lab}: and {len(gone) - GONE_SHOWN} more already gone "
+              "(listed in the lab's log, under teardown)", file=sys.stderr)
+    if not args.quiet:
+        print(f"lab {lab} is down: {counts}in {seconds:.2f} s")

@@ -1,7 +1,5 @@
 """netplay down LAB: undo a lab's logged steps in reverse."""
 
-import sys
-
 from netplay.commands import common
 from netplay.errors import EXIT_OK
 
@@ -30,10 +28,7 @@ def main(args):
     if gone is None:
         print(f"lab {args.lab} is not up; nothing to do")
         return EXIT_OK
-    for note in gone:
-        print(f"netplay: {args.lab}: {note}", file=sys.stderr)
-    if not args.quiet:
-        print(f"lab {args.lab} is down: {_counts(data)}in {time.monotonic() - start:.2f} s")
+    common.report_down(args, args.lab, gone, _counts(data), time.monotonic() - start)
     return EXIT_OK
 
 

@@ -1,6 +1,5 @@
 """netplay replay LOG.json: run a recorded log's steps again on this host, or undo them."""
 
-import sys
 import time
 
 from netplay.commands import common
@@ -45,12 +44,9 @@ def main(args):
         if gone is None:
             print(f"lab {checked.lab} is not up; nothing to do")
             return EXIT_OK
-        for note in gone:
-            print(f"netplay: {checked.lab}: {note}", file=sys.stderr)
-        if not args.quiet:
-            topo = checked.topology
-            print(f"lab {checked.lab} is down: {len(topo.nodes)} nodes, {len(topo.bridges)} "
-                  f"bridges, {len(topo.links)} links in {time.monotonic() - start:.2f} s")
+        topo = checked.topology
+        counts = f"{len(topo.nodes)} nodes, {len(topo.bridges)} bridges, {len(topo.links)} links "
+        common.report_down(args, checked.lab, gone, counts, time.monotonic() - start)
         return EXIT_OK
     if not args.quiet:
         print(summary.line())
