@@ -140,8 +140,11 @@ class _StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, (dict, list)):  # `{{}}: x`: YAML allows it, a name cannot be
+                raise InputError(f"line {line}: a key must be a name, not a "
+                                 f"{'mapping' if isinstance(key, dict) else 'list'}")
             if key in seen:
-                line = key_node.start_mark.line + 1
                 raise InputError(f"line {line}: duplicate key {key!r}; each name may appear once")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)

@@ -95,6 +95,7 @@ BAD = [
     ("name: x\nnodes: {a: {}, b: {}}\nlinks: [{endpoints: [a:up, b:e0]}]\n",
      "is a keyword of `ip link`"),
     ("name: x\nipv6_link_local: 'no'\n", "t.yaml: ipv6_link_local: expected true or false"),
+    ("{{}}\n", "t.yaml: line 1: a key must be a name, not a mapping"),
 ]
 
 
