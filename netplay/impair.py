@@ -332,8 +332,9 @@ def check_kernel(topo, machine):
     or loss the kernel cannot make (no netem), naming the first such end."""
     from netplay.errors import HostError
 
-    netem = [end for end, imp in endpoints(topo).items() if imp.uses_netem]
+    netem = [(end, imp) for end, imp in endpoints(topo).items() if imp.uses_netem]
     if netem and not netem_available(machine):
-        raise HostError(f"{topo.name}: {netem[0]} asks for {endpoints(topo)[netem[0]].describe()}"
-                        f", but {NO_NETEM}; remove delay, jitter and loss from the topology or "
-                        "run it on a kernel with netem")
+        end, imp = netem[0]
+        raise HostError(f"{topo.name}: {end} asks for {imp.describe()}, but {NO_NETEM}; "
+                        "remove delay, jitter and loss from the topology or run it on a "
+                        "kernel with netem")

@@ -179,19 +179,15 @@ def resolve_peers(states):
                 continue
             if link.peer_index is None:
                 continue
-            if link.peer_nsid is None:
-                candidates = [state.name]
-            else:
-                name = state.nsids.get(link.peer_nsid)
-                candidates = [name] if name is not None else [None]
-            for cand in candidates:
-                other = states.get(cand)
-                if other is None or not other.present:
-                    continue
-                for peer in other.links.values():
-                    if peer.ifindex == link.peer_index and peer.peer_index == link.ifindex:
-                        link.peer = (cand, peer.name)
-                        break
+            # no nsid: the peer is here; an nsid without a name: the root namespace
+            where = state.name if link.peer_nsid is None else state.nsids.get(link.peer_nsid)
+            other = states.get(where)
+            if other is None or not other.present:
+                continue
+            for peer in other.links.values():
+                if peer.ifindex == link.peer_index and peer.peer_index == link.ifindex:
+                    link.peer = (where, peer.name)
+                    break
     return states
 
 
@@ -229,6 +225,3 @@ def neighbour_capacity():
             return int(f.read().strip())
     except (OSError, ValueError):
         return 1024
-
-
-PING_DEADLINE = 2  # seconds a ping may wait for its first reply (netplay.pinger sends them)

@@ -30,10 +30,10 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from netplay.observe import PING_DEADLINE
 from netplay.plan import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
+PING_DEADLINE = 2  # seconds a pair gets from its first request to a reply
 RESEND = 0.2  # seconds between requests to a pair that has not answered
 RCVBUF = 1 << 20  # replies wait here between reads (the kernel caps it at rmem_max)
 BURST = 64  # requests sent between two reads of the sockets

@@ -90,20 +90,34 @@ def batch_prefix(argv):
 
 # Docker commands that each touch one container and need nothing from one another: a run
 # of consecutive ones of the same kind goes at once (the plan puts every `docker run`
-# first, then every `docker inspect`).
-PARALLEL = (("docker", "run"), ("docker", "inspect"))
+# first, then every `docker inspect`; teardown removes containers with `docker rm -f`).
+PARALLEL = (("docker", "run"), ("docker", "inspect"), ("docker", "rm"))
 PARALLEL_DELETES_FROM = 64  # fewer `netns delete`s than this take one `ip -force -batch`
 
 
-def _group_key(step):
-    """(kind, key) of one step: steps with equal ones next to each other run together."""
-    prefix = None if step.capture else batch_prefix(step.argv)
+def _group_key(argv, capture=None):
+    """(kind, key) of one command: commands with equal ones next to each other run
+    together, 'batch' keyed by the `ip` options, 'parallel' by the docker command."""
+    prefix = None if capture else batch_prefix(argv)
     if prefix is not None:
         return "batch", prefix
-    head = tuple(step.argv[:2])
-    if head in PARALLEL and not step.refs():
+    head = tuple(argv[:2])
+    if head in PARALLEL and all(isinstance(a, str) for a in argv):
         return "parallel", head
     return "single", None
+
+
+def _consecutive(items, key_of):
+    """items split into runs of neighbours with the same (kind, key), as (kind, key,
+    [items]); a 'single' item is a run of its own."""
+    out = []
+    for item in items:
+        kind, key = key_of(item)
+        if out and kind != "single" and out[-1][:2] == (kind, key):
+            out[-1][2].append(item)
+        else:
+            out.append((kind, key, [item]))
+    return out
 
 
 def groups(steps):
@@ -111,14 +125,8 @@ def groups(steps):
     'batch' (same `ip` options: one `ip OPTS -batch -`, captured values filled in as it
     starts), 'parallel' (`docker run`s, or `docker inspect`s, at once), or 'single'. The log
     still holds one entry per step."""
-    out = []
-    for step in steps:
-        kind, key = _group_key(step)
-        if out and kind != "single" and out[-1][0] == kind and out[-1][2] == key:
-            out[-1][1].append(step)
-        else:
-            out.append((kind, [step], key))
-    return out
+    runs = _consecutive(steps, lambda step: _group_key(step.argv, step.capture))
+    return [(kind, group, key) for kind, key, group in runs]
 
 
 class Runner:
@@ -313,20 +321,7 @@ class Runner:
 def _undo_groups(undos):
     """Consecutive undo steps run together, as (kind, key, [steps]): 'batch' (same `ip`
     options, key the prefix), 'parallel' (`docker rm -f`s), or 'single'."""
-    out = []
-    for step in undos:
-        prefix = ip_prefix(step.undo)
-        if prefix is not None:
-            kind, key = "batch", prefix
-        elif step.undo[:3] == ["docker", "rm", "-f"]:
-            kind, key = "parallel", None
-        else:
-            kind, key = "single", None
-        if out and kind != "single" and out[-1][:2] == (kind, key):
-            out[-1][2].append(step)
-        else:
-            out.append((kind, key, [step]))
-    return out
+    return _consecutive(undos, lambda step: _group_key(step.undo))
 
 
 @contextmanager

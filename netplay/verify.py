@@ -677,7 +677,7 @@ def _ping_check(path, should, reply):
     return Check("isolated", subject, not reply.replied, reason)
 
 
-def run_pings(topo, reach, isolated, deadline=observe.PING_DEADLINE):
+def run_pings(topo, reach, isolated, deadline=pinger.PING_DEADLINE):
     """Ping every planned pair at once from its source's namespace: one Check per ping."""
     jobs = [(p, True) for p in reach] + [(p, False) for p in isolated]
     replies = pinger.ping_many([(topo.nodes[p.source].namespace, p.address) for p, _ in jobs],

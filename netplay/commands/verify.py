@@ -35,11 +35,11 @@ def main(args):
     preflight.require_root()
     if args.sample is not None and args.sample < 0:
         raise InputError(f"--sample: expected 0 or more pairs, got {args.sample}")
+    if args.max_pings is not None and args.max_pings < 0:
+        raise InputError(f"--max-pings: expected 0 (no limit) or more, got {args.max_pings}")
     data, topo, path = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
     cli = dockerstate.client() if uses_docker(topo) else None
-    if args.max_pings is not None and args.max_pings < 0:
-        raise InputError(f"--max-pings: expected 0 (no limit) or more, got {args.max_pings}")
     sample = verify.ISOLATION_SAMPLE if args.sample is None else args.sample
     limit = verify.default_ping_limit() if args.max_pings is None else (args.max_pings or None)
     checks, plan = verify.verify_lab(topo, common.machine(), cli, pings=not args.no_ping,
