@@ -12,13 +12,17 @@ one line.
 """
 
 import shlex
+from typing import Callable, List, Optional, Sequence
 
 from netplay import __version__
 from netplay.runner import ALREADY_GONE
+from netplay.steps import Step
 
 
-def script_lines(steps):
-    """Each step's shell line, under a comment each time the phase changes."""
+def script_lines(steps: Sequence[Step],
+                 around: Optional[Callable[[Step], tuple]] = None) -> List[str]:
+    """Each step's shell line, under a comment each time the phase changes. around(step),
+    if given, returns the lines to write (before, after) the step's own."""
     lines, phase = [], None
     for step in steps:
         if step.phase != phase:
@@ -26,7 +30,8 @@ def script_lines(steps):
             if lines:
                 lines.append("")
             lines.append(_comment(phase))
-        lines.append(step.shell())
+        before, after = around(step) if around else ((), ())
+        lines += [*before, step.shell(), *after]
     return lines
 
 
@@ -80,9 +85,16 @@ def build_script(lab, steps):
                  "(`netplay export --teardown`) removes what was built."),
         "trap 'echo \"line $LINENO failed; the teardown script removes what was built\" >&2' ERR",
         "",
-        *script_lines(steps),
+        *script_lines(steps, _build_extras),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _build_extras(step):
+    """A node command is announced on stderr before it runs."""
+    before = [f"echo {shlex.quote('node command: ' + step.shell())} >&2"] \
+        if step.node_command else []
+    return before, []
 
 
 def teardown_lines(steps):

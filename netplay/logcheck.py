@@ -12,10 +12,9 @@ is checked here, and refused with one line naming the offending step if any chec
    safe character set; docker runs only `run --net=none ...` (no binds: they name paths of
    the recording host), `exec NAME CMD...` (inside the container, unprivileged), `inspect`
    and `rm -f`, with the options netplay uses; only `docker inspect` captures output and a
-   captured value is used only after the step that captures it. A node's own `exec`
-   commands (`ip netns exec NS PROGRAM`, a program of this host run as root, or
-   `nsenter --target PID --all ...` into a container) are refused: such a lab is run from
-   its topology file, not from a log.
+   captured value is used only after the step that captures it. The one exception is a
+   node's own command under its heading `exec NODE` (`ip netns exec NODE PROGRAM ...` or
+   `nsenter --target $pid_NODE --all PROGRAM ...`): any program, one-line arguments.
 3. The re-plan: the header's topology is validated like a topology file (topology.from_dict)
    and planned again; the logged steps must equal the planned ones, program for program and
    argument for argument, undo for undo, heading for heading. So every command that replay
@@ -25,12 +24,18 @@ is checked here, and refused with one line naming the offending step if any chec
 Check 2 gives a precise message for a tampered step; check 3 is the guarantee. Results,
 captured values, times and teardown entries in the log are never used: replay captures its
 own values, and export renders captured values as shell variables.
+
+A log that passes may still hold node commands (the planner marks them, Step.node_command):
+commands from a node's `exec` list, which run any program as root and may name anything on
+the host (`ip -n OTHER ...`, `ip netns delete OTHER`). The re-plan cannot tell those from
+the lab's own, so replay and export refuse them unless the user consents with --allow-exec
+(refuse_node_commands).
 """
 
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import List
+from typing import List, Tuple
 
 from netplay import log as steplog
 from netplay.errors import InputError
@@ -74,8 +79,12 @@ class CheckedLog:
     source: str
     lab: str
     topology: Topology
-    steps: List[Step]
+    steps: List[Step]  # the planned steps, equal to the logged ones, node commands marked
     data: dict
+
+    def node_commands(self) -> List[Tuple[int, Step]]:
+        """The steps (with their index) that run a node's own `exec` commands."""
+        return [(i, step) for i, step in enumerate(self.steps) if step.node_command]
 
 
 def load(path):
@@ -98,8 +107,21 @@ def check(data, source):
     if topo.name != lab:
         raise InputError(f"{source}: the log is for lab {lab!r} but its topology is named "
                          f"{topo.name!r}; refusing this log")
-    same_as_plan(steps, plan(topo), source)
-    return CheckedLog(source, lab, topo, steps, data)
+    planned = plan(topo)
+    same_as_plan(steps, planned, source)
+    return CheckedLog(source, lab, topo, planned, data)
+
+
+def refuse_node_commands(checked: CheckedLog, doing: str) -> None:
+    """InputError naming the log's first node command, if it has one: replay runs node
+    commands (and export writes them) only when the user allows them with --allow-exec.
+    doing says what would happen to it: "replay runs", "export writes"."""
+    found = checked.node_commands()
+    if found:
+        i, step = found[0]
+        raise InputError(f"{checked.source}: steps[{i}] runs a node command (`{show(step.argv)}`)"
+                         f", which can reach outside the lab; {doing} node commands only "
+                         "with --allow-exec")
 
 
 def checked_steps(raw_steps, source):
@@ -179,12 +201,38 @@ def check_step(step, captured):
             raise Refused(f"${step.capture} is captured twice")
         if step.argv[:2] != ["docker", "inspect"]:
             raise Refused("only `docker inspect` may capture a value")
-    check_argv(step.argv)
+    if not _node_command(step):
+        check_argv(step.argv)
     if step.undo is not None:
         try:
             check_argv(step.undo)
         except Refused as why:
             raise Refused(f"its undo `{show(step.undo)}`: {why}") from None
+
+
+def _node_command(step):
+    """Whether step is a node's own command as the planner writes it, under its heading
+    `exec NODE`: `ip netns exec NODE PROGRAM ...` or `nsenter --target $pid_NODE --all
+    PROGRAM ...`, any program, one-line string arguments, no undo. Refused if it has that
+    heading and shape but breaks the rest; False for any other step (checked by check_argv).
+    Any program passes here: check 3 proves the topology asks for it, and it runs only
+    with --allow-exec."""
+    node = step.phase[len("exec "):] if step.phase.startswith("exec ") else None
+    argv = step.argv
+    if node is None or len(argv) < 5:
+        return False
+    if argv[:4] == ["ip", "netns", "exec", node]:
+        _name(node, "namespace name")
+    elif argv[:2] != ["nsenter", "--target"] or not isinstance(argv[2], Ref) \
+            or argv[3] != "--all":
+        return False
+    if any(not isinstance(arg, str) for arg in argv[4:]):
+        raise Refused("a captured value stands in a node's command")
+    if any(c in arg for arg in argv[4:] for c in "\n\r\0"):
+        raise Refused("a node's command has an argument that spans lines")
+    if step.undo is not None:
+        raise Refused("a node's command has no undo")
+    return True
 
 
 def check_argv(argv, namespace=None):
@@ -196,8 +244,8 @@ def check_argv(argv, namespace=None):
     if program not in allowed:
         if namespace:
             raise Refused(f"it runs {program!r} inside namespace {namespace}, on this host's "
-                          f"files as root; a log may run only {', '.join(allowed)} there (a "
-                          "node's own `exec` commands are not replayed: run its topology file)")
+                          f"files as root; a log may run only {', '.join(allowed)} there, "
+                          "or a node's own `exec` commands, under their heading `exec NODE`")
         raise Refused(f"it runs {program!r}, which netplay never runs "
                       f"(it runs only {', '.join(allowed)})")
     for arg in argv:

@@ -226,9 +226,10 @@ def exec_steps(node, pids):
     that withhold a capability)."""
     phase = f"exec {node.name}"
     if node.kind == "docker":
-        return [Step(["nsenter", "--target", Ref(pids[node.name]), "--all", *argv], phase=phase)
-                for argv in node.exec]
-    return [Step(in_ns(node.namespace, *argv), phase=phase) for argv in node.exec]
+        return [Step(["nsenter", "--target", Ref(pids[node.name]), "--all", *argv], phase=phase,
+                     node_command=True) for argv in node.exec]
+    return [Step(in_ns(node.namespace, *argv), phase=phase, node_command=True)
+            for argv in node.exec]
 
 
 def _addr_args(cidr):

@@ -7,6 +7,11 @@ the lab is up, with the same preflight checks, rollback on failure, and a log of
 (action "replay") in the state directory. Captured values (container PIDs) come from this
 run; the results recorded in the log are never read.
 
+A log whose topology gives a node `exec` commands is refused unless the caller allows node
+commands (allow_exec, the CLI's --allow-exec): such a command runs any program as root and
+may name a namespace, device or file that is not the lab's. When allowed, each one is
+said (announce) just before it runs.
+
 `replay --undo` is `down` of the log's lab, with one more check: the lab's current log on
 this host must hold the same steps as the given log. If it holds other steps, the lab on
 this host was built from another topology, and undoing the given log would remove objects
@@ -15,9 +20,11 @@ lab down.
 """
 
 import time
+from typing import Callable, List, Optional, Sequence
 
 from netplay import lab as labs, log as steplog, logcheck, preflight, state
 from netplay.errors import InputError
+from netplay.steps import Arg, Ref, Step
 from netplay.topology import uses_docker
 
 
@@ -26,10 +33,18 @@ def load(path):
     return logcheck.load(path)
 
 
-def replay(checked, machine, root, echo=None, cli=None, progress=None):
-    """Run a checked log's steps on machine as its lab. Returns a lab.Summary."""
+def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exec=False,
+           announce=None):
+    """Run a checked log's steps on machine as its lab. Returns a lab.Summary.
+
+    A log with node commands is refused (InputError) unless allow_exec; then announce(argv)
+    is called with each node command just before it runs."""
+    if not allow_exec:
+        logcheck.refuse_node_commands(checked, "replay runs")
     preflight.require_root()
     topo, steps = checked.topology, checked.steps
+    if announce:
+        echo = announcing(steps, announce, echo)
     if cli is None and uses_docker(topo):
         from netplay import dockerstate
 
@@ -40,6 +55,33 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None):
                       action="replay", progress=progress)
     return labs.Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
                         len(steps), time.monotonic() - start, str(path))
+
+
+def announcing(steps: Sequence[Step], announce: Callable[[List[str]], None],
+               echo: Optional[Callable[[List[str]], None]] = None):
+    """An echo for the runner (which calls it with each command just before it runs) that
+    announces the node commands among steps, and passes every command on to echo (-v).
+
+    The runner knows commands, not steps: a command is a node command's when it matches one
+    argument for argument, a captured value (the container's PID of `nsenter --target`)
+    matching any. A node command that repeats another step word for word (an `exec` of
+    `sysctl -w net.ipv4.ip_forward=1` on a router) is announced at both."""
+    patterns = [step.argv for step in steps if step.node_command]
+    if not patterns:
+        return echo
+
+    def each(argv):
+        if any(_matches(pattern, argv) for pattern in patterns):
+            announce(argv)
+        if echo:
+            echo(argv)
+
+    return each
+
+
+def _matches(pattern: Sequence[Arg], argv: Sequence[str]) -> bool:
+    return len(pattern) == len(argv) and all(isinstance(p, Ref) or p == a
+                                             for p, a in zip(pattern, argv))
 
 
 def _key(step):

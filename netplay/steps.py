@@ -8,7 +8,7 @@ export resolve it afresh instead of copying the old value.
 
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import List, Optional, Union
 
 from netplay.errors import InputError
@@ -37,6 +37,11 @@ class Step:
     capture: Optional[str] = None  # the variable this step's stdout sets
     phase: str = ""  # a heading for logs and exported scripts: "node laptop"
     host: str = "local"  # the machine it runs on; labs on several hosts come later
+    # A node's own command, from its topology's `exec` list: it runs a program of the
+    # topology's choosing as root, which may reach outside the lab, so replay and export
+    # of a log run it only with --allow-exec. Set by the planner, never read from a log
+    # (a logged step equals its planned one whatever this says).
+    node_command: bool = field(default=False, compare=False)
 
     def refs(self):
         return [a.var for a in self.argv if isinstance(a, Ref)]

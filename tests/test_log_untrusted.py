@@ -8,6 +8,8 @@ The checks are pure (netplay.logcheck) and tested without root; the tests marked
 
 import copy
 import json
+import shlex
+import subprocess
 
 import pytest
 
@@ -15,6 +17,7 @@ from netplay import builtins, logcheck
 from netplay.errors import InputError
 from netplay.log import FORMAT, VERSION
 from netplay.plan import plan
+from netplay.steps import Ref
 from netplay.topology import from_dict, with_runtime
 
 from conftest import TEST_IMAGE, snapshot
@@ -332,28 +335,149 @@ def test_the_documented_example_is_a_log_whose_steps_pass_the_policy(tmp_path):
             assert f"| `{field}` |" in doc, f"step field {field} is not documented"
 
 
-def test_node_exec_commands_on_this_hosts_files_are_not_replayed_from_a_log(tmp_path):
-    """A netns node's `exec` runs a program of this host as root (`ip netns exec`): a log
-    may not, even one whose topology asks for it. Nor may it run a container's command with
-    the host kernel's privileges (`docker exec --privileged`); an unprivileged one it may."""
-    topo = from_dict({"name": "np4exec", "nodes": {
-        "np4e-a": {"exec": [["sh", "-c", "echo hi > /tmp/np4-x"]]}}})
-    message = refusal(log_data(topo), tmp_path)
-    assert "'sh' inside namespace np4e-a" in message and "run its topology file" in message
-    steps = [s.to_dict() for s in plan(topo)]
-    assert f"steps[{len(steps) - 1}]" in message
-    docker = from_dict({"name": "np4exec", "image": TEST_IMAGE, "nodes": {
-        "np4e-c": {"kind": "docker", "exec": [["sh", "-c", "echo hi > /tmp/x"]]}}})
-    steps = plan(docker)
+# --- node commands: a node's own `exec` list, run only with --allow-exec ---------------------
+
+EXEC = from_dict({"name": "np13exec", "image": TEST_IMAGE, "nodes": {
+    "np13e-a": {"exec": [["ip", "-n", "np13-other", "link", "set", "lo", "down"],
+                         ["sh", "-c", "echo hi > /tmp/np13-x"]]},
+    "np13e-c": {"kind": "docker", "exec": [["ip", "netns", "delete", "np13-other"]]}}})
+
+
+def test_node_commands_pass_the_checks_marked_as_node_commands():
+    """A node's `exec` commands are what its topology asks for, so the checks pass them,
+    any program; the plan marks them, whatever they run: an allowed program naming another
+    namespace (`ip -n OTHER`) as much as a shell, in a namespace or in a container."""
+    checked = logcheck.check(log_data(EXEC), "log.json")
+    n = len(checked.steps)
+    assert [(i, s.argv) for i, s in checked.node_commands()] == [
+        (n - 3, ["ip", "netns", "exec", "np13e-a", "ip", "-n", "np13-other", "link", "set",
+                 "lo", "down"]),
+        (n - 2, ["ip", "netns", "exec", "np13e-a", "sh", "-c", "echo hi > /tmp/np13-x"]),
+        (n - 1, ["nsenter", "--target", Ref("pid_np13e_c"), "--all", "ip", "netns", "delete",
+                 "np13-other"]),
+    ]
+    assert logcheck.check(LEVELS, "log.json").node_commands() == []
+
+
+def test_a_log_with_node_commands_is_refused_in_one_line_naming_the_first_and_the_flag():
+    checked = logcheck.check(log_data(EXEC), "log.json")
+    first = len(checked.steps) - 3
+    for doing in ("replay runs", "export writes"):
+        with pytest.raises(InputError) as err:
+            logcheck.refuse_node_commands(checked, doing)
+        assert str(err.value) == (
+            f"log.json: steps[{first}] runs a node command (`ip netns exec np13e-a ip -n "
+            "np13-other link set lo down`), which can reach outside the lab; "
+            f"{doing} node commands only with --allow-exec")
+    logcheck.refuse_node_commands(logcheck.check(HOME, "log.json"), "replay runs")  # none
+
+
+def test_a_step_dressed_as_a_node_command_is_still_refused(tmp_path):
+    """The heading `exec NODE` lets any program through the per-argument policy only for
+    the re-plan to judge: a log whose topology has no such command is refused."""
+    def forge(data):
+        data["steps"][ADD_LEVELA].update(argv=["ip", "netns", "exec", "levela", "sh", "-c", "id"],
+                                         phase="exec levela")
+        data["steps"][ADD_LEVELA].pop("undo")
+    message = refusal(tampered(LEVELS, forge), tmp_path)
+    assert f"steps[{ADD_LEVELA}] `ip netns exec levela sh -c id` is not what netplay plans" \
+        in message
+    spans = refusal(tampered(log_data(EXEC), lambda d: d["steps"][-2]["argv"].__setitem__(
+        -1, "echo hi\nreboot")), tmp_path)
+    assert f"steps[{len(plan(EXEC)) - 2}]" in spans and "spans lines" in spans
+
+
+def test_replay_announces_each_node_command_as_the_runner_is_about_to_run_it():
+    """The runner calls its echo with each resolved command; replay's echo says which are
+    node commands, a container's PID matching its captured value, and passes every one
+    on to -v's echo."""
+    from netplay.replay import announcing
+
+    said, echoed = [], []
+    each = announcing(plan(EXEC), said.append, echoed.append)
+    commands = [["ip", "netns", "add", "np13e-a"],
+                ["ip", "netns", "exec", "np13e-a", "sh", "-c", "echo hi > /tmp/np13-x"],
+                ["nsenter", "--target", "4242", "--all", "ip", "netns", "delete", "np13-other"],
+                ["nsenter", "--target", "4242", "--all", "ip", "netns", "delete", "other"]]
+    for argv in commands:
+        each(argv)
+    assert said == commands[1:3] and echoed == commands
+    assert announcing(plan(EXEC), said.append)(commands[0]) is None  # no -v: nothing more
+    assert announcing(plan(builtins.load("levels")), said.append) is None  # nothing to say
+
+
+def _exec_log(tmp_path, command):
+    topo = from_dict({"name": "np13x", "nodes": {"np13x-a": {"exec": [command]}}})
+    path = tmp_path / "np13x.json"
+    path.write_text(json.dumps(log_data(topo)))
+    return str(path), len(plan(topo)) - 1
+
+
+def test_export_writes_node_commands_only_with_allow_exec(tmp_path, netplay):
+    log, i = _exec_log(tmp_path, ["sh", "-c", "echo hi > /tmp/np13-x"])
+    out = tmp_path / "build.sh"
+    result = netplay("export", log, "-o", str(out))
+    assert result.rc == 2 and not out.exists(), result
+    assert result.err == (f"netplay: error: {log}: steps[{i}] runs a node command (`ip netns exec "
+                          "np13x-a sh -c 'echo hi > /tmp/np13-x'`), which can reach outside the "
+                          "lab; export writes node commands only with --allow-exec\n")
+    result = netplay("export", "--allow-exec", log)
+    assert result.rc == 0, result
+    assert result.out.endswith("# exec np13x-a\n"
+                               "echo 'node command: ip netns exec np13x-a sh -c '\"'\"'echo hi > "
+                               "/tmp/np13-x'\"'\"'' >&2\n"
+                               "ip netns exec np13x-a sh -c 'echo hi > /tmp/np13-x'\n")
+    teardown = netplay("export", "--teardown", log)  # it runs no node command
+    assert teardown.rc == 0 and "np13-x" not in teardown.out, teardown
+
+
+def test_replay_dry_run_shows_node_commands_and_says_they_need_allow_exec(tmp_path, netplay):
+    log, i = _exec_log(tmp_path, ["sh", "-c", "echo hi > /tmp/np13-x"])
+    result = netplay("replay", "--dry-run", log)
+    assert result.rc == 0, result
+    assert result.out.endswith("# exec np13x-a\nip netns exec np13x-a sh -c 'echo hi > "
+                               "/tmp/np13-x'\n")
+    assert result.err == (f"netplay: {log}: steps[{i}] run nodes' own commands, which can reach "
+                          "outside the lab; replay runs them only with --allow-exec\n")
+    assert netplay("replay", "--dry-run", "--allow-exec", log).err == ""
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("target", ["this-hosts-file", "another-namespace"])
+def test_node_exec_commands_are_not_replayed_from_a_log_without_allow_exec(
+        tmp_path, netplay, state_dir, target):
+    """A node's command reaches outside its lab: a file of this host, or a namespace that is
+    not the lab's (`ip -n OTHER`, a program a log may otherwise run). replay refuses the log
+    in one line, exit 2, the host unchanged; with --allow-exec it runs it, saying so first.
+    replay --undo runs no node command and needs no flag."""
+    canary = tmp_path / "canary"
+    command = {"this-hosts-file": ["sh", "-c", f"echo hi > {canary}"],
+               "another-namespace": ["ip", "-n", "np13-victim", "link", "set", "lo", "alias",
+                                     "np13-touched"]}[target]
+    log, i = _exec_log(tmp_path, command)
+    subprocess.run(["ip", "netns", "add", "np13-victim"], check=True)
     try:
-        logcheck.check(log_data(docker), "log.json")
-    except InputError as err:  # run with privileges (docker exec --privileged, nsenter)
-        assert f"steps[{len(steps) - 1}]" in str(err) and "\n" not in str(err)
-    else:  # accepted only as an unprivileged command inside the container
-        assert steps[-1].argv[:3] == ["docker", "exec", "np4e-c"]
-    data = log_data(docker)
-    data["steps"][-1]["argv"] = ["docker", "exec", "np4e-c", "sh", "-c", "echo hi > /tmp/x"]
-    assert logcheck.checked_steps(data["steps"], "log.json")  # the policy allows it
+        before = snapshot()
+        result = netplay("replay", log)
+        assert result.rc == 2, result
+        assert result.err.count("\n") == 1 and f"steps[{i}] runs a node command" in result.err \
+            and "--allow-exec" in result.err, result
+        assert snapshot() == before and not canary.exists()
+        assert "np13-touched" not in _victim_lo()
+        result = netplay("replay", "--allow-exec", log)
+        assert result.rc == 0, result
+        shown = f"netplay: np13x: node command: ip netns exec np13x-a {shlex.join(command)}\n"
+        assert result.err == shown, result
+        assert canary.exists() if target == "this-hosts-file" else "np13-touched" in _victim_lo()
+        assert netplay("replay", "--undo", log).rc == 0
+    finally:
+        netplay("down", "np13x")
+        subprocess.run(["ip", "netns", "delete", "np13-victim"])
+
+
+def _victim_lo():
+    return subprocess.run(["ip", "-n", "np13-victim", "link", "show", "lo"], capture_output=True,
+                          text=True).stdout
 
 
 def test_docker_binds_are_not_replayed_from_a_log(tmp_path):

@@ -15,12 +15,18 @@ def add_arguments(parser):
     parser.add_argument("--teardown", action="store_true",
                         help="write the teardown script instead: each undo, last first, "
                              "tolerating what is already gone")
+    parser.add_argument("--allow-exec", action="store_true",
+                        help="write the nodes' own `exec` commands, which may reach outside the "
+                             "lab (a log that holds any is refused without this); the script "
+                             "prints each on stderr before it runs")
 
 
 def main(args):
     from netplay import export, logcheck
 
     checked = logcheck.load(args.log)
+    if not args.teardown and not args.allow_exec:  # a teardown runs no node command
+        logcheck.refuse_node_commands(checked, "export writes")
     render = export.teardown_script if args.teardown else export.build_script
     text = render(checked.lab, checked.steps)
     if args.output in (None, "-"):
