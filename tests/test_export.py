@@ -16,9 +16,9 @@ import pytest
 from netplay import builtins, export, logcheck
 from netplay.log import FORMAT, VERSION
 from netplay.plan import plan
-from netplay.topology import from_dict, with_runtime
+from netplay.topology import from_dict, load_file, with_runtime
 
-from conftest import ROOT, TEST_IMAGE
+from conftest import ROOT, TEST_IMAGE, snapshot, write_topology
 
 # Every feature of the topology format that reaches a command line, including values that
 # need quoting (spaces, quotes, $ and ; in a container's command and environment).
@@ -87,7 +87,7 @@ def test_scripts_pass_shellcheck_with_no_finding(tmp_path, name, teardown):
     topo = TOPOLOGIES[name]
     render = export.teardown_script if teardown else export.build_script
     script = tmp_path / "lab.sh"
-    script.write_text(render(topo.name, plan(topo)))
+    script.write_text(render(topo, plan(topo)))
     proc = subprocess.run([shellcheck(), "--shell=bash", "--severity=style", str(script)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
@@ -97,7 +97,7 @@ def test_scripts_pass_shellcheck_with_no_finding(tmp_path, name, teardown):
 
 def test_build_script_shape_for_a_docker_lab():
     topo = TOPOLOGIES["home-docker"]
-    text = export.build_script(topo.name, plan(topo))
+    text = export.build_script(topo, plan(topo))
     lines = text.splitlines()
     assert lines[0] == "#!/usr/bin/env bash"
     assert "set -euo pipefail" in lines
@@ -132,7 +132,7 @@ def test_every_argument_is_quoted_and_reads_back_as_the_steps_argv():
 def test_teardown_script_undoes_each_step_in_reverse_and_tolerates_what_is_gone(name):
     topo = TOPOLOGIES[name]
     steps = plan(topo)
-    text = export.teardown_script(topo.name, steps)
+    text = export.teardown_script(topo, steps)
     undos = [line[len("undo "):] for line in text.splitlines() if line.startswith("undo ")]
     assert undos == [shlex.join(s.undo) for s in reversed(steps) if s.undo]
     lines = text.splitlines()
@@ -149,11 +149,11 @@ def test_export_command_writes_an_executable_script_and_prints_by_default(tmp_pa
     assert result.rc == 0, result
     assert os.access(out, os.X_OK)
     topo = TOPOLOGIES["levels-netns"]
-    assert out.read_text() == export.build_script(topo.name, plan(topo))
+    assert out.read_text() == export.build_script(topo, plan(topo))
     printed = netplay("export", log)
     assert printed.rc == 0 and printed.out == out.read_text()
     down = netplay("export", "--teardown", log)
-    assert down.rc == 0 and down.out == export.teardown_script(topo.name, plan(topo))
+    assert down.rc == 0 and down.out == export.teardown_script(topo, plan(topo))
     assert "undo ip netns delete levela" in down.out
 
 
@@ -186,8 +186,8 @@ def test_dry_run_output_is_the_plan_under_its_headings(netplay):
 def test_checked_log_renders_the_same_script_as_the_plan(tmp_path):
     topo = TOPOLOGIES["home-docker"]
     checked = logcheck.load(write_log(tmp_path, topo))
-    assert export.build_script(checked.lab, checked.steps) == \
-        export.build_script(topo.name, plan(topo))
+    assert export.build_script(checked.topology, checked.steps) == \
+        export.build_script(topo, plan(topo))
 
 
 @pytest.mark.root
@@ -198,7 +198,7 @@ def test_teardown_script_on_a_host_without_the_lab_changes_nothing(tmp_path, hos
                       "links": [{"endpoints": ["np4g-a:eth0", "np4gbr"]},
                                 {"endpoints": ["np4g-a:eth1", "np4g-b:eth1"]}]})
     script = tmp_path / "down.sh"
-    script.write_text(export.teardown_script(topo.name, plan(topo)))
+    script.write_text(export.teardown_script(topo, plan(topo)))
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "already gone: ip link delete np4gbr" in proc.stderr
@@ -209,6 +209,133 @@ def test_teardown_script_on_a_host_without_the_lab_changes_nothing(tmp_path, hos
 def test_scripts_refuse_to_run_without_root(tmp_path):
     topo = TOPOLOGIES["levels-netns"]
     script = tmp_path / "up.sh"
-    script.write_text(export.build_script(topo.name, plan(topo)))
+    script.write_text(export.build_script(topo, plan(topo)))
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 1 and "run it as root" in proc.stderr
+
+
+# --- the exported scripts own only what they make, on the real host ---------------------------
+
+OWN = """
+name: np13own
+image: {image}
+nodes:
+  np13o-a:
+    role: router
+    interfaces:
+      eth0: {{addresses: [10.253.0.1/24]}}
+{container}bridges:
+  np13obr: {{}}
+links:
+  - endpoints: [np13o-a:eth0, np13obr]
+"""
+CONTAINER = """  np13o-c:
+    kind: docker
+    interfaces:
+      eth0: {addresses: [10.253.0.2/24]}
+"""
+CONTAINER_LINK = "  - endpoints: [np13o-c:eth0, np13o-a:eth1]\n"
+
+# Someone's own object that has one of the lab's names: how to make it, and remove it.
+USERS_OWN = {
+    "bridge": (["ip", "link", "add", "np13obr", "type", "bridge"],
+               ["ip", "link", "delete", "np13obr"]),
+    "namespace": (["ip", "netns", "add", "np13o-a"], ["ip", "netns", "delete", "np13o-a"]),
+    "container": (["docker", "run", "-d", "--net=none", "--name=np13o-c", TEST_IMAGE, "sleep",
+                   "600"], ["docker", "rm", "-f", "np13o-c"]),
+}
+
+
+def exported(tmp_path, netplay, docker=False):
+    """The np13own lab's log, exported by `netplay export` as (build, teardown) scripts."""
+    text = OWN.format(image=TEST_IMAGE, container=CONTAINER if docker else "")
+    if docker:
+        text += CONTAINER_LINK
+    log = write_log(tmp_path, load_file(write_topology(tmp_path, text, "np13own.yaml")),
+                    "np13own.json")
+    build, down = tmp_path / "build.sh", tmp_path / "down.sh"
+    assert netplay("export", log, "-o", str(build)).rc == 0
+    assert netplay("export", "--teardown", log, "-o", str(down)).rc == 0
+    return str(build), str(down)
+
+
+def bash(script, record, path=None):
+    env = dict(os.environ, NETPLAY_EXPORT_RECORD=str(record))
+    if path:
+        env["PATH"] = f"{path}:{env['PATH']}"
+    return subprocess.run(["bash", script], capture_output=True, text=True, env=env)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("kind", [
+    "bridge", "namespace", pytest.param("container", marks=pytest.mark.docker)])
+def test_exported_scripts_leave_alone_an_object_of_the_labs_name_that_is_not_the_labs(
+        tmp_path, netplay, kind):
+    """A bridge, namespace or container of someone else's has one of the lab's names: the
+    build script refuses in one line before changing anything, as `run` does, and the
+    teardown script leaves that object alone (it carries no mark of the lab's, and the
+    build recorded making nothing)."""
+    make, remove = USERS_OWN[kind]
+    build, down = exported(tmp_path, netplay, docker=kind == "container")
+    record = tmp_path / "made"
+    subprocess.run(make, check=True, capture_output=True)
+    try:
+        before = snapshot()
+        proc = bash(build, record)
+        assert proc.returncode == 1, proc
+        named = {"bridge": "bridge np13obr: a device named 'np13obr' in the root namespace",
+                 "namespace": "namespace 'np13o-a'",
+                 "container": "a container named 'np13o-c'"}[kind]
+        assert proc.stderr.startswith(named + " already exists on this host; "), proc.stderr
+        assert proc.stderr.endswith("; nothing was changed\n") and proc.stderr.count("\n") == 1
+        assert snapshot() == before and not record.exists()
+        proc = bash(down, record)
+        assert proc.returncode == 0, proc
+        assert f"left alone: {shlex.join(remove)}: not lab np13own's" in proc.stderr, proc.stderr
+        assert snapshot() == before
+    finally:
+        subprocess.run(remove, capture_output=True)
+
+
+@pytest.mark.root
+def test_teardown_script_removes_what_a_failed_build_made_before_the_lab_marked_it(
+        tmp_path, netplay, host_unchanged):
+    """The build stops at a failing command (sysctl, right after the namespace is made and
+    long before its lo gets the lab's mark): the teardown removes what the build recorded
+    making, and the record with it."""
+    build, down = exported(tmp_path, netplay)
+    record = tmp_path / "made"
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "sysctl").write_text("#!/bin/sh\necho 'sysctl: simulated failure' >&2\nexit 1\n")
+    (shim / "sysctl").chmod(0o755)
+    try:
+        proc = bash(build, record, path=shim)
+        assert proc.returncode == 1 and "simulated failure" in proc.stderr, proc
+        assert "np13o-a" in os.listdir("/var/run/netns")
+        assert record.read_text() == "ip netns delete np13o-a\n"
+        proc = bash(down, record)
+        assert proc.returncode == 0, proc
+        assert proc.stderr == (  # what the build never made, and nothing left alone
+            "already gone: ip link delete np13o-a_eth0\n"
+            "already gone: iptables -D FORWARD -i np13obr -o np13obr -m comment --comment "
+            "netplay:np13own -j ACCEPT\n"
+            "already gone: ip link delete np13obr\n")
+        assert "np13o-a" not in os.listdir("/var/run/netns") and not record.exists()
+    finally:
+        bash(down, record)
+
+
+@pytest.mark.root
+def test_teardown_script_removes_a_lab_that_netplay_run_built_by_its_marks(
+        tmp_path, netplay, host_unchanged):
+    """No record (the lab was built by `netplay run`): every object carries the mark."""
+    build, down = exported(tmp_path, netplay)
+    record = tmp_path / "made"
+    try:
+        assert netplay("run", str(tmp_path / "np13own.yaml")).rc == 0
+        proc = bash(down, record)
+        assert proc.returncode == 0 and proc.stderr == "", proc
+    finally:
+        bash(down, record)
+        netplay("down", "np13own")

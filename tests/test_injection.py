@@ -1,6 +1,8 @@
 """Injection: every value that passes validation reaches each program as exactly the
 argument netplay meant, when the exported script is run by bash. The script runs against
-stub programs that record their argv, so nothing touches the host."""
+stub programs that record their argv, so nothing touches the host: the stubs say every
+name is free (`ip link show`, `docker container inspect` fail), and the build script's
+record of what it made is a file of the test's."""
 
 import os
 import stat
@@ -19,10 +21,13 @@ STUB = """#!/bin/bash
 { printf '%s\\0' "${0##*/}" "$@"; printf '\\1\\0'; } >> "$STUB_LOG"
 if [[ ${0##*/} == id ]]; then echo 0; fi
 if [[ ${0##*/} == docker && $1 == inspect ]]; then echo 4242; fi
+if [[ ${0##*/} == ip && $1 == link && $2 == show ]]; then exit 1; fi
+if [[ ${0##*/} == docker && $1 == container && $2 == inspect ]]; then exit 1; fi
 exit 0
 """
 PROGRAMS = ("ip", "brctl", "docker", "iptables", "ip6tables", "sysctl", "mkdir", "nsenter",
-            "tc", "id")
+            "tc", "id", "rm")
+NAME_CHECKS = (["ip", "link", "show"], ["docker", "container", "inspect"])
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +43,8 @@ def stubs(tmp_path_factory):
 def run_recorded(script, stubs, tmp_path):
     log = tmp_path / "argv.log"
     log.write_bytes(b"")
-    env = {"PATH": f"{stubs}", "STUB_LOG": str(log)}
+    env = {"PATH": f"{stubs}", "STUB_LOG": str(log),
+           "NETPLAY_EXPORT_RECORD": str(tmp_path / "made")}
     done = subprocess.run(["/bin/bash", "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     records = log.read_bytes().split(b"\x01\x00")[:-1]
@@ -80,9 +86,16 @@ def test_exported_scripts_pass_every_argument_unchanged(stubs, tmp_path, data):
     steps = plan(topo)
     values = {s.capture: "4242" for s in steps if s.capture}
     expected = [step.resolve(values) for step in steps]
-    assert run_recorded(build_script(topo.name, steps), stubs, tmp_path) == expected
+    built = run_recorded(build_script(topo, steps), stubs, tmp_path)
+    checks = [argv for argv in built if argv[:3] in NAME_CHECKS]
+    a, br = list(data["nodes"])[0], list(data["bridges"])[0]
+    assert sorted(argv[-1] for argv in checks) == sorted([a, br, "p1"])  # container, root devices
+    assert [argv for argv in built if argv[:3] not in NAME_CHECKS] == expected
+    # every undo was recorded as made by the build, so the teardown runs each, then forgets
     undos = [step.undo for step in reversed(steps) if step.undo]
-    assert run_recorded(teardown_script(topo.name, steps), stubs, tmp_path) == undos
+    record = str(tmp_path / "made")
+    assert run_recorded(teardown_script(topo, steps), stubs, tmp_path) == \
+        undos + [["rm", "-f", "--", record]]
 
 
 @pytest.mark.parametrize("hostile", [

