@@ -25,11 +25,9 @@ class LocalMachine(Machine):
 
         try:
             cmd = local[argv[0]][argv[1:]]
-        except Exception as err:  # plumbum's CommandNotFound and friends
-            return EXIT_NOT_FOUND, "", f"{argv[0]}: command not found ({err.__class__.__name__})"
-        if stdin is not None:
-            cmd = cmd << stdin
-        rc, out, err = cmd.run(retcode=None)
+        except Exception as exc:  # plumbum's CommandNotFound and friends
+            return EXIT_NOT_FOUND, "", f"{argv[0]}: command not found ({exc.__class__.__name__})"
+        rc, out, err = (cmd if stdin is None else cmd << stdin).run(retcode=None)
         return rc, out, err
 
     def which(self, program: str) -> bool:
@@ -70,7 +68,8 @@ class LocalMachine(Machine):
         # raw ICMP sockets opened inside each namespace by threads that setns() there
         from netplay import pinger
 
-        return pinger.ping_many(list(targets), deadline)
+        replies: List[Reply] = pinger.ping_many(list(targets), deadline)
+        return replies
 
     def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
         argv = check_argv(argv)
