@@ -27,9 +27,10 @@ class Reply(NamedTuple):
     reason: str  # one line: "replied", or why not
 
 
-def check_argv(argv: Sequence[str]) -> List[str]:
-    """argv as a list, after checking it is a non-empty sequence of strings: a single
-    string would be a shell command line, which no Machine runs."""
+def check_argv(argv: List[str]) -> List[str]:
+    """argv as a new list, after checking it is a non-empty list of strings (checked at
+    run time too, for callers without type checks): a single string would be a shell
+    command line, which no Machine runs."""
     if isinstance(argv, (str, bytes)) or not argv or \
             not all(isinstance(a, str) for a in argv):
         raise TypeError(f"a command is a non-empty list of strings, not {argv!r}")
@@ -42,7 +43,7 @@ class Machine(ABC):
     host: str = "local"  # the name steps use for it (Step.host)
 
     @abstractmethod
-    def run(self, argv: Sequence[str], stdin: Optional[str] = None) -> Outcome:
+    def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:
         """Run argv on the host to its end, with stdin (text) as its standard input, or
         an empty one. Returns (exit code, stdout, stderr); a program that is not there
         is (127, "", a message), not an exception. argv is never given to a shell.
@@ -89,7 +90,7 @@ class Machine(ABC):
         they add); nothing else is changed and nothing is left behind."""
 
     @abstractmethod
-    def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
+    def exec_interactive(self, argv: List[str]) -> NoReturn:
         """Replace netplay by argv run on the host, with the terminal's stdin, stdout and
         stderr, so that its exit code is netplay's. Does not return; raises OSError when
         argv cannot be started.
@@ -97,7 +98,7 @@ class Machine(ABC):
         Side effects: netplay's process ends here; whatever argv does."""
 
     @abstractmethod
-    def run_attached(self, argv: Sequence[str]) -> int:
+    def run_attached(self, argv: List[str]) -> int:
         """Run argv on the host with the terminal's stdin, stdout and stderr (its output
         streams as it comes) until it exits; SIGINT and SIGTERM received meanwhile are
         passed on to it, so that it can stop cleanly. Returns its exit code (128 + N

@@ -14,7 +14,8 @@ LocalMachine and the real kernel.
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple,
+                    Union)
 
 from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
 
@@ -57,10 +58,10 @@ class FakeMachine(Machine):
         self._replies = replies  # target -> Reply; default: every target replies
         self.calls: List[Call] = []
         self.pinged: List[Target] = []
-        self._rules: List[Tuple[Union[Sequence[str], Predicate], Responder]] = []
+        self._rules: List[Tuple[Union[List[str], Predicate], Responder]] = []
         self._lock = threading.Lock()  # the runner runs docker commands from threads
 
-    def answer(self, match: Union[Sequence[str], Predicate], rc: int = 0, out: str = "",
+    def answer(self, match: Union[List[str], Predicate], rc: int = 0, out: str = "",
                err: str = "", reply: Optional[Responder] = None) -> None:
         """Answer commands that match (an argv, exactly, or a predicate of (argv, stdin))
         with (rc, out, err), or with what reply(argv, stdin) returns. A later rule wins
@@ -80,13 +81,13 @@ class FakeMachine(Machine):
                 return responder(argv, stdin)
         return 0, "", ""
 
-    def _record(self, argv: Sequence[str], stdin: Optional[str], kind: str) -> List[str]:
+    def _record(self, argv: List[str], stdin: Optional[str], kind: str) -> List[str]:
         argv = check_argv(argv)
         with self._lock:
             self.calls.append(Call(argv, stdin, kind))
         return argv
 
-    def run(self, argv: Sequence[str], stdin: Optional[str] = None) -> Outcome:
+    def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:
         argv = self._record(argv, stdin, "run")
         return self._outcome(argv, stdin)
 
@@ -115,9 +116,9 @@ class FakeMachine(Machine):
         answer = self._replies or (lambda target: Reply(True, "replied"))
         return [answer(target) for target in targets]
 
-    def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
+    def exec_interactive(self, argv: List[str]) -> NoReturn:
         raise Replaced(self._record(argv, None, "exec"))
 
-    def run_attached(self, argv: Sequence[str]) -> int:
+    def run_attached(self, argv: List[str]) -> int:
         argv = self._record(argv, None, "attached")
         return self._outcome(argv, None)[0]

@@ -19,7 +19,7 @@ class LocalMachine(Machine):
 
     host = "local"
 
-    def run(self, argv: Sequence[str], stdin: Optional[str] = None) -> Outcome:
+    def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:
         argv = check_argv(argv)
         from plumbum import local
 
@@ -71,11 +71,11 @@ class LocalMachine(Machine):
         replies: List[Reply] = pinger.ping_many(list(targets), deadline)
         return replies
 
-    def exec_interactive(self, argv: Sequence[str]) -> NoReturn:
+    def exec_interactive(self, argv: List[str]) -> NoReturn:
         argv = check_argv(argv)
         os.execvp(argv[0], argv)
 
-    def run_attached(self, argv: Sequence[str]) -> int:
+    def run_attached(self, argv: List[str]) -> int:
         proc = subprocess.Popen(check_argv(argv))
 
         def forward(signum: int, frame: Any) -> None:
