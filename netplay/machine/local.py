@@ -9,7 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, ClassVar, List, NoReturn, Optional, Sequence, Set, Tuple
 
 from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
 
@@ -18,6 +18,7 @@ class LocalMachine(Machine):
     """This host: the kernel netplay runs on, its programs, files and Docker daemon."""
 
     host = "local"
+    _found: ClassVar[Set[Tuple[str, str]]] = set()  # (program, PATH) seen, as plumbum keeps
 
     def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:
         argv = check_argv(argv)
@@ -32,8 +33,15 @@ class LocalMachine(Machine):
 
     def which(self, program: str) -> bool:
         # the PATH search plumbum's local.which makes, without importing plumbum (tens of
-        # ms), so that `netplay exec` checks its program as quickly as before
-        return shutil.which(program) is not None
+        # ms), so that `netplay exec` checks its program as quickly as before; a program
+        # found is remembered (the runner asks for nsenter before every batch)
+        key = (program, os.environ.get("PATH", ""))
+        if key in self._found:
+            return True
+        if shutil.which(program) is None:
+            return False
+        self._found.add(key)
+        return True
 
     def read_text(self, path: str) -> Optional[str]:
         try:
