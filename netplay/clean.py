@@ -40,7 +40,7 @@ def _lab_of(alias):
 
 def namespaces(machine):
     out = []
-    for ns in observe.netns_names():
+    for ns in observe.netns_names(machine):
         lo = observe.ip_json(machine, ns, "link", "show", "lo")
         lab = _lab_of(lo[0].get("ifalias")) if lo else None
         if lab:
@@ -63,7 +63,7 @@ def firewall_rules(machine):
     """FORWARD rules whose comment is netplay's mark, with the -D that removes each."""
     if not has_program(machine, "iptables"):
         return []
-    rc, out, _ = machine["iptables"]["-S", "FORWARD"].run(retcode=None)
+    rc, out, _ = machine.run(["iptables", "-S", "FORWARD"])
     found = []
     for line in out.splitlines() if rc == 0 else []:
         args = shlex.split(line)

@@ -1,24 +1,13 @@
 """Docker observations through the Docker Engine API (the docker SDK). Read-only.
 
 Changes to containers are recorded `docker` commands (see plan.py); this module only looks:
-is a daemon there, is an image present, which containers belong to a lab.
+is an image present, which containers belong to a lab. The client comes from the machine
+whose daemon it is (Machine.docker(): None when no daemon answers).
 """
 
 from netplay.plan import LAB_LABEL
 
 PULL_TIMEOUT = 120  # seconds; a host with no registry answers much sooner
-
-
-def client(timeout=10):
-    """A connected docker client, or None when no daemon answers."""
-    try:
-        import docker
-
-        cli = docker.from_env(timeout=timeout)
-        cli.ping()
-        return cli
-    except Exception:  # no socket, permission, daemon down: all mean "not reachable"
-        return None
 
 
 def image_present(cli, image):

@@ -3,8 +3,10 @@
 Each check is one row: what was checked, OK / WARN / FAIL, what was found, and the fix.
 FAIL means `netplay run` would refuse or fail on this host (for every lab, or for every lab
 that uses what the row names); WARN means something works differently or needs a look.
-Read-only: observations only (`ip -j`, `iptables -S`, /proc, the Docker Engine API), no
-step, no log. The parsers of command output are pure functions, tested on recorded output.
+Read-only: observations only (`ip -j`, `iptables -S`, /proc, the Docker Engine API), all
+through the machine checked, no step, no log. The parsers of command output are pure
+functions, tested on recorded output. The state directory is the controller's own and is
+checked on the controller.
 """
 
 import json
@@ -114,23 +116,20 @@ def leftover_check(found, lab_status, root):
 def _run(machine, argv):
     """(rc, stdout, stderr) of argv on machine; rc 127 when the program is missing."""
     try:
-        return machine[argv[0]][list(argv[1:])].run(retcode=None)
-    except Exception as err:  # plumbum's CommandNotFound, a permission error
+        return machine.run(argv)
+    except Exception as err:  # a permission error
         return 127, "", str(err)
 
 
-def _read(path):
-    try:
-        with open(path, encoding="ascii") as f:
-            return f.read().strip()
-    except OSError:
-        return None
+def _read(machine, path):
+    text = machine.read_text(path)
+    return None if text is None else text.strip()
 
 
-def check_root():
-    if os.geteuid() == 0:
+def check_root(machine):
+    if machine.euid() == 0:
         return Check("root", OK, "running as root")
-    return Check("root", FAIL, f"running as uid {os.geteuid()}: netplay changes the host's "
+    return Check("root", FAIL, f"running as uid {machine.euid()}: netplay changes the host's "
                                "network and needs root (--dry-run and show do not)",
                  "run netplay with sudo")
 
@@ -167,39 +166,32 @@ def check_program(machine, program, package, needed_for):
                  f"apt-get install {package}")
 
 
-def check_netns_dir():
+def check_netns_dir(machine):
     from netplay.plan import NETNS_DIR
 
-    if os.path.isdir(NETNS_DIR):
+    if machine.list_dir(NETNS_DIR) is not None:
         return Check(NETNS_DIR, OK, "present (named namespaces live here)")
-    if os.path.exists(NETNS_DIR):
+    if machine.exists(NETNS_DIR):
         return Check(NETNS_DIR, FAIL, "exists but is not a directory; `ip netns` cannot use it",
                      f"remove {NETNS_DIR} (after checking what it is)")
     return Check(NETNS_DIR, OK, f"absent; the first step of every run is `mkdir -p {NETNS_DIR}`")
 
 
-def check_dummy():
+def check_dummy(machine):
     """Dummy interfaces (containerlab's `type: dummy` links) need the kernel's dummy driver."""
-    if os.path.isdir("/sys/module/dummy"):
+    if machine.list_dir("/sys/module/dummy") is not None:
         return Check("dummy interfaces", OK, "the kernel's dummy driver is loaded")
-    release = os.uname().release
-    dep = f"/lib/modules/{release}/modules.dep"
-    try:
-        with open(dep, encoding="utf-8", errors="replace") as f:
-            if "/dummy.ko" in f.read():
-                return Check("dummy interfaces", OK, "the dummy driver is available as a module")
-    except OSError:
-        pass
+    release = _read(machine, "/proc/sys/kernel/osrelease") or "?"  # what `uname -r` says
+    if "/dummy.ko" in (machine.read_text(f"/lib/modules/{release}/modules.dep") or ""):
+        return Check("dummy interfaces", OK, "the dummy driver is available as a module")
     return Check("dummy interfaces", WARN, f"kernel {release} has no dummy driver: labs with "
                                            "dummy interfaces (kind: dummy, containerlab's "
                                            "type: dummy links) fail with 'Unknown device type'",
                  "use a kernel with CONFIG_DUMMY (modprobe dummy), or leave dummy interfaces out")
 
 
-def docker_client():
-    from netplay import dockerstate
-
-    return dockerstate.client(timeout=5)
+def docker_client(machine):
+    return machine.docker(timeout=5)
 
 
 def check_docker(machine, cli):
@@ -248,8 +240,8 @@ def check_images(cli, default_image):
 
 
 def check_trap(machine):
-    nf = _read("/proc/sys/net/bridge/bridge-nf-call-iptables")
-    nf6 = _read("/proc/sys/net/bridge/bridge-nf-call-ip6tables")
+    nf = _read(machine, "/proc/sys/net/bridge/bridge-nf-call-iptables")
+    nf6 = _read(machine, "/proc/sys/net/bridge/bridge-nf-call-ip6tables")
     policy = policy6 = None
     rc, out, _ = _run(machine, ["iptables", "-S", "FORWARD"])
     if rc == 0:
@@ -303,7 +295,7 @@ def check_leftovers(machine, cli, root):
     if worker.is_alive():
         return [Check("leftover objects", WARN,
                       f"the search did not finish within {LEFTOVER_BUDGET} s "
-                      f"({len(observe.netns_names())} namespaces to look into)",
+                      f"({len(observe.netns_names(machine))} namespaces to look into)",
                       "`netplay clean` lists them, taking the time it needs")]
     if "error" in result:
         return [Check("leftover objects", WARN, f"cannot look for leftovers: {result['error']}",
@@ -322,16 +314,16 @@ def check_leftovers(machine, cli, root):
 
 def run_checks(machine, root, default_image):
     """Every check, in the order a person would fix them."""
-    checks = [check_root(), check_iproute(machine),
+    checks = [check_root(machine), check_iproute(machine),
               check_program(machine, "brctl", "bridge-utils", "bridges (brctl addbr)"),
               check_program(machine, "iptables", "iptables",
                             "the FORWARD rule of each root-namespace bridge"),
-              check_netns_dir(), check_state_dir(root), check_dummy()]
-    cli = docker_client()
+              check_netns_dir(machine), check_state_dir(root), check_dummy(machine)]
+    cli = docker_client(machine)
     checks += check_docker(machine, cli)
     checks.append(check_images(cli, default_image))
     checks.append(check_trap(machine))
-    if os.geteuid() == 0:
+    if machine.euid() == 0:
         checks += check_leftovers(machine, cli, root)
     else:
         checks.append(Check("leftover objects", WARN, "not looked for: reading namespaces, "

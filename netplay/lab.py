@@ -128,7 +128,7 @@ def down(lab, machine, root, echo=None, progress=None):
                or (crashed and result is None)]
         log = steplog.StepLog(path, data)
         runner = Runner(machine, echo, progress)
-        missing = _missing_containers(data, lab)
+        missing = _missing_containers(data, lab, machine)
         failures, gone = runner.undo(log, ran)
         _sweep_containers(lab, runner, log, failures)
         gone = missing + gone
@@ -144,11 +144,11 @@ def _no_such_lab(lab):
     return InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
 
 
-def _missing_containers(data, lab):
+def _missing_containers(data, lab, machine):
     """Notes on this lab's containers that are no longer there (removed by hand)."""
     nodes = data.get("topology", {}).get("nodes", {}) if isinstance(data.get("topology"), dict) else {}
     wanted = [n for n, raw in nodes.items() if isinstance(raw, dict) and raw.get("kind") == "docker"]
-    cli = dockerstate.client() if wanted else None
+    cli = machine.docker() if wanted else None
     if cli is None:
         return []
     present = {c.name for c in dockerstate.lab_containers(cli, lab)}
@@ -161,12 +161,12 @@ def _sweep_containers(lab, runner, log, failures):
     `docker run` and its log entry) are removed too, with their namespace names."""
     if not any(s["argv"][:2] == ["docker", "run"] for s in log.steps):
         return
-    cli = dockerstate.client()
+    cli = runner.machine.docker()
     if cli is None:
         return
     for container in dockerstate.lab_containers(cli, lab):
         runner.teardown(log, ["docker", "rm", "-f", container.name], f"node {container.name}",
                         failures, [])
-        if container.name in observe.netns_names():
+        if container.name in observe.netns_names(runner.machine):
             runner.teardown(log, ["ip", "netns", "delete", container.name],
                             f"node {container.name}", failures, [])

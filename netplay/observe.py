@@ -2,10 +2,10 @@
 
 Nothing here changes the host and nothing here is logged: these are facts (pyinfra's word),
 read with `ip -j` and the Docker Engine API, used by preflight checks, verify and status.
+Every one is read through the machine (netplay.machine) it is about.
 """
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -14,19 +14,16 @@ from netplay.plan import NETNS_DIR
 
 def ip_json(machine, ns, *args):
     """Parsed `ip -j [-n ns] ARGS`; [] when the namespace or device is not there."""
-    argv = ["-j", *(["-n", ns] if ns else []), *args]
-    rc, out, _ = machine["ip"][argv].run(retcode=None)
+    argv = ["ip", "-j", *(["-n", ns] if ns else []), *args]
+    rc, out, _ = machine.run(argv)
     if rc != 0 or not out.strip():
         return []
     return json.loads(out)
 
 
-def netns_names():
+def netns_names(machine):
     """Named namespaces, as `ip netns list` sees them (the files in /var/run/netns)."""
-    try:
-        return sorted(os.listdir(NETNS_DIR))
-    except FileNotFoundError:
-        return []
+    return machine.list_dir(NETNS_DIR) or []
 
 
 def links(machine, ns=None):
@@ -151,7 +148,7 @@ def parse_nsids(data):
 
 def namespace(machine, ns):
     """The state of one namespace (None: the root one); present=False when it is gone."""
-    if ns is not None and ns not in netns_names():
+    if ns is not None and ns not in netns_names(machine):
         return NamespaceState(ns, present=False)
     state = NamespaceState(ns)
     state.links = parse_links(ip_json(machine, ns, "-d", "addr", "show"))
@@ -201,27 +198,23 @@ def sysctl(machine, ns, key):
     """A sysctl's value inside namespace ns (None: root), or None when it cannot be read."""
     path = "/proc/sys/" + key.replace(".", "/")
     if ns is None:
-        try:
-            with open(path, encoding="ascii") as f:
-                return f.read().strip()
-        except OSError:
-            return None
-    if ns not in netns_names():
+        text = machine.read_text(path)
+        return None if text is None else text.strip()
+    if ns not in netns_names(machine):
         return None
-    rc, out, _ = machine["ip"]["netns", "exec", ns, "cat", path].run(retcode=None)
+    rc, out, _ = machine.run(["ip", "netns", "exec", ns, "cat", path])
     return out.strip() if rc == 0 else None
 
 
 # --- reachability: what bounds the pings ----------------------------------------------------
 
 
-def neighbour_capacity():
+def neighbour_capacity(machine):
     """How many neighbour (ARP/NDP) entries the kernel keeps before it refuses new ones.
 
     The table is one for all namespaces (gc_thresh3, 1024 by default): a lab's pings each
     add an entry at both ends, and past that limit resolution fails and pings time out."""
     try:
-        with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3", encoding="ascii") as f:
-            return int(f.read().strip())
-    except (OSError, ValueError):
+        return int(machine.read_text("/proc/sys/net/ipv4/neigh/default/gc_thresh3") or "")
+    except ValueError:  # unreadable, or not a number
         return 1024

@@ -30,6 +30,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from netplay.machine.base import Reply  # what Machine.ping returns
 from netplay.plan import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
@@ -60,11 +61,6 @@ ERROR_TEXT = {
     (6, 1, 4): "Destination unreachable: Port unreachable",
     (6, 1, 6): "Destination unreachable: Reject route to destination",
 }
-
-
-class Reply(NamedTuple):
-    replied: bool
-    reason: str  # one line: "replied", or why not
 
 
 # --- entering a namespace -------------------------------------------------------------------

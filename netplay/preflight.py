@@ -4,7 +4,6 @@ Each check raises one clear error naming what is wrong and how to fix it.
 """
 
 import ipaddress
-import os
 
 from netplay import dockerstate, impair, observe
 from netplay.errors import HostError, InputError
@@ -15,8 +14,8 @@ NO_IMAGE_HINT = ("build a local image with scripts/build-image.sh and pass "
                  "--image netplay-busybox")
 
 
-def require_root():
-    if os.geteuid() != 0:
+def require_root(machine):
+    if machine.euid() != 0:
         raise HostError("netplay must run as root to change the host's network; "
                         "run it with sudo (--dry-run needs no root)")
 
@@ -46,7 +45,7 @@ def root_devices(topo):
 
 def check_names_free(topo, machine, containers=()):
     """Nothing the lab creates may exist already: it would not be this lab's to delete."""
-    taken = set(observe.netns_names())
+    taken = set(observe.netns_names(machine))
     for node in topo.nodes.values():
         if node.namespace and node.name in taken:
             raise HostError(f"namespace {node.name!r} already exists on this host and is not "
@@ -96,7 +95,7 @@ def check_docker(topo, cli):
 
 def check(topo, steps, machine, cli=None):
     """All checks for building topo with steps on machine, cheapest first."""
-    require_root()
+    require_root(machine)
     require_programs(steps, machine)
     containers = ()
     if uses_docker(topo):

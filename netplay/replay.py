@@ -41,14 +41,12 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exe
     is called with each node command just before it runs."""
     if not allow_exec:
         logcheck.refuse_node_commands(checked, "replay runs")
-    preflight.require_root()
+    preflight.require_root(machine)
     topo, steps = checked.topology, checked.steps
     if announce:
         echo = announcing(steps, announce, echo)
     if cli is None and uses_docker(topo):
-        from netplay import dockerstate
-
-        cli = dockerstate.client()
+        cli = machine.docker()
     start = time.monotonic()
     path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
                       check=lambda: preflight.check(topo, steps, machine, cli),
@@ -93,7 +91,7 @@ def undo(checked, machine, root, echo=None, progress=None):
 
     Returns the notes of lab.down (objects already gone), or None when the lab is not up
     on this host."""
-    preflight.require_root()
+    preflight.require_root(machine)
     lab = checked.lab
     current = state.read_lab(root, lab)
     if current is None or current["status"] == steplog.DOWN:

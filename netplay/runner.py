@@ -1,7 +1,8 @@
 """Executing steps on a machine: argv only, every result logged, rollback on failure.
 
-The machine is a plumbum machine object (plumbum.local here; an SshMachine has the same
-interface), passed in, never a global, so that a lab can later span several hosts.
+The machine is a netplay.machine.Machine (LocalMachine here; FakeMachine in the runner's
+own tests), passed in, never a global, so that a lab can later span several hosts. The
+runner reaches the host through machine.run and machine.which alone.
 """
 
 import re
@@ -10,11 +11,26 @@ import threading
 import time
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional,
+                    Sequence, Tuple, TypeVar, cast)
 
 from netplay.errors import StepFailed
 from netplay.log import now
+from netplay.machine.base import Machine
 from netplay.plan import NETNS_DIR
-from netplay.steps import CAPTURE_VALUE
+from netplay.steps import CAPTURE_VALUE, Arg, Step
+
+if TYPE_CHECKING:
+    from netplay.log import StepLog
+
+# What one step did: (exit code, stdout, stderr, seconds); exit code None when a batch
+# failed without saying which of its lines did (any of them may have run).
+StepOutcome = Tuple[Optional[int], str, str, float]
+Prefix = Tuple[str, ...]  # the `ip` global options a batch shares: ("ip", "-n", "ns")
+GroupKey = Tuple[str, Any]  # (kind, key): "batch" and a Prefix, "parallel" and a docker head
+Echo = Callable[[List[str]], None]
+Progress = Callable[[int, int, Step], None]
+T = TypeVar("T")
 
 # stderr of an undo that means the object is already gone, which is what undo wants.
 ALREADY_GONE = (
@@ -29,21 +45,18 @@ PACKAGES = {"ip": "iproute2", "brctl": "bridge-utils", "iptables": "iptables",
             "nsenter": "util-linux"}
 
 
-def missing_programs(steps, machine):
+def missing_programs(steps: Sequence[Step], machine: Machine) -> List[str]:
     """Programs the steps (and their undos) need that the machine does not have."""
-    needed = {s.argv[0] for s in steps} | {s.undo[0] for s in steps if s.undo}
+    needed = {cast(str, s.argv[0]) for s in steps} | {s.undo[0] for s in steps if s.undo}
     return sorted(p for p in needed if not has_program(machine, p))
 
 
-def has_program(machine, program):
-    try:
-        machine.which(program)
-        return True
-    except Exception:  # plumbum.CommandNotFound; the same on local and remote machines
-        return False
+def has_program(machine: Machine, program: str) -> bool:
+    """Whether the machine has program (on its PATH)."""
+    return machine.which(program)
 
 
-def ip_prefix(argv):
+def ip_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
     """The `ip` global options of argv (["ip", "-n", "ns"]), or None if not batchable.
 
     A step can join an `ip -batch` when it is a plain `ip` command with no captured value,
@@ -51,6 +64,7 @@ def ip_prefix(argv):
     """
     if argv[0] != "ip" or any(not isinstance(a, str) for a in argv):
         return None
+    argv = cast(List[str], argv)  # all strings, as just checked
     i = 1
     while i < len(argv) and argv[i].startswith("-"):
         i += 2 if argv[i] in ("-n", "-netns") else 1
@@ -62,7 +76,7 @@ def ip_prefix(argv):
     return tuple(argv[:i])
 
 
-def batch_command(prefix, force=False, nsenter=True):
+def batch_command(prefix: Prefix, force: bool = False, nsenter: bool = True) -> List[str]:
     """The process that runs a batch of `ip` lines with the global options prefix.
 
     For `ip -n NS`, nsenter enters only the network namespace: `ip -n` also makes a mount
@@ -78,7 +92,7 @@ def batch_command(prefix, force=False, nsenter=True):
     return [*head, *opts, *(["-force"] if force else []), "-batch", "-"]
 
 
-def batch_prefix(argv):
+def batch_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
     """ip_prefix of argv counting a Ref as the digits it resolves to (a captured value is a
     PID, CAPTURE_VALUE), or None. The prefix itself must hold no Ref: which batch a step
     joins is decided before anything runs. The batch checks the resolved argv again."""
@@ -95,7 +109,7 @@ PARALLEL = (("docker", "run"), ("docker", "inspect"), ("docker", "rm"))
 PARALLEL_DELETES_FROM = 64  # fewer `netns delete`s than this take one `ip -force -batch`
 
 
-def _group_key(argv, capture=None):
+def _group_key(argv: Sequence[Arg], capture: Optional[str] = None) -> GroupKey:
     """(kind, key) of one command: commands with equal ones next to each other run
     together, 'batch' keyed by the `ip` options, 'parallel' by the docker command."""
     prefix = None if capture else batch_prefix(argv)
@@ -107,10 +121,11 @@ def _group_key(argv, capture=None):
     return "single", None
 
 
-def _consecutive(items, key_of):
+def _consecutive(items: Iterable[T], key_of: Callable[[T], GroupKey]
+                 ) -> List[Tuple[str, Any, List[T]]]:
     """items split into runs of neighbours with the same (kind, key), as (kind, key,
     [items]); a 'single' item is a run of its own."""
-    out = []
+    out: List[Tuple[str, Any, List[T]]] = []
     for item in items:
         kind, key = key_of(item)
         if out and kind != "single" and out[-1][:2] == (kind, key):
@@ -120,7 +135,7 @@ def _consecutive(items, key_of):
     return out
 
 
-def groups(steps):
+def groups(steps: Iterable[Step]) -> List[Tuple[str, List[Step], Any]]:
     """Split steps into consecutive runs executed together, as (kind, steps, key):
     'batch' (same `ip` options: one `ip OPTS -batch -`, captured values filled in as it
     starts), 'parallel' (`docker run`s, or `docker inspect`s, at once), or 'single'. The log
@@ -130,44 +145,43 @@ def groups(steps):
 
 
 class Runner:
-    def __init__(self, machine, echo=None, progress=None, batch=True, workers=8):
+    def __init__(self, machine: Machine, echo: Optional[Echo] = None,
+                 progress: Optional[Progress] = None, batch: bool = True,
+                 workers: int = 8) -> None:
         self.machine = machine
         self.echo = echo  # called with each argv before it runs (verbose mode)
         self.progress = progress  # called as progress(done, total, step) after each step
         self.batch = batch  # False: one process per step, as a person would type them
         self.workers = workers  # docker commands (run, inspect, rm), netns delete batches at once
 
-    def execute(self, argv, stdin=None):
-        """Run one argv; return (exit code, stdout, stderr, seconds)."""
+    def execute(self, argv: List[str], stdin: Optional[str] = None) -> StepOutcome:
+        """Run one argv on the machine; return (exit code, stdout, stderr, seconds)."""
         if self.echo and stdin is None:
             self.echo(argv)
         start = time.monotonic()
-        try:
-            cmd = self.machine[argv[0]][list(argv[1:])]
-        except Exception as err:  # plumbum's CommandNotFound and friends
-            return 127, "", f"{argv[0]}: command not found ({err.__class__.__name__})", 0.0
-        if stdin is not None:
-            cmd = cmd << stdin
-        rc, out, err = cmd.run(retcode=None)
+        rc, out, err = self.machine.run(argv, stdin)
         return rc, out, err, time.monotonic() - start
 
-    def apply(self, log, steps, values=None):
+    def apply(self, log: "StepLog", steps: List[Step],
+              values: Optional[Dict[str, str]] = None) -> Dict[str, str]:
         """Run steps in order, logging each; on a failure undo what ran, then raise."""
         values = {} if values is None else values
-        done = []
+        done: List[Step] = []
         try:
             self._apply(log, steps, values, done)
         except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into it by the CLI
             raise self.rollback(log, done, f"interrupted after {len(done)} steps") from None
         return values
 
-    def _apply(self, log, steps, values, done):
+    def _apply(self, log: "StepLog", steps: List[Step], values: Dict[str, str],
+               done: List[Step]) -> None:
         index = {id(step): i for i, step in enumerate(steps)}
-        plan = groups(steps) if self.batch else [("single", [s], None) for s in steps]
+        plan: List[Tuple[str, List[Step], Any]] = \
+            groups(steps) if self.batch else [("single", [s], None) for s in steps]
         for kind, group, key in plan:
             done.extend(group)  # before they run: an interrupt mid-command still undoes them
             outcomes = self._run_group(kind, group, key, values)
-            failed = None
+            failed: Optional[Tuple[int, Step, StepOutcome]] = None
             for step, outcome in zip(group, outcomes):
                 if outcome is None:  # a batch stopped before it
                     done.remove(step)
@@ -192,14 +206,17 @@ class Runner:
                                         f"`{step.shell()}` printed {values[step.capture]!r}, "
                                         "not a running process's id")
 
-    def _record(self, log, i, step, outcome, values):
+    def _record(self, log: "StepLog", i: int, step: Step, outcome: StepOutcome,
+                values: Dict[str, str]) -> None:
         rc, out, err, seconds = outcome
-        result = {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4), "time": now()}
+        result: Dict[str, Any] = {"rc": rc, "stderr": err.strip(),
+                                  "duration": round(seconds, 4), "time": now()}
         if step.capture and rc == 0:
             result["value"] = values[step.capture] = out.strip()
         log.record(i, result)
 
-    def _run_group(self, kind, group, key, values):
+    def _run_group(self, kind: str, group: List[Step], key: Any,
+                   values: Dict[str, str]) -> List[Optional[StepOutcome]]:
         """Run a group; one (rc, out, err, seconds) per step, None for steps not run."""
         if kind == "batch" and len(group) > 1:
             return self._run_batch(key, [step.resolve(values) for step in group])
@@ -207,25 +224,27 @@ class Runner:
             return self._parallel([step.resolve(values) for step in group])
         return [self.execute(step.resolve(values)) for step in group]
 
-    def _parallel(self, argvs):
+    def _parallel(self, argvs: List[List[str]]) -> List[Optional[StepOutcome]]:
         """Run independent argvs at once, self.workers at a time; outcomes in argv order."""
         with ThreadPoolExecutor(max_workers=min(self.workers, len(argvs))) as pool:
             return list(pool.map(self.execute, argvs))
 
-    def _run_batch(self, prefix, argvs):
+    def _run_batch(self, prefix: Prefix, argvs: List[List[str]]
+                   ) -> List[Optional[StepOutcome]]:
         """Run `ip` steps as one `ip OPTS -batch -`; ip stops at the first failure and names
         its line ("Command failed -:N"), so each step's outcome is known. argvs are resolved
         (a captured PID filled in) and checked again: a value the batch parser would split
         or misread sends the steps to one process each, as a person would type them."""
         if all(ip_prefix(argv) == prefix for argv in argvs):
             return self.batch_argvs(prefix, argvs)
-        outcomes = []
+        outcomes: List[Optional[StepOutcome]] = []
         for argv in argvs:
             stopped = outcomes and (outcomes[-1] is None or outcomes[-1][0] != 0)
             outcomes.append(None if stopped else self.execute(argv))
         return outcomes
 
-    def batch_argvs(self, prefix, argvs, force=False):
+    def batch_argvs(self, prefix: Prefix, argvs: List[List[str]], force: bool = False
+                    ) -> List[Optional[StepOutcome]]:
         """One (rc, out, err, seconds) per argv run as a single `ip OPTS -batch -`, None for
         lines not run. With force, ip goes on past failures (teardown wants that)."""
         if self.echo:
@@ -235,7 +254,7 @@ class Runner:
         command = batch_command(prefix, force, has_program(self.machine, "nsenter"))
         rc, _, err, seconds = self.execute(command, "\n".join(lines) + "\n")
         share = seconds / len(argvs)
-        outcomes = [(0, "", "", share)] * len(argvs)
+        outcomes: List[Optional[StepOutcome]] = [(0, "", "", share)] * len(argvs)
         if rc == 0:
             return outcomes
         failures = list(re.finditer(r"Command failed -:(\d+)", err))
@@ -250,7 +269,7 @@ class Runner:
             outcomes[line + 1:] = [None] * (len(argvs) - line - 1)
         return outcomes
 
-    def rollback(self, log, done, message):
+    def rollback(self, log: "StepLog", done: List[Step], message: str) -> StepFailed:
         """Undo the steps that ran; return the StepFailed to raise, saying how it went."""
         with _signals_held():  # a second Ctrl-C must not leave a half-undone lab
             failures, _ = self.undo(log, done)
@@ -259,33 +278,35 @@ class Runner:
             return StepFailed(f"{message}; rollback could not undo: {'; '.join(failures)}")
         return StepFailed(f"{message}; undid the {len(done)} steps before it")
 
-    def undo(self, log, steps):
+    def undo(self, log: "StepLog", steps: Sequence[Step]) -> Tuple[List[str], List[str]]:
         """Undo steps in reverse, tolerating objects already gone.
 
         Returns (failures, gone): undo commands that failed, and objects found already gone.
         Consecutive `ip` undos with the same options run as one `ip -force -batch`, and
         consecutive `docker rm -f`s (one container each) at once.
         """
-        failures, gone = [], []
+        failures: List[str] = []
+        gone: List[str] = []
         undos = [step for step in reversed(steps) if step.undo]
         done = 0
         for kind, key, group in _undo_groups(undos):
-            argvs = [step.undo for step in group]
+            argvs = [step.undo or [] for step in group]
             if kind == "batch" and len(group) > 1:
                 outcomes = self._teardown_batch(key, argvs)
             elif kind == "parallel" and len(group) > 1:
                 outcomes = self._parallel(argvs)
             else:
                 outcomes = [self.execute(argv) for argv in argvs]
-            for step, outcome in zip(group, outcomes):
-                self._record_teardown(log, step.undo, step.phase, outcome, failures, gone)
+            for step, argv, outcome in zip(group, argvs, outcomes):
+                self._record_teardown(log, argv, step.phase, outcome, failures, gone)
                 done += 1
                 if self.progress:
                     self.progress(done, len(undos), step)
         log.flush(force=True)
         return failures, gone
 
-    def _teardown_batch(self, prefix, argvs):
+    def _teardown_batch(self, prefix: Prefix, argvs: List[List[str]]
+                        ) -> List[Optional[StepOutcome]]:
         """Undo lines as `ip -force -batch`; many `netns delete`s as several at once.
 
         Each delete unmounts the namespace's name, and the unmount waits for an RCU grace
@@ -301,12 +322,16 @@ class Runner:
             results = pool.map(lambda chunk: self.batch_argvs(prefix, chunk, force=True), chunks)
             return [outcome for outcomes in results for outcome in outcomes]
 
-    def teardown(self, log, argv, phase, failures, gone):
+    def teardown(self, log: "StepLog", argv: List[str], phase: str, failures: List[str],
+                 gone: List[str]) -> None:
         """Run one teardown command, logged; note a failure or an object already gone."""
         self._record_teardown(log, argv, phase, self.execute(argv), failures, gone)
 
-    def _record_teardown(self, log, argv, phase, outcome, failures, gone):
-        rc, _, err, seconds = outcome
+    def _record_teardown(self, log: "StepLog", argv: List[str], phase: str,
+                         outcome: Optional[StepOutcome], failures: List[str],
+                         gone: List[str]) -> None:
+        # a line `ip -force -batch` did not run (it runs them all) would not be undone
+        rc, _, err, seconds = outcome or (None, "", "", 0.0)
         rc = 1 if rc is None else rc
         already = rc != 0 and any(s in err for s in ALREADY_GONE)
         log.record_teardown({"argv": list(argv), "rc": rc, "stderr": err.strip(),
@@ -318,14 +343,14 @@ class Runner:
             failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
 
 
-def _undo_groups(undos):
+def _undo_groups(undos: Iterable[Step]) -> List[Tuple[str, Any, List[Step]]]:
     """Consecutive undo steps run together, as (kind, key, [steps]): 'batch' (same `ip`
     options, key the prefix), 'parallel' (`docker rm -f`s), or 'single'."""
-    return _consecutive(undos, lambda step: _group_key(step.undo))
+    return _consecutive(undos, lambda step: _group_key(step.undo or []))
 
 
 @contextmanager
-def _signals_held():
+def _signals_held() -> Iterator[None]:
     """Ignore SIGINT and SIGTERM for the duration (only the main thread can)."""
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -338,5 +363,5 @@ def _signals_held():
             signal.signal(sig, handler)
 
 
-def _valid_capture(value):
+def _valid_capture(value: str) -> bool:
     return bool(CAPTURE_VALUE.match(value)) and value != "0"

@@ -11,8 +11,8 @@ Layers, each testable on its own:
   nodes, replies routed back the same way), and which pairs must not reach.
 - `evaluate(topo, observed)` (pure): each Expect against an observed host, one Check each.
 - `observe_lab`, `run_pings`, `verify_lab`: the observations (`ip -j`, the Docker SDK, and
-  pings sent all at once from raw ICMP sockets inside each source's namespace, by
-  `netplay.pinger`). Nothing here changes the host or is logged.
+  pings sent all at once from raw ICMP sockets inside each source's namespace, by the
+  machine's ping: `netplay.pinger` on this host). Nothing here changes the host or is logged.
 """
 
 import ipaddress
@@ -27,10 +27,10 @@ ISOLATION_SAMPLE = 6  # pairs that must not reach, pinged to show they do not
 MAX_REACH_PINGS = 2000  # pairs that reach, pinged at most (spread over every node)
 
 
-def default_ping_limit():
+def default_ping_limit(machine):
     """Pairs to ping at most: a third of the kernel's neighbour table (each ping may add an
     entry at both ends, and the table is shared by every namespace), within 100..2000."""
-    return max(100, min(MAX_REACH_PINGS, observe.neighbour_capacity() // 3))
+    return max(100, min(MAX_REACH_PINGS, observe.neighbour_capacity(machine) // 3))
 
 
 # --- what the topology says the host holds --------------------------------------------------
@@ -677,11 +677,12 @@ def _ping_check(path, should, reply):
     return Check("isolated", subject, not reply.replied, reason)
 
 
-def run_pings(topo, reach, isolated, deadline=pinger.PING_DEADLINE):
-    """Ping every planned pair at once from its source's namespace: one Check per ping."""
+def run_pings(topo, machine, reach, isolated, deadline=pinger.PING_DEADLINE):
+    """Ping every planned pair at once from its source's namespace on the machine: one
+    Check per ping."""
     jobs = [(p, True) for p in reach] + [(p, False) for p in isolated]
-    replies = pinger.ping_many([(topo.nodes[p.source].namespace, p.address) for p, _ in jobs],
-                               deadline)
+    replies = machine.ping([(topo.nodes[p.source].namespace, p.address) for p, _ in jobs],
+                           deadline)
     return [_ping_check(path, should, reply) for (path, should), reply in zip(jobs, replies)]
 
 
@@ -693,5 +694,5 @@ def verify_lab(topo, machine, cli=None, pings=True, sample=ISOLATION_SAMPLE,
     plan = None
     if pings:
         plan = ping_plan(topo, sample, limit)
-        checks += run_pings(topo, plan.reach, plan.isolated)
+        checks += run_pings(topo, machine, plan.reach, plan.isolated)
     return checks, plan

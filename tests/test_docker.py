@@ -149,12 +149,12 @@ def _inode(path):
 
 
 def test_containers_are_inspected_at_once_and_named_in_one_batch(tmp_path, host_unchanged):
-    from plumbum import local
+    from netplay.machine.local import LocalMachine
     from test_runner import RecordingRunner
 
     steps = _par_steps()
     log = _par_log(tmp_path, steps)
-    runner = RecordingRunner(local)
+    runner = RecordingRunner(LocalMachine())
     runner.apply(log, steps)
     try:
         inspects = [s for s in log.steps if s.get("capture")]
@@ -187,14 +187,14 @@ def test_a_failing_inspect_rolls_back_every_container(tmp_path, host_unchanged, 
                                                       message):
     from netplay.errors import StepFailed
     from netplay.runner import Runner
-    from plumbum import local
+    from netplay.machine.local import LocalMachine
 
     steps = _par_steps()
     bad = next(s for s in steps if s.capture == "pid_npt_d3")
     bad.argv = argv
     log = _par_log(tmp_path, steps)
     with pytest.raises(StepFailed) as err:
-        Runner(local).apply(log, steps)
+        Runner(LocalMachine()).apply(log, steps)
     assert message in str(err.value)
     inspects = [s for s in log.steps if s.get("capture")]
     assert all(s.get("result") for s in inspects)  # they ran together: each is recorded
@@ -209,11 +209,11 @@ def test_a_failing_inspect_rolls_back_every_container(tmp_path, host_unchanged, 
 def test_a_container_gone_before_the_parallel_removal_is_not_a_failure(tmp_path,
                                                                       host_unchanged):
     from netplay.runner import Runner
-    from plumbum import local
+    from netplay.machine.local import LocalMachine
 
     steps = _par_steps()
     log = _par_log(tmp_path, steps)
-    runner = Runner(local)
+    runner = Runner(LocalMachine())
     runner.apply(log, steps)
     try:
         subprocess.run(["docker", "rm", "-f", "npt-d2"], check=True, capture_output=True)

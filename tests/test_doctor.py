@@ -154,10 +154,13 @@ def test_a_slow_search_for_leftovers_does_not_hold_the_doctor(monkeypatch):
     import time
 
     from netplay import clean
+    from netplay.machine.fake import FakeMachine
 
     monkeypatch.setattr(doctor, "LEFTOVER_BUDGET", 0.2)
     monkeypatch.setattr(clean, "find", lambda machine, cli: time.sleep(5))
     start = time.monotonic()
-    checks = doctor.check_leftovers(None, None, "/nonexistent")
+    host = FakeMachine(dirs={"/var/run/netns": ["np9-a", "np9-b"]})
+    checks = doctor.check_leftovers(host, None, "/nonexistent")
     assert time.monotonic() - start < 2
     assert checks[0].status == WARN and "did not finish within 0.2 s" in checks[0].detail
+    assert "(2 namespaces to look into)" in checks[0].detail

@@ -11,17 +11,17 @@ and netplay's one-line refusal is checked instead.
 import json
 
 import pytest
-from plumbum import local
 
 from conftest import TEST_IMAGE, ROOT, write_topology
 from model_net import ping_soon, rtt_ms, transfer_seconds
 from netplay import impair
 from netplay.errors import InputError
 from netplay.impair import Impairment
+from netplay.machine.local import LocalMachine
 from netplay.plan import plan
 from netplay.topology import from_dict, parse_yaml, to_dict
 
-NETEM = ROOT and impair.netem_available(local)
+NETEM = ROOT and impair.netem_available(LocalMachine())
 needs_netem = pytest.mark.skipif(not NETEM, reason="this kernel has no netem qdisc "
                                  "(CONFIG_NET_SCH_NETEM); delay, jitter and loss cannot be made")
 

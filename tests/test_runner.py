@@ -1,15 +1,16 @@
 """The runner: batching into `ip -batch`, per-step results, rollback from mid-batch."""
 
 import os
+import subprocess
 import time
 
 import pytest
-from plumbum import local
 
 from conftest import ip_json
 from netplay import builtins
 from netplay.errors import StepFailed
 from netplay.log import StepLog
+from netplay.machine.local import LocalMachine
 from netplay.plan import plan
 from netplay.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
 from netplay.steps import Ref, Step
@@ -65,7 +66,7 @@ def test_a_failure_inside_a_batch_is_pinned_to_its_step(tmp_path, host_unchanged
              Step(["ip", "netns", "add", "npt-r2"], undo=["ip", "netns", "delete", "npt-r2"])]
     log = _log(tmp_path, steps)
     with pytest.raises(StepFailed) as err:
-        Runner(local).apply(log, steps)
+        Runner(LocalMachine()).apply(log, steps)
     assert "step 2 failed: `ip link set npt-nosuchdev up`: Cannot find device" in str(err.value)
     results = [s.get("result") for s in log.steps]
     assert results[0]["rc"] == 0 and results[1]["rc"] != 0 and results[2] is None
@@ -80,7 +81,7 @@ def test_a_batch_that_dies_without_naming_its_line_is_undone_whole(tmp_path, hos
              Step(["ip", "link", "add", "npt-rv", "netns", "npt-nope", "type", "veth"])]
     log = _log(tmp_path, steps)
     with pytest.raises(StepFailed) as err:
-        Runner(local).apply(log, steps)
+        Runner(LocalMachine()).apply(log, steps)
     assert "a batch of 2 `ip` commands from step 1 failed" in str(err.value)
     assert "npt-r3" not in os.listdir("/var/run/netns")
 
@@ -100,7 +101,7 @@ def test_batched_and_one_by_one_build_the_same_network(tmp_path, host_unchanged)
     seen = []
     for batch in (True, False):
         log = _log(tmp_path, steps)
-        runner = Runner(local, batch=batch)
+        runner = Runner(LocalMachine(), batch=batch)
         runner.apply(log, steps)
         try:
             seen.append(_state(["levela", "levelb", "levelc"]))
@@ -143,7 +144,7 @@ def test_a_captured_value_the_batch_would_misread_runs_in_its_own_process(tmp_pa
                   undo=["ip", "netns", "delete", "npt-r5"])]
     assert [kind for kind, _, _ in groups(steps)] == ["batch"]
     log = _log(tmp_path, steps)
-    runner = RecordingRunner(local)
+    runner = RecordingRunner(LocalMachine())
     with pytest.raises(StepFailed) as err:
         runner.apply(log, steps, {"pid_x": "1\nnetns add npt-r6"})
     assert "step 2 failed: `ip netns attach npt-r5 \"$pid_x\"`" in str(err.value)
@@ -160,15 +161,15 @@ def test_many_namespace_deletes_run_as_parallel_batches_each_outcome_in_place(
     names = [f"npt-d{i}" for i in range(70)]
     steps = [Step(["ip", "netns", "add", n], undo=["ip", "netns", "delete", n]) for n in names]
     log = _log(tmp_path, steps)
-    runner = RecordingRunner(local, workers=4)
+    runner = RecordingRunner(LocalMachine(), workers=4)
     try:
         runner.apply(log, steps)
-        local["ip"]("netns", "delete", "npt-d33")  # gone by hand: its outcome stays its own
+        subprocess.run(["ip", "netns", "delete", "npt-d33"], check=True)  # gone by hand: its outcome stays its own
         runner.processes.clear()
         failures, gone = runner.undo(log, steps)
     finally:
         for name in set(names) & set(os.listdir("/var/run/netns")):
-            local["ip"]("netns", "delete", name)
+            subprocess.run(["ip", "netns", "delete", name], check=True)
     batches = [stdin for argv, stdin, _, _ in runner.processes if "-batch" in argv]
     assert len(batches) == 4 and all("-force" in argv for argv in runner.ran())
     assert sorted(line for b in batches for line in b.split("\n") if line) == \

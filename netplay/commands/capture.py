@@ -8,8 +8,6 @@ so that it flushes the file and prints its counts.
 
 import argparse
 import os
-import signal
-import subprocess
 import sys
 
 from netplay.commands import common
@@ -92,28 +90,6 @@ def tcpdump_argv(ns, ifname, write=None, count=None, expression=()):
     return ["ip", "netns", "exec", ns, *argv] if ns else argv
 
 
-def run_until_stopped(argv):
-    """Run argv with the terminal's stdio; pass SIGINT and SIGTERM on; its exit code."""
-    proc = subprocess.Popen(argv)
-
-    def forward(signum, frame):
-        if proc.poll() is None:
-            proc.send_signal(signum)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        while True:
-            try:
-                rc = proc.wait()
-                break
-            except InterruptedError:
-                continue
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-    return 128 - rc if rc < 0 else rc
-
-
 def main(args):
     from netplay import observe, preflight, status
     from netplay.errors import HostError, InputError
@@ -121,14 +97,14 @@ def main(args):
     expression = split_rest(args)
     if args.count is not None and args.count < 1:
         raise InputError(f"-c: expected a number of packets of 1 or more, got {args.count}")
-    preflight.require_root()
     machine = common.machine()
-    if not observe_has(machine, "tcpdump"):
+    preflight.require_root(machine)
+    if not machine.which("tcpdump"):
         raise HostError("tcpdump not found on this host; install it (apt-get install tcpdump)")
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
     ns, ifname, shown = parse_target(topo, args.target)
-    if ns is not None and ns not in observe.netns_names():
+    if ns is not None and ns not in observe.netns_names(machine):
         raise InputError(f"{shown}: namespace {ns} is missing "
                          f"(`netplay verify {topo.name}` says what else is wrong)")
     names = observe.link_names(machine, ns)
@@ -143,15 +119,7 @@ def main(args):
     if args.verbose:
         common.echo(args)(argv)
     sys.stdout.flush()
-    rc = run_until_stopped(argv)
+    rc = machine.run_attached(argv)  # Ctrl-C and SIGTERM go to tcpdump, which flushes
     if write and rc == 0 and not args.quiet:
         print(f"netplay: wrote {write}", file=sys.stderr)
     return rc
-
-
-def observe_has(machine, program):
-    try:
-        machine.which(program)
-        return True
-    except Exception:  # plumbum's CommandNotFound
-        return False

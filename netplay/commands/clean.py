@@ -17,11 +17,11 @@ def add_arguments(parser):
 def main(args):
     from tabulate import tabulate
 
-    from netplay import clean, dockerstate, preflight, state
+    from netplay import clean, preflight, state
 
-    preflight.require_root()
     machine = common.machine()
-    found = clean.find(machine, dockerstate.client(), args.lab)
+    preflight.require_root(machine)
+    found = clean.find(machine, machine.docker(), args.lab)
     if not args.yes:
         if args.json:
             common.print_json([f.row() for f in found])

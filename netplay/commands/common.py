@@ -5,9 +5,10 @@ import sys
 
 
 def machine():
-    from plumbum import local
+    """This host, the one every command builds on and observes (netplay.machine)."""
+    from netplay.machine.local import LocalMachine
 
-    return local
+    return LocalMachine()
 
 
 def state_root(args):
@@ -31,9 +32,7 @@ def notice(args):
 
 
 def daemon_up():
-    from netplay import dockerstate
-
-    return dockerstate.client() is not None
+    return machine().docker() is not None
 
 
 def print_json(data):

@@ -15,12 +15,13 @@ def main(args):
 
     from netplay import lab, preflight, progress as display, state
 
-    preflight.require_root()
+    machine = common.machine()
+    preflight.require_root(machine)
     start = time.monotonic()
     data = state.read_lab(common.state_root(args), args.lab)  # for the summary's counts
     shown = display.for_args(args, "down", args.lab)  # a progress line on a terminal only
     try:
-        gone = lab.down(args.lab, common.machine(), common.state_root(args),
+        gone = lab.down(args.lab, machine, common.state_root(args),
                         echo=common.echo(args), progress=shown)
     finally:
         if shown:

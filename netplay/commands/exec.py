@@ -6,8 +6,6 @@ with the command), so interactive shells, pipes and exit codes behave as if type
 """
 
 import argparse
-import os
-import shutil
 import sys
 
 from netplay.commands import common
@@ -51,8 +49,9 @@ def command_line(args):
     return argv
 
 
-def node_argv(topo, node_name, argv, cli=None):
-    """The argv that runs argv inside node_name, after checking the node is there."""
+def node_argv(topo, node_name, argv, machine, cli=None):
+    """The argv that runs argv inside node_name on machine, after checking the node is
+    there."""
     from netplay import dockerstate, observe
     from netplay.errors import InputError
 
@@ -61,7 +60,7 @@ def node_argv(topo, node_name, argv, cli=None):
         raise InputError(f"lab {topo.name!r} has no node {node_name!r}; its nodes are "
                          f"{', '.join(topo.nodes) or 'none'}")
     if node.kind == "docker":
-        cli = cli or dockerstate.client()
+        cli = cli or machine.docker()
         if cli is None:
             raise InputError(f"node {node.name} is a container and no Docker daemon answers")
         status = {c.name: c.status for c in dockerstate.lab_containers(cli, topo.name)}
@@ -71,12 +70,12 @@ def node_argv(topo, node_name, argv, cli=None):
                              f"(`netplay verify {topo.name}` says what else is wrong)")
         tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
         return ["docker", "exec", "-i", *tty, node.name, *argv]
-    if "/" not in argv[0] and shutil.which(argv[0]) is None:
+    if "/" not in argv[0] and not machine.which(argv[0]):
         raise CommandNotFound(f"{argv[0]}: command not found on this host (a namespace "
                               f"node runs the host's programs)")
     if node.kind == "host":
         return list(argv)
-    if node.name not in observe.netns_names():
+    if node.name not in observe.netns_names(machine):
         raise InputError(f"node {node.name}: namespace {node.name} is missing "
                          f"(`netplay verify {topo.name}` says what else is wrong)")
     return ["ip", "netns", "exec", node.name, *argv]
@@ -87,15 +86,16 @@ def main(args):
     from netplay.errors import HostError
 
     argv = command_line(args)
-    preflight.require_root()
+    machine = common.machine()
+    preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    full = node_argv(topo, args.node, argv)
+    full = node_argv(topo, args.node, argv, machine)
     if args.verbose:
         common.echo(args)(full)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
-        os.execvp(full[0], full)
+        machine.exec_interactive(full)
     except OSError as err:
         raise HostError(f"cannot run {full[0]}: {err.strerror}") from None

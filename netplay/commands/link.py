@@ -71,9 +71,10 @@ def main(args):
         return _show(args, now)
     from netplay import preflight
 
-    preflight.require_root()
+    machine = common.machine()
+    preflight.require_root(machine)
     end, before, note = impair.change(root, args.lab, args.end, wanted or None,
-                                      common.machine(), echo=common.echo(args))
+                                      machine, echo=common.echo(args))
     if args.json:
         common.print_json({"lab": args.lab, "end": end.name,
                            "before": before.to_dict() if before else None,

@@ -21,7 +21,7 @@ def add_arguments(parser):
 
 
 def main(args):
-    from netplay import dockerstate, lab, plan
+    from netplay import lab, plan
     from netplay.export import script_lines
     from netplay.topology import uses_docker
 
@@ -31,12 +31,13 @@ def main(args):
     if args.dry_run:
         print("\n".join(script_lines(plan.plan(topo))))
         return EXIT_OK
-    cli = dockerstate.client() if uses_docker(topo) else None
+    machine = common.machine()
+    cli = machine.docker() if uses_docker(topo) else None
     from netplay import progress as display
 
     shown = display.for_args(args, "up", topo.name)  # a progress line on a terminal only
     try:
-        summary = lab.up(topo, common.machine(), common.state_root(args), cli=cli,
+        summary = lab.up(topo, machine, common.state_root(args), cli=cli,
                          echo=common.echo(args), progress=shown)
     finally:
         if shown:

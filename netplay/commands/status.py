@@ -28,13 +28,14 @@ def main(args):
                              r["log"]] for r in rows],
                            headers=["LAB", "STATUS", "NODES", "RUNTIME", "CREATED", "LOG"]))
         return EXIT_OK
-    from netplay import dockerstate, preflight
+    from netplay import preflight
     from netplay.topology import uses_docker
 
-    preflight.require_root()
+    machine = common.machine()
+    preflight.require_root(machine)
     data, topo, path = status.load_lab(root, args.lab)
-    cli = dockerstate.client() if uses_docker(topo) else None
-    result = status.lab_status(topo, common.machine(), cli, data)
+    cli = machine.docker() if uses_docker(topo) else None
+    result = status.lab_status(topo, machine, cli, data)
     result["log"] = str(path)
     if args.json:
         common.print_json(result)

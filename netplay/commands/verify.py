@@ -28,21 +28,23 @@ def add_arguments(parser):
 def main(args):
     from tabulate import tabulate
 
-    from netplay import dockerstate, preflight, status, verify
+    from netplay import preflight, status, verify
     from netplay.errors import InputError
     from netplay.topology import uses_docker
 
-    preflight.require_root()
+    machine = common.machine()
+    preflight.require_root(machine)
     if args.sample is not None and args.sample < 0:
         raise InputError(f"--sample: expected 0 or more pairs, got {args.sample}")
     if args.max_pings is not None and args.max_pings < 0:
         raise InputError(f"--max-pings: expected 0 (no limit) or more, got {args.max_pings}")
     data, topo, path = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    cli = dockerstate.client() if uses_docker(topo) else None
+    cli = machine.docker() if uses_docker(topo) else None
     sample = verify.ISOLATION_SAMPLE if args.sample is None else args.sample
-    limit = verify.default_ping_limit() if args.max_pings is None else (args.max_pings or None)
-    checks, plan = verify.verify_lab(topo, common.machine(), cli, pings=not args.no_ping,
+    limit = verify.default_ping_limit(machine) if args.max_pings is None else \
+        (args.max_pings or None)
+    checks, plan = verify.verify_lab(topo, machine, cli, pings=not args.no_ping,
                                      sample=sample, limit=limit)
     note = None
     if plan is not None and len(plan.reach) < plan.reach_total:

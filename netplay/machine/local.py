@@ -1,0 +1,104 @@
+"""LocalMachine: the host netplay runs on, through plumbum's local machine.
+
+Commands go through plumbum (`local[argv[0]][argv[1:]]`, no shell), the way an SshMachine
+runs them on another host. plumbum and docker are imported on first use only, so that
+commands which never run anything on the host (`--help`, `show`, `--dry-run`) start fast.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+from typing import Any, ClassVar, List, NoReturn, Optional, Sequence, Set, Tuple
+
+from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
+
+
+class LocalMachine(Machine):
+    """This host: the kernel netplay runs on, its programs, files and Docker daemon."""
+
+    host = "local"
+    _found: ClassVar[Set[Tuple[str, str]]] = set()  # (program, PATH) seen, as plumbum keeps
+
+    def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:
+        argv = check_argv(argv)
+        from plumbum import local
+
+        try:
+            cmd = local[argv[0]][argv[1:]]
+        except Exception as exc:  # plumbum's CommandNotFound and friends
+            return EXIT_NOT_FOUND, "", f"{argv[0]}: command not found ({exc.__class__.__name__})"
+        rc, out, err = (cmd if stdin is None else cmd << stdin).run(retcode=None)
+        return rc, out, err
+
+    def which(self, program: str) -> bool:
+        # the PATH search plumbum's local.which makes, without importing plumbum (tens of
+        # ms), so that `netplay exec` checks its program as quickly as before; a program
+        # found is remembered (the runner asks for nsenter before every batch)
+        key = (program, os.environ.get("PATH", ""))
+        if key in self._found:
+            return True
+        if shutil.which(program) is None:
+            return False
+        self._found.add(key)
+        return True
+
+    def read_text(self, path: str) -> Optional[str]:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def list_dir(self, path: str) -> Optional[List[str]]:
+        try:
+            return sorted(os.listdir(path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
+
+    def euid(self) -> int:
+        return os.geteuid()
+
+    def docker(self, timeout: float = 10) -> Optional[Any]:
+        try:
+            import docker
+
+            cli = docker.from_env(timeout=timeout)
+            cli.ping()
+            return cli
+        except Exception:  # no socket, permission, daemon down: all mean "not reachable"
+            return None
+
+    def ping(self, targets: Sequence[Target], deadline: float) -> List[Reply]:
+        # raw ICMP sockets opened inside each namespace by threads that setns() there
+        from netplay import pinger
+
+        replies: List[Reply] = pinger.ping_many(list(targets), deadline)
+        return replies
+
+    def exec_interactive(self, argv: List[str]) -> NoReturn:
+        argv = check_argv(argv)
+        os.execvp(argv[0], argv)
+
+    def run_attached(self, argv: List[str]) -> int:
+        proc = subprocess.Popen(check_argv(argv))
+
+        def forward(signum: int, frame: Any) -> None:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while True:
+                try:
+                    rc = proc.wait()
+                    break
+                except InterruptedError:
+                    continue
+        finally:
+            for s, handler in old.items():
+                signal.signal(s, handler)
+        return 128 - rc if rc < 0 else rc
