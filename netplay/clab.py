@@ -50,11 +50,15 @@ def is_clab_file(path):
     if str(path).endswith(SUFFIXES):
         return True
     try:
-        with open(path, encoding="utf-8") as f:
-            data = parse_yaml(f.read(), str(path))
-    except (OSError, UnicodeDecodeError, InputError):
+        return is_clab_data(path, parse_yaml(read_text(path), str(path)))
+    except InputError:
         return False  # the ordinary loader reports it
-    return isinstance(data, dict) and "topology" in data and "nodes" not in data
+
+
+def is_clab_data(path, data):
+    """True when data, parsed from the file at path, is a containerlab topology."""
+    return str(path).endswith(SUFFIXES) or \
+        (isinstance(data, dict) and "topology" in data and "nodes" not in data)
 
 
 def _print_warning(message):
@@ -65,8 +69,12 @@ def _print_warning(message):
 
 def load_file(path, warn=None):
     """A Topology from a containerlab file; each left-out field is passed to warn()."""
-    data = convert(parse_yaml(read_text(path), str(path)), str(path),
-                   base_dir=os.path.dirname(os.path.abspath(path)),
+    return load_data(parse_yaml(read_text(path), str(path)), path, warn)
+
+
+def load_data(data, path, warn=None):
+    """A Topology from a containerlab file's parsed data (binds relative to its directory)."""
+    data = convert(data, str(path), base_dir=os.path.dirname(os.path.abspath(path)),
                    warn=warn or _print_warning)
     return from_dict(data, source=str(path))
 

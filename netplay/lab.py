@@ -11,22 +11,30 @@ from dataclasses import dataclass
 from netplay import builtins, dockerstate, observe, log as steplog, plan as planner, preflight, state
 from netplay.errors import HostError, InputError, StepFailed
 from netplay.runner import Runner
-from netplay.topology import load_file, uses_docker, with_runtime
+from netplay.topology import from_dict, parse_yaml, read_text, uses_docker, with_runtime
+from netplay.userfile import directory_error
 
 
 def resolve(spec):
     """A topology from a YAML file path or a built-in name. A bare word is a file only if
-    such a file exists (so `netplay run home` in / is the built-in, not the directory)."""
+    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
+    directory or special file named as a topology is refused in one line."""
     looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
     if looks_like_path or os.path.isfile(spec):
-        if not os.path.isfile(spec):
+        if not os.path.exists(spec):
             raise InputError(f"{spec}: no such topology file")
         from netplay import clab  # containerlab's format: *.clab.yml, or a `topology:` key
 
-        if clab.is_clab_file(spec):
-            return clab.load_file(spec)
-        return load_file(spec)
-    return builtins.load(spec)
+        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
+        if clab.is_clab_data(spec, data):
+            return clab.load_data(data, spec)
+        return from_dict(data, source=spec)
+    try:
+        return builtins.load(spec)
+    except InputError:
+        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
+            raise directory_error(spec, "topology file", "topo.yaml") from None
+        raise
 
 
 def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print):
