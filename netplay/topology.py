@@ -692,18 +692,19 @@ def _assign_addresses(topo, source):
         used.update(ipaddress.ip_interface(a).ip for a in bridge.addresses)
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
+        address = type(net.network_address)  # not ip_address(int): that makes 1 IPv4
         first, last = _usable(net)
         cursor = first
         for iface in ifaces:
             if any(ipaddress.ip_interface(a).ip in net for a in iface.addresses):
                 continue
-            while cursor <= last and ipaddress.ip_address(cursor) in used:
+            while cursor <= last and address(cursor) in used:
                 cursor += 1
             if cursor > last:
                 raise InputError(f"{source}: {where}: {net} has no free address left for "
                                  f"{iface.name} ({len(ifaces)} interfaces share it); use a "
                                  "shorter prefix")
-            addr = ipaddress.ip_address(cursor)
+            addr = address(cursor)
             used.add(addr)
             iface.addresses.append(f"{addr}/{net.prefixlen}")
 
