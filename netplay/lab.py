@@ -37,18 +37,49 @@ def resolve(spec):
         raise
 
 
+# What a container node may hold that a plain namespace would lose or redirect: (key, what
+# the node does with it, what --runtime netns makes of it). A node holding any of them is
+# never moved onto a namespace unasked (docs/topology.md#without-a-docker-daemon).
+CONTAINER_ONLY = (
+    ("exec", "runs commands inside its container",
+     "to run them in a plain namespace, on this host's own files"),
+    ("cmd", "runs a program of its own in its container",
+     "to build it as a plain namespace without that program"),
+    ("binds", "mounts host paths into its container",
+     "to build it as a plain namespace without those mounts"),
+    ("env", "sets environment variables in its container",
+     "to build it as a plain namespace without them"),
+    ("dns", "gives its container DNS servers",
+     "to build it as a plain namespace that uses the host's resolver"),
+)
+
+
 def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print):
     """The topology on the runtime asked for, with image as its default image.
 
-    Container nodes fall back to plain namespaces only when no runtime was asked for and
-    no Docker daemon answers (daemon_up() is false)."""
+    Container nodes fall back to plain namespaces only when no runtime was asked for, no
+    Docker daemon answers (daemon_up() is false), and no container node holds anything a
+    namespace would lose or redirect (CONTAINER_ONLY); otherwise HostError in one line."""
     if runtime is None and uses_docker(topo) and not daemon_up():
+        refuse_fallback(topo)
         notice(f"netplay: no Docker daemon answers; building {topo.name} on plain network "
                "namespaces (--runtime docker refuses this fallback)")
         runtime = "netns"
     if runtime or image:
         topo = with_runtime(topo, runtime, image)
     return topo
+
+
+def refuse_fallback(topo):
+    """HostError naming the first container node that a plain namespace would change."""
+    for node in topo.nodes.values():
+        if node.kind != "docker":
+            continue
+        for key, does, instead in CONTAINER_ONLY:
+            if getattr(node, key):
+                raise HostError(f"node {node.name} {does} ({key}); no Docker daemon answers: "
+                                "start it (sudo scripts/docker-up.sh, or `systemctl start "
+                                f"docker`) or choose --runtime netns {instead}")
 
 
 @dataclass
