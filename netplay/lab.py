@@ -72,14 +72,18 @@ def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print)
 
 def refuse_fallback(topo):
     """HostError naming the first container node that a plain namespace would change."""
+    if os.geteuid() == 0:
+        what = ("no Docker daemon answers: start it (sudo scripts/docker-up.sh, or "
+                "`systemctl start docker`)")
+    else:  # only a dry run gets here as a user, and Docker's socket is usually root's
+        what = "no Docker daemon answers this user: run netplay with sudo"
     for node in topo.nodes.values():
         if node.kind != "docker":
             continue
         for key, does, instead in CONTAINER_ONLY:
             if getattr(node, key):
-                raise HostError(f"node {node.name} {does} ({key}); no Docker daemon answers: "
-                                "start it (sudo scripts/docker-up.sh, or `systemctl start "
-                                f"docker`) or choose --runtime netns {instead}")
+                raise HostError(f"node {node.name} {does} ({key}); {what}, or choose "
+                                f"--runtime netns {instead}")
 
 
 @dataclass

@@ -152,3 +152,21 @@ def _status_as_nobody(nobody, base):
     proc = subprocess.run([*nobody, "-m", "netplay", "status", "--state-dir", str(own)],
                           capture_output=True, text=True, cwd="/", timeout=60)
     assert proc.returncode == 0 and proc.stdout == f"no labs in {own}\n", proc.stderr
+
+
+def test_a_users_dry_run_of_containers_says_to_use_sudo():
+    """A user's dry run cannot reach Docker's socket (root's), so it cannot tell whether a
+    daemon answers root: it says so instead of telling to start one."""
+    nobody = _as_nobody()
+    if nobody is None:
+        import pytest
+
+        pytest.skip("needs root, setpriv and a Python that user nobody may run")
+    proc = subprocess.run([*nobody, "-m", "netplay", "run", "--dry-run", "home"],
+                          capture_output=True, text=True, cwd="/", timeout=60,
+                          env=dict(os.environ, DOCKER_HOST="unix:///nonexistent/np13.sock"))
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == ("netplay: error: node verizon gives its container DNS servers "
+                           "(dns); no Docker daemon answers this user: run netplay with sudo, "
+                           "or choose --runtime netns to build it as a plain namespace that "
+                           "uses the host's resolver\n")

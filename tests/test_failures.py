@@ -170,7 +170,7 @@ links:
 CONTAINER_ONLY = [
     ("exec: [[touch, {canary}]]", "node np13-c1 runs commands inside its container (exec); "
      "no Docker daemon answers: start it (sudo scripts/docker-up.sh, or `systemctl start "
-     "docker`) or choose --runtime netns to run them in a plain namespace, on this host's "
+     "docker`), or choose --runtime netns to run them in a plain namespace, on this host's "
      "own files"),
     ("cmd: [touch, {canary}]", "node np13-c1 runs a program of its own in its container (cmd)"),
     ("binds: ['/tmp:/np13']", "node np13-c1 mounts host paths into its container (binds)"),
