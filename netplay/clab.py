@@ -15,7 +15,7 @@ Pure: reads the file, runs nothing.
 import os
 import shlex
 
-from netplay.errors import InputError
+from netplay.errors import InputError, one_line
 from netplay.names import check_ifname, check_name
 from netplay.topology import (as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict,
                               parse_yaml, read_text)
@@ -50,23 +50,32 @@ def is_clab_file(path):
     if str(path).endswith(SUFFIXES):
         return True
     try:
-        with open(path, encoding="utf-8") as f:
-            data = parse_yaml(f.read(), str(path))
-    except (OSError, UnicodeDecodeError, InputError):
+        return is_clab_data(path, parse_yaml(read_text(path), str(path)))
+    except InputError:
         return False  # the ordinary loader reports it
-    return isinstance(data, dict) and "topology" in data and "nodes" not in data
+
+
+def is_clab_data(path, data):
+    """True when data, parsed from the file at path, is a containerlab topology."""
+    return str(path).endswith(SUFFIXES) or \
+        (isinstance(data, dict) and "topology" in data and "nodes" not in data)
 
 
 def _print_warning(message):
     import sys
 
-    print(f"netplay: warning: {message}", file=sys.stderr)
+    # one_line: a key of the file is in the message, and may hold a newline or an escape
+    print(f"netplay: warning: {one_line(message)}", file=sys.stderr)
 
 
 def load_file(path, warn=None):
     """A Topology from a containerlab file; each left-out field is passed to warn()."""
-    data = convert(parse_yaml(read_text(path), str(path)), str(path),
-                   base_dir=os.path.dirname(os.path.abspath(path)),
+    return load_data(parse_yaml(read_text(path), str(path)), path, warn)
+
+
+def load_data(data, path, warn=None):
+    """A Topology from a containerlab file's parsed data (binds relative to its directory)."""
+    data = convert(data, str(path), base_dir=os.path.dirname(os.path.abspath(path)),
                    warn=warn or _print_warning)
     return from_dict(data, source=str(path))
 
@@ -185,7 +194,8 @@ class _Converter:
         default kind."""
         if node.get("kind"):
             return node["kind"]
-        for group in (node.get("group"), self.defaults.get("group")):
+        for group in (self._group(node, f"topology.nodes.{name}"),
+                      self._group(self.defaults, "topology.defaults")):
             gdef = self.groups.get(group) if group else None
             if isinstance(gdef, dict) and gdef.get("kind"):
                 return gdef["kind"]
@@ -194,16 +204,29 @@ class _Converter:
         raise InputError(self.where(f"topology.nodes.{name}: no kind; set `kind: linux` on "
                                     "the node or under topology.defaults"))
 
+    def _group(self, layer, path):
+        """A layer's `group`: the name of one group (containerlab puts a node in one), or
+        None."""
+        group = layer.get("group")
+        if group is None or group == "":
+            return None
+        if not isinstance(group, str):
+            raise InputError(self.where(f"{path}.group: expected the name of one group under "
+                                        f"topology.groups, got {group!r}"))
+        return group
+
     def _layers(self, name, node, kind):
         """The definitions that apply to a node, least specific first: defaults, kind,
         group, node."""
-        group = node.get("group") or as_mapping(self.kind_defs.get(kind), "kinds").get("group") \
-            or self.defaults.get("group")
+        kind_def = as_mapping(self.kind_defs.get(kind), self.where(f"topology.kinds.{kind}"))
+        group = self._group(node, f"topology.nodes.{name}") \
+            or self._group(kind_def, f"topology.kinds.{kind}") \
+            or self._group(self.defaults, "topology.defaults")
         if group and group not in self.groups:
             raise InputError(self.where(f"topology.nodes.{name}.group: no group {group!r} "
                                         "under topology.groups"))
-        return [self.defaults, as_mapping(self.kind_defs.get(kind), "kinds"),
-                as_mapping(self.groups.get(group), "groups"), node]
+        return [self.defaults, kind_def,
+                as_mapping(self.groups.get(group), self.where(f"topology.groups.{group}")), node]
 
     def _node(self, name, node):
         where = f"topology.nodes.{name}"
@@ -392,6 +415,8 @@ class _Converter:
         node, iface = raw.get("node"), raw.get("interface")
         if not node or not iface:
             raise InputError(self.where(f"{where}: an endpoint needs `node` and `interface`"))
+        if not isinstance(node, str):
+            raise InputError(self.where(f"{where}.node: expected a node name, got {node!r}"))
         if node == HOST and self.kinds.get(HOST, "host") == "host":
             node = self._host()
         elif node not in self.kinds:

@@ -200,9 +200,10 @@ def check_docker(machine, cli):
 
     out = []
     if cli is None:
-        out.append(Check("docker daemon", WARN, "no Docker daemon answers: docker nodes are "
-                                                "built as plain namespaces (--runtime docker "
-                                                "refuses)",
+        out.append(Check("docker daemon", WARN, "no Docker daemon answers: docker nodes "
+                                                "without exec, cmd, binds, env or dns are "
+                                                "built as plain namespaces, others refused "
+                                                "(--runtime netns builds them anyway)",
                          "start it: scripts/docker-up.sh or `systemctl start docker`"))
     else:
         try:

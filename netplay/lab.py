@@ -11,36 +11,79 @@ from dataclasses import dataclass
 from netplay import builtins, dockerstate, observe, log as steplog, plan as planner, preflight, state
 from netplay.errors import HostError, InputError, StepFailed
 from netplay.runner import Runner
-from netplay.topology import load_file, uses_docker, with_runtime
+from netplay.topology import from_dict, parse_yaml, read_text, uses_docker, with_runtime
+from netplay.userfile import directory_error
 
 
 def resolve(spec):
     """A topology from a YAML file path or a built-in name. A bare word is a file only if
-    such a file exists (so `netplay run home` in / is the built-in, not the directory)."""
+    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
+    directory or special file named as a topology is refused in one line."""
     looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
     if looks_like_path or os.path.isfile(spec):
-        if not os.path.isfile(spec):
+        if not os.path.exists(spec):
             raise InputError(f"{spec}: no such topology file")
         from netplay import clab  # containerlab's format: *.clab.yml, or a `topology:` key
 
-        if clab.is_clab_file(spec):
-            return clab.load_file(spec)
-        return load_file(spec)
-    return builtins.load(spec)
+        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
+        if clab.is_clab_data(spec, data):
+            return clab.load_data(data, spec)
+        return from_dict(data, source=spec)
+    try:
+        return builtins.load(spec)
+    except InputError:
+        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
+            raise directory_error(spec, "topology file", "topo.yaml") from None
+        raise
+
+
+# What a container node may hold that a plain namespace would lose or redirect: (key, what
+# the node does with it, what --runtime netns makes of it). A node holding any of them is
+# never moved onto a namespace unasked (docs/topology.md#without-a-docker-daemon).
+CONTAINER_ONLY = (
+    ("exec", "runs commands inside its container",
+     "to run them in a plain namespace, on this host's own files"),
+    ("cmd", "runs a program of its own in its container",
+     "to build it as a plain namespace without that program"),
+    ("binds", "mounts host paths into its container",
+     "to build it as a plain namespace without those mounts"),
+    ("env", "sets environment variables in its container",
+     "to build it as a plain namespace without them"),
+    ("dns", "gives its container DNS servers",
+     "to build it as a plain namespace that uses the host's resolver"),
+)
 
 
 def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print):
     """The topology on the runtime asked for, with image as its default image.
 
-    Container nodes fall back to plain namespaces only when no runtime was asked for and
-    no Docker daemon answers (daemon_up() is false)."""
+    Container nodes fall back to plain namespaces only when no runtime was asked for, no
+    Docker daemon answers (daemon_up() is false), and no container node holds anything a
+    namespace would lose or redirect (CONTAINER_ONLY); otherwise HostError in one line."""
     if runtime is None and uses_docker(topo) and not daemon_up():
+        refuse_fallback(topo)
         notice(f"netplay: no Docker daemon answers; building {topo.name} on plain network "
                "namespaces (--runtime docker refuses this fallback)")
         runtime = "netns"
     if runtime or image:
         topo = with_runtime(topo, runtime, image)
     return topo
+
+
+def refuse_fallback(topo):
+    """HostError naming the first container node that a plain namespace would change."""
+    if os.geteuid() == 0:
+        what = ("no Docker daemon answers: start it (sudo scripts/docker-up.sh, or "
+                "`systemctl start docker`)")
+    else:  # only a dry run gets here as a user, and Docker's socket is usually root's
+        what = "no Docker daemon answers this user: run netplay with sudo"
+    for node in topo.nodes.values():
+        if node.kind != "docker":
+            continue
+        for key, does, instead in CONTAINER_ONLY:
+            if getattr(node, key):
+                raise HostError(f"node {node.name} {does} ({key}); {what}, or choose "
+                                f"--runtime netns {instead}")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from netplay import __version__
 from netplay.errors import InputError
 from netplay.steps import Ref, Step, check_var
+from netplay.userfile import LOG_LIMIT, check_depth, read_bytes, too_big, too_deep
 
 FORMAT = "netplay-log"
 VERSION = 1
@@ -105,13 +106,16 @@ def write_json_atomic(path, data):
 
 def read(path):
     """A log file's data, checked for format and version; InputError if unusable."""
+    raw = read_bytes(path, "log", LOG_LIMIT, example="log.json")
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the log: {err.strerror}") from None
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as err:
         raise InputError(f"{path}: not a netplay log (corrupt or truncated JSON: {err})") from None
+    except RecursionError:  # the decoder's own limit, near 1000 levels
+        raise too_deep(path) from None
+    except MemoryError:
+        raise too_big(path) from None
+    check_depth(data, str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not a netplay log (no \"format\": \"{FORMAT}\")")
     if data.get("version") != VERSION:

@@ -56,7 +56,7 @@ def log_path(root, lab):
 def read_lab(root, lab):
     """The lab's log data, or None when netplay has no record of that lab."""
     path = log_path(root, lab)
-    if not path.exists():
+    if not _exists(root, path):
         return None
     try:
         return read(path)
@@ -68,9 +68,26 @@ def read_lab(root, lab):
 def labs(root):
     """Names of the labs with a log in this state directory."""
     base = Path(root) / "labs"
-    if not base.is_dir():
-        return []
-    return sorted(p.name for p in base.iterdir() if (p / "log.json").exists())
+    try:
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "log.json").exists())
+    except PermissionError:
+        raise _unreadable(root) from None
+
+
+def _exists(root, path):
+    """path.exists(), with a state directory this user may not read said in one line."""
+    try:
+        return path.exists()
+    except PermissionError:
+        raise _unreadable(root) from None
+
+
+def _unreadable(root):
+    return HostError(f"cannot read the state directory {root}: permission denied (netplay "
+                     "keeps it root-only); run netplay with sudo, or choose another with "
+                     f"--state-dir or ${ENV_STATE_DIR}")
 
 
 @contextmanager

@@ -16,6 +16,8 @@ from netplay import impair as impairments
 from netplay.errors import InputError
 from netplay.impair import Impairment
 from netplay.names import check_ifname, check_name
+from netplay.userfile import (MAX_DEPTH, MAX_VALUES, TOPOLOGY_LIMIT, check_depth, read_bytes,
+                              too_big, too_deep)
 
 NODE_KINDS = ("netns", "host", "docker")
 RUNTIMES = ("netns", "docker")
@@ -134,7 +136,29 @@ class Topology:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses duplicate keys instead of keeping the last one silently."""
+    """safe_load that refuses duplicate keys instead of keeping the last one silently, and
+    nesting deeper than userfile.MAX_DEPTH before composing it (PyYAML composes a node's
+    children recursively: a file of 100000 `[` would exhaust Python's stack), and more
+    than MAX_VALUES values (a dense 16 MiB file would take minutes and gigabytes)."""
+
+    _depth = 0
+    _values = 0
+
+    def compose_node(self, parent, index):
+        # a node below MAX_DEPTH + 1 collections is refused before it is composed;
+        # check_depth refuses the rest (an empty collection that deep, aliases)
+        if self._depth > MAX_DEPTH:
+            raise too_deep(f"line {self.peek_event().start_mark.line + 1}")
+        self._values += 1
+        if self._values > MAX_VALUES:  # pure-Python YAML costs about 700 bytes a value
+            raise InputError(f"line {self.peek_event().start_mark.line + 1}: more than "
+                             f"{MAX_VALUES} values (netplay's largest generated topology "
+                             "has 400000); is this the right file?")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -151,9 +175,10 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def parse_yaml(text, source):
-    """YAML text to plain data, with the line of any syntax error in the message."""
+    """YAML text to plain data, with the line of any syntax error in the message; data
+    nested deeper than userfile.MAX_DEPTH (directly or through aliases) is refused."""
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no object construction
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no object construction
     except InputError as err:
         raise InputError(f"{source}: {err}") from None
     except yaml.MarkedYAMLError as err:
@@ -162,15 +187,20 @@ def parse_yaml(text, source):
         raise InputError(f"{source}: malformed YAML at {where}: {err.problem}") from None
     except yaml.YAMLError as err:
         raise InputError(f"{source}: malformed YAML: {err}") from None
+    except RecursionError:  # not expected past the depth check: still one line
+        raise too_deep(source) from None
+    except MemoryError:
+        raise too_big(source) from None
+    check_depth(data, source)
+    return data
 
 
 def read_text(path):
-    """A topology file's text, or one line saying why it cannot be read."""
+    """A topology file's text, or one line saying why it cannot be read (not a regular
+    file, larger than userfile.TOPOLOGY_LIMIT, not UTF-8)."""
+    data = read_bytes(path, "topology file", TOPOLOGY_LIMIT, example="topo.yaml")
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read the topology file: {err.strerror}") from None
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: the topology file is not UTF-8 text") from None
 
@@ -662,18 +692,19 @@ def _assign_addresses(topo, source):
         used.update(ipaddress.ip_interface(a).ip for a in bridge.addresses)
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
+        address = type(net.network_address)  # not ip_address(int): that makes 1 IPv4
         first, last = _usable(net)
         cursor = first
         for iface in ifaces:
             if any(ipaddress.ip_interface(a).ip in net for a in iface.addresses):
                 continue
-            while cursor <= last and ipaddress.ip_address(cursor) in used:
+            while cursor <= last and address(cursor) in used:
                 cursor += 1
             if cursor > last:
                 raise InputError(f"{source}: {where}: {net} has no free address left for "
                                  f"{iface.name} ({len(ifaces)} interfaces share it); use a "
                                  "shorter prefix")
-            addr = ipaddress.ip_address(cursor)
+            addr = address(cursor)
             used.add(addr)
             iface.addresses.append(f"{addr}/{net.prefixlen}")
 

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from conftest import TEST_IMAGE, snapshot
+from conftest import TEST_IMAGE
 from test_home import check_home_network
 
 pytestmark = [pytest.mark.root, pytest.mark.docker]
@@ -85,20 +85,6 @@ def test_no_daemon_is_a_clear_error_with_runtime_docker(netplay, host_unchanged)
     assert result.rc == 2
     assert "no Docker daemon answers" in result.err
     assert "Traceback" not in result.err
-
-
-def test_no_daemon_falls_back_to_namespaces(netplay):
-    env = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-    before = snapshot()
-    result = netplay("run", "home", env=env)
-    try:
-        assert result.rc == 0, result
-        assert "no Docker daemon answers; building home on plain network namespaces" in result.err
-        assert before["containers"] == snapshot()["containers"]
-        check_home_network()
-    finally:
-        assert netplay("down", "home", env=env).rc == 0
-    assert snapshot() == before
 
 
 def test_a_container_that_fails_to_start_is_removed_with_the_rest(netplay, tmp_path,

@@ -151,3 +151,83 @@ def test_a_generated_lab_is_named_by_its_spec_too(netplay, host_unchanged):
     assert netplay("run", "linear:2").rc == 0
     down = netplay("down", "linear:2")  # the lab is linear-2
     assert down.rc == 0 and "lab linear-2 is down" in down.out, down
+
+
+# --- no silent fallback onto the host (issue 13) ----------------------------------------------
+
+NO_DAEMON = {"DOCKER_HOST": "unix:///nonexistent/np13-docker.sock"}  # the real one keeps running
+
+FALLBACK = """
+name: np13-fb
+nodes:
+  np13-c1: {{kind: docker, {extra}}}
+  np13-c2: {{kind: docker, image: netplay-busybox}}
+links:
+  - endpoints: [np13-c1:eth0, np13-c2:eth0]
+    subnet: 10.213.0.0/30
+"""
+
+CONTAINER_ONLY = [
+    ("exec: [[touch, {canary}]]", "node np13-c1 runs commands inside its container (exec); "
+     "no Docker daemon answers: start it (sudo scripts/docker-up.sh, or `systemctl start "
+     "docker`), or choose --runtime netns to run them in a plain namespace, on this host's "
+     "own files"),
+    ("cmd: [touch, {canary}]", "node np13-c1 runs a program of its own in its container (cmd)"),
+    ("binds: ['/tmp:/np13']", "node np13-c1 mounts host paths into its container (binds)"),
+    ("env: {{NP13: x}}", "node np13-c1 sets environment variables in its container (env)"),
+    ("dns: [192.0.2.53]", "node np13-c1 gives its container DNS servers (dns)"),
+]
+
+
+@pytest.mark.parametrize("extra,message", CONTAINER_ONLY, ids=[m.split("(")[1][:5].strip(")")
+                                                               for _, m in CONTAINER_ONLY])
+def test_no_daemon_never_moves_what_a_container_holds_onto_the_host(netplay, tmp_path,
+                                                                   host_unchanged, extra,
+                                                                   message):
+    """With no Docker daemon, a container node holding exec, cmd, binds, env or dns is not
+    built as a plain namespace unasked (its exec would run on this host's own files as
+    root): one line, exit 2, nothing run. The real daemon keeps running; DOCKER_HOST points
+    where none answers."""
+    canary = tmp_path / "ran-on-the-host"
+    topo = write_topology(tmp_path, FALLBACK.format(extra=extra.format(canary=canary)))
+    try:
+        for argv in (["run", topo], ["run", "--dry-run", topo]):
+            result = netplay(*argv, env=NO_DAEMON)
+            assert result.rc == 2, result
+            assert message in one_line_error(result)
+            assert result.out == ""
+    finally:
+        netplay("down", "np13-fb", env=NO_DAEMON)  # only if the old fallback built it
+    assert not canary.exists()
+
+
+def test_no_daemon_refuses_home_naming_what_it_would_lose(netplay, host_unchanged):
+    try:
+        result = netplay("run", "home", env=NO_DAEMON)
+        assert result.rc == 2
+        assert one_line_error(result).startswith(
+            "netplay: error: node verizon gives its container DNS servers (dns); no Docker "
+            "daemon answers")
+    finally:
+        netplay("down", "home", env=NO_DAEMON)  # only if the old fallback built it
+
+
+def test_no_daemon_moves_plain_container_nodes_onto_namespaces(netplay, tmp_path):
+    """Container nodes holding nothing a namespace would lose (an image only) are still
+    built as namespaces, with a notice, and reach each other."""
+    from conftest import snapshot
+    from model_net import ping_soon
+
+    topo = write_topology(tmp_path, FALLBACK.format(extra="image: netplay-busybox"))
+    before = snapshot()
+    result = netplay("run", topo, env=NO_DAEMON)
+    try:
+        assert result.rc == 0, result
+        assert result.err == ("netplay: no Docker daemon answers; building np13-fb on plain "
+                              "network namespaces (--runtime docker refuses this fallback)\n")
+        assert snapshot()["containers"] == before["containers"]
+        assert {"np13-c1", "np13-c2"} <= set(os.listdir("/var/run/netns"))
+        assert ping_soon("np13-c1", "10.213.0.2")
+    finally:
+        assert netplay("down", "np13-fb", env=NO_DAEMON).rc == 0
+    assert snapshot() == before

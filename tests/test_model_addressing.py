@@ -103,3 +103,26 @@ def test_assigned_addresses_are_on_the_kernel_and_reach_each_other(lab, tmp_path
     for target in ("10.69.0.1", "10.69.0.2", "10.69.0.3", "fd00:69::1", "fd00:69::2"):
         assert ping_soon("np6c", target), target
     assert ping_soon("np6d", "10.70.0.0") and ping_soon("np6d", "fd00:70::")
+
+
+@pytest.mark.parametrize("subnet", ["::/64", "::/0", "::/96", "::a00:0/120"])
+def test_a_low_ipv6_subnet_hands_out_ipv6_addresses(subnet):
+    """An IPv6 subnet whose addresses are small numbers (issue 13): `::/64` gave 0.0.0.1/64
+    (a traceback) and `::/0` planned 0.0.0.1/0, IPv4 addresses made from the numbers. Either
+    every address is IPv6 and in the subnet, or the subnet is refused in one line."""
+    import ipaddress
+
+    text = (f"name: t\nnodes: {{a: {{}}, b: {{}}}}\n"
+            f"links: [{{endpoints: [a:e0, b:e0], subnet: '{subnet}'}}]\n")
+    try:
+        topo = load(text)
+    except InputError as err:
+        assert "\n" not in str(err) and subnet in str(err)
+        return
+    net = ipaddress.ip_network(subnet)
+    got = addresses(topo)
+    assert len(got["a:e0"]) == len(got["b:e0"]) == 1
+    for address in got["a:e0"] + got["b:e0"]:
+        iface = ipaddress.ip_interface(address)
+        assert iface.version == 6 and iface.ip in net and iface.network.prefixlen == net.prefixlen
+    assert got["a:e0"] != got["b:e0"]

@@ -22,11 +22,13 @@ Every host reaches every other host, over IPv4 and IPv6.
 """
 
 import ipaddress
+import re
 
 from netplay.errors import InputError
 
 SWITCHES = "switches"  # the namespace node holding linear's and tree's bridges
 MAX_NODES = 10000  # hosts plus switches or routers in one generated lab
+_NUMBER = re.compile(r"[0-9]{1,9}\Z")
 
 
 def _mininet_ip(i):
@@ -180,7 +182,9 @@ def parse(spec):
         for i, word in enumerate(given):
             low, high = bounds[i]
             word = word.strip()
-            if not word.isdigit() or not low <= int(word) <= high:
+            # ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses
+            # or reads; a bounded length keeps int() clear of its 4300-digit limit
+            if not _NUMBER.match(word) or not low <= int(word) <= high:
                 raise InputError(f"{spec}: {params[i]} must be a whole number from {low} to "
                                  f"{high}, got {word!r}; use {usage(name)}, e.g. "
                                  f"{name}:{','.join(str(d) for d in defaults)}")

@@ -29,14 +29,14 @@ def load_source(spec, root):
     if not looks_like_file:
         try:
             has_lab = state.log_path(root, spec).exists()
-        except OSError:  # a state directory this user may not read
-            has_lab = False
+        except (OSError, InputError):  # a state directory this user may not read; a
+            has_lab = False  # spec that cannot name a lab (linear:3 is a generator's)
         if has_lab:
             return status.load_lab(root, spec)[1]
     try:
         return lab.resolve(spec)
     except InputError:
-        if looks_like_file:
+        if looks_like_file or ":" in spec:  # a generator spec's own error says how to fix it
             raise
         from netplay import builtins
 

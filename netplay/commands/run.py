@@ -26,6 +26,10 @@ def main(args):
     from netplay.topology import uses_docker
 
     topo = lab.resolve(args.topology)
+    if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
+        from netplay import preflight
+
+        preflight.require_root()
     topo = lab.choose_runtime(topo, args.runtime, args.image, common.daemon_up,
                               common.notice(args))
     if args.dry_run:
