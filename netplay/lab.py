@@ -54,14 +54,14 @@ CONTAINER_ONLY = (
 )
 
 
-def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print):
+def choose_runtime(topo, runtime=None, image=None, machine=None, notice=print):
     """The topology on the runtime asked for, with image as its default image.
 
     Container nodes fall back to plain namespaces only when no runtime was asked for, no
-    Docker daemon answers (daemon_up() is false), and no container node holds anything a
+    Docker daemon answers on machine, and no container node holds anything a
     namespace would lose or redirect (CONTAINER_ONLY); otherwise HostError in one line."""
-    if runtime is None and uses_docker(topo) and not daemon_up():
-        refuse_fallback(topo)
+    if runtime is None and uses_docker(topo) and machine.docker() is None:
+        refuse_fallback(topo, as_root=machine.euid() == 0)
         notice(f"netplay: no Docker daemon answers; building {topo.name} on plain network "
                "namespaces (--runtime docker refuses this fallback)")
         runtime = "netns"
@@ -70,9 +70,9 @@ def choose_runtime(topo, runtime=None, image=None, daemon_up=None, notice=print)
     return topo
 
 
-def refuse_fallback(topo):
+def refuse_fallback(topo, as_root):
     """HostError naming the first container node that a plain namespace would change."""
-    if os.geteuid() == 0:
+    if as_root:
         what = ("no Docker daemon answers: start it (sudo scripts/docker-up.sh, or "
                 "`systemctl start docker`)")
     else:  # only a dry run gets here as a user, and Docker's socket is usually root's

@@ -39,9 +39,9 @@ EXCEPTIONS = {
         ("shutil.which", "subprocess"),
         "Graphviz's dot is the controller's renderer: the picture is drawn where the user "
         "is, whichever host the lab runs on"),
-    "log.py": dict.fromkeys(("open", "os.open"), "step logs live on the controller"),
-    "topology.py": dict.fromkeys(("open",), "topology files the user names, on the controller"),
-    "clab.py": dict.fromkeys(("open",), "containerlab files the user names, on the controller"),
+    "log.py": dict.fromkeys(("os.open",), "step logs live on the controller"),
+    "userfile.py": dict.fromkeys(("os.open",), "the topology, containerlab and log files the "
+                                 "user names, read on the controller"),
     "commands/export.py": dict.fromkeys(("os.open",), "the script written for the user"),
     "commands/graph.py": dict.fromkeys(("open",), "the picture written for the user"),
 }

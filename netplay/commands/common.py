@@ -31,10 +31,6 @@ def notice(args):
     return lambda msg: print(msg, file=sys.stderr)
 
 
-def daemon_up():
-    return machine().docker() is not None
-
-
 def print_json(data):
     import json
 

@@ -26,16 +26,15 @@ def main(args):
     from netplay.topology import uses_docker
 
     topo = lab.resolve(args.topology)
+    machine = common.machine()
     if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
         from netplay import preflight
 
-        preflight.require_root()
-    topo = lab.choose_runtime(topo, args.runtime, args.image, common.daemon_up,
-                              common.notice(args))
+        preflight.require_root(machine)
+    topo = lab.choose_runtime(topo, args.runtime, args.image, machine, common.notice(args))
     if args.dry_run:
         print("\n".join(script_lines(plan.plan(topo))))
         return EXIT_OK
-    machine = common.machine()
     cli = machine.docker() if uses_docker(topo) else None
     from netplay import progress as display
 
