@@ -5,13 +5,16 @@ reference is checked here, so that planning and running never meet a bad value.
 `to_dict` gives the normalized form that the step log stores and that loads back unchanged.
 """
 
+import gc
 import ipaddress
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import yaml
 
+from netplay import cidr
 from netplay import impair as impairments
 from netplay.errors import InputError
 from netplay.impair import Impairment
@@ -46,8 +49,8 @@ class Route:
     @property
     def family(self):
         if self.to == "default":
-            return ipaddress.ip_address(self.via).version if self.via else 4
-        return ipaddress.ip_network(self.to, strict=False).version
+            return cidr.address(self.via)[0] if self.via else 4
+        return cidr.interface(self.to).version
 
 
 @dataclass
@@ -224,7 +227,7 @@ def check_cidr(value, where):
     if not isinstance(value, str) or "/" not in value:
         raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
     try:
-        ipaddress.ip_interface(value)
+        cidr.interface(value)
     except ValueError:
         raise InputError(f"{where}: {value!r} is not a valid IPv4 or IPv6 CIDR address") from None
     return value
@@ -232,7 +235,9 @@ def check_cidr(value, where):
 
 def _address(value, where):
     try:
-        return str(ipaddress.ip_address(value))
+        if isinstance(value, str):
+            return cidr.address_text(value)
+        return str(ipaddress.ip_address(value))  # a YAML number is an address too
     except (ValueError, TypeError):
         raise InputError(f"{where}: {value!r} is not a valid IP address") from None
 
@@ -280,7 +285,7 @@ def _route(raw, where):
     to = raw["to"]
     if to != "default":
         try:
-            to = str(ipaddress.ip_network(to, strict=False)) if "/" in str(to) else None
+            to = cidr.network_text(to) if isinstance(to, str) and "/" in to else None
         except ValueError:
             to = None
         if to is None:
@@ -290,7 +295,7 @@ def _route(raw, where):
     if via is None and dev is None:
         raise InputError(f"{where}: a route needs 'via', 'dev' or both")
     route = Route(to, via, dev, _bool(raw.get("onlink", False), f"{where}.onlink"))
-    if via and route.to != "default" and ipaddress.ip_address(via).version != route.family:
+    if via and route.to != "default" and cidr.address(via)[0] != route.family:
         raise InputError(f"{where}: 'via' {via} is not of the same IP family as {to}")
     if route.onlink and not (via and dev):
         raise InputError(f"{where}: onlink needs both 'via' and 'dev' (the gateway is on "
@@ -511,8 +516,28 @@ def _port_name(other, bridge_end, where):
 TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges", "links")
 
 
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector paused: making tens of thousands of small objects
+    (a 574-node fabric has 33,000 interfaces) sets off full collections that walk all of
+    them again and again, which took half the time of loading that fabric. Nothing made
+    here needs collecting meanwhile; the collector runs again when the outermost exits."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def from_dict(raw, source="topology"):
     """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
+    with gc_paused():
+        return _from_dict(raw, source)
+
+
+def _from_dict(raw, source):
     raw = as_mapping(raw, source, TOP_KEYS, required=("name",))
     name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
     topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
@@ -532,7 +557,7 @@ def from_dict(raw, source="topology"):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     _check_graph(topo, source)
     _place_impairments(topo, ports, source)
-    _assign_addresses(topo, source)
+    _assign_addresses(topo, source, _addresses_given(topo))
     _check_routing(topo, source)
     return topo
 
@@ -635,10 +660,23 @@ def _usable(net):
     return first, last
 
 
-def _assign_addresses(topo, source):
+def _addresses_given(topo):
+    """The addresses the topology gives to interfaces and bridges, {version: {ip}}."""
+    used = {4: set(), 6: set()}
+    lists = [i.addresses for n in topo.nodes.values() for i in n.interfaces.values()]
+    lists += [b.addresses for b in topo.bridges.values()]
+    for addresses in lists:
+        for a in addresses:
+            parsed = cidr.interface(a)
+            used[parsed.version].add(parsed.ip)
+    return used
+
+
+def _assign_addresses(topo, source, used):
     """Addresses from subnets: every node interface on a bridge (or link) with a subnet
     gets the lowest free address of each subnet it has none of, in the order of the
-    topology's links, so the same topology always gets the same addresses."""
+    topology's links, so the same topology always gets the same addresses. used:
+    {version: {ip}} of the addresses already given, which it adds its own to."""
     jobs = []  # (where, subnet, [Interface]) in topology order
     members = {name: [] for name in topo.bridges}
     for link in topo.links:
@@ -652,35 +690,30 @@ def _assign_addresses(topo, source):
         for net in link.subnets:
             jobs.append((f"links[{i}].subnet", net, [_end_interface(topo, link.a),
                                                      _end_interface(topo, link.b)]))
-    if not jobs:
-        return
-    used = set()
-    for node in list(topo.nodes.values()) + list(topo.bridges.values()):
-        for iface in node.interfaces.values():
-            used.update(ipaddress.ip_interface(a).ip for a in iface.addresses)
-    for bridge in topo.bridges.values():
-        used.update(ipaddress.ip_interface(a).ip for a in bridge.addresses)
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
+        subnet, version = cidr.network(text), net.version
         first, last = _usable(net)
         cursor = first
         for iface in ifaces:
-            if any(ipaddress.ip_interface(a).ip in net for a in iface.addresses):
+            if any(cidr.interface(a)[:2] in subnet for a in iface.addresses):
                 continue
-            while cursor <= last and ipaddress.ip_address(cursor) in used:
+            while cursor <= last and cursor in used[version]:
                 cursor += 1
             if cursor > last:
                 raise InputError(f"{source}: {where}: {net} has no free address left for "
                                  f"{iface.name} ({len(ifaces)} interfaces share it); use a "
                                  "shorter prefix")
-            addr = ipaddress.ip_address(cursor)
-            used.add(addr)
-            iface.addresses.append(f"{addr}/{net.prefixlen}")
+            used[version].add(cursor)
+            iface.addresses.append(f"{cidr.text(version, cursor)}/{net.prefixlen}")
 
 
 def _check_routing(topo, source):
     """NAT names a real interface; every gateway is on a link the node can reach (an
     address's subnet or a route with `dev` only), as the kernel requires."""
+    bridges_in = {}  # namespace -> its bridges, so each node looks at its own only
+    for bridge in topo.bridges.values():
+        bridges_in.setdefault(bridge.namespace, []).append(bridge)
     for node in topo.nodes.values():
         where = f"{source}: nodes.{node.name}"
         for ifname in node.nat:
@@ -689,28 +722,40 @@ def _check_routing(topo, source):
                                  f"{ifname!r}")
         if node.kind == "host":
             continue  # the host's own routes may cover its gateways
-        nets = [ipaddress.ip_interface(a).network for i in node.interfaces.values()
-                for a in i.addresses]
-        nets += [ipaddress.ip_interface(a).network for b in topo.bridges.values()
-                 if b.namespace == node.name for a in b.addresses]
-        for r in node.routes:
-            if r.via is None:
-                nets.append(ipaddress.ip_network(r.to) if r.to != "default" else
-                            ipaddress.ip_network("0.0.0.0/0" if r.family == 4 else "::/0"))
-        for i, r in enumerate(node.routes):
-            if r.via is None or r.onlink:
-                continue
-            gw = ipaddress.ip_address(r.via)
-            if gw.is_link_local:
-                if r.dev is None:
-                    raise InputError(f"{where}.routes[{i}]: the link-local gateway {gw} needs "
-                                     "'dev' (which link it is on)")
-                continue
-            if not any(gw.version == n.version and gw in n for n in nets):
-                raise InputError(
-                    f"{where}.routes[{i}].via: gateway {gw} is on none of {node.name}'s links "
-                    f"(no address's subnet and no 'dev' route holds it); add a route "
-                    f"{{to: {gw}/{gw.max_prefixlen}, dev: IFACE}} before it, or onlink: true")
+        for i, r in _unreachable_gateways(node, bridges_in.get(node.name, ())):
+            version, ip = cidr.address(r.via)
+            if cidr.is_link_local(version, ip):
+                raise InputError(f"{where}.routes[{i}]: the link-local gateway {r.via} needs "
+                                 "'dev' (which link it is on)")
+            raise InputError(
+                f"{where}.routes[{i}].via: gateway {r.via} is on none of {node.name}'s links "
+                f"(no address's subnet and no 'dev' route holds it); add a route "
+                f"{{to: {r.via}/{cidr.BITS[version]}, dev: IFACE}} before it, or onlink: true")
+
+
+def _unreachable_gateways(node, bridges):
+    """(index, route) of each route whose gateway the node cannot reach:
+    on no connected subnet and no device route, or link-local without `dev`. The node's
+    networks are indexed by (version, prefix length), so each gateway costs one lookup
+    per prefix length the node uses, not one per network."""
+    nets = {4: {}, 6: {}}  # version -> {netmask: {network}}
+    addresses = [a for i in node.interfaces.values() for a in i.addresses]
+    addresses += [a for b in bridges for a in b.addresses]
+    connected = [cidr.interface(a) for a in addresses]
+    connected += [cidr.interface(r.to) if r.to != "default" else cidr.Cidr(r.family, 0, 0)
+                  for r in node.routes if r.via is None]
+    for c in connected:
+        nets[c.version].setdefault(cidr.mask(c.version, c.prefixlen), set()).add(c.network)
+    for i, r in enumerate(node.routes):
+        if r.via is None or r.onlink:
+            continue
+        version, ip = cidr.address(r.via)
+        if cidr.is_link_local(version, ip):
+            if r.dev is None:
+                yield i, r
+            continue
+        if not any(ip & netmask in networks for netmask, networks in nets[version].items()):
+            yield i, r
 
 
 # --- normalized form -----------------------------------------------------------------------

@@ -105,3 +105,15 @@ def test_bad_input_is_one_clear_line(text, message):
         load(text)
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_validation_takes_linear_time_on_a_574_node_fabric():
+    """Every command that loads a lab validates it: leafspine:64,255,1 (33,000 interfaces,
+    34,000 routes) took 14 s when the gateway checks compared every route with every
+    network of its node; under 1 s now. The bound leaves room for a busy machine."""
+    import time
+
+    start = time.process_time()
+    topo = builtins.load("leafspine:64,255,1")
+    assert time.process_time() - start < 3
+    assert len(topo.nodes) == 574 and sum(len(n.routes) for n in topo.nodes.values()) == 33660
