@@ -48,6 +48,16 @@ def check_ifname(value, where):
 _GOOD_IFNAMES = set()  # names check_ifname has accepted (only str ones get here)
 
 
+def check_new_ifname(value, where):
+    """The name of an interface the lab creates: not `lo`, which every namespace has."""
+    check_ifname(value, where)
+    if value == "lo":
+        raise InputError(f"{where}: interface name 'lo' is the loopback device that every "
+                         "namespace already has, so netplay cannot create it; choose another "
+                         "name")
+    return value
+
+
 # Words `ip link add/set` and `brctl` read as keywords where netplay puts a device name.
 IP_KEYWORDS = frozenset("""up down dev name type peer netns master nomaster alias address
     mtu link index group help vf txqueuelen txqlen qlen arp multicast allmulticast promisc

@@ -18,7 +18,7 @@ from netplay import cidr
 from netplay import impair as impairments
 from netplay.errors import InputError
 from netplay.impair import Impairment
-from netplay.names import check_ifname, check_name
+from netplay.names import check_ifname, check_name, check_new_ifname
 
 NODE_KINDS = ("netns", "host", "docker")
 RUNTIMES = ("netns", "docker")
@@ -222,14 +222,23 @@ def _string(value, where):
     return value
 
 
+PRIVATE_HINT = "use a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fd00::/8)"
+
+
 def check_cidr(value, where):
-    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64."""
+    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64; not one
+    the kernel refuses on an interface or treats as a martian (unspecified, loopback,
+    multicast). A link-local address may be given (fe80::1 as a gateway); see _subnets."""
     if not isinstance(value, str) or "/" not in value:
         raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
     try:
-        cidr.interface(value)
+        parsed = cidr.interface(value)
     except ValueError:
         raise InputError(f"{where}: {value!r} is not a valid IPv4 or IPv6 CIDR address") from None
+    what = cidr.special(parsed.version, parsed.ip, parsed.ip, cidr.NOT_AN_INTERFACE)
+    if what:
+        raise InputError(f"{where}: {value} is in {what}, which is not an address for a lab's "
+                         f"interface; {PRIVATE_HINT}")
     return value
 
 
@@ -264,7 +273,7 @@ def check_mtu(value, where):
 
 
 def _interface(name, raw, where):
-    check_ifname(name, where)
+    check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
@@ -316,6 +325,9 @@ def _node(name, raw, where):
     if kind == "docker" and len(name) < 2:
         raise InputError(f"{where}: Docker needs container names of two characters or more; "
                          f"rename node {name!r}")
+    if kind == "docker" and name.startswith("_"):  # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+        raise InputError(f"{where}: Docker refuses container names that start with '_'; "
+                         f"rename node {name!r} to start with a letter or digit")
     node = Node(name, kind)
     ifaces = as_mapping(raw.get("interfaces"), f"{where}.interfaces", None)
     for ifname, iraw in ifaces.items():
@@ -417,7 +429,7 @@ def check_image(value, where):
 
 
 def _bridge(name, raw, where):
-    check_ifname(name, where)
+    check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
     bridge = Bridge(name)
     if raw.get("namespace") is not None:
@@ -433,7 +445,7 @@ def _ports(raw, where):
     """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
     out = {}
     for port, praw in as_mapping(raw, where, None).items():
-        check_ifname(port, f"{where}.{port}")
+        check_new_ifname(port, f"{where}.{port}")
         praw = as_mapping(praw, f"{where}.{port}", ("impair",))
         out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
     return out
@@ -460,6 +472,11 @@ def _subnets(value, where):
         if net.version in families:
             raise InputError(f"{where}: two IPv{net.version} subnets; give at most one per "
                              "family")
+        what = cidr.special(net.version, int(net.network_address), int(net.broadcast_address),
+                            cidr.NOT_A_SUBNET)
+        if what:
+            raise InputError(f"{where}: {net} overlaps {what}, whose addresses are not handed "
+                             f"to a lab's interfaces; {PRIVATE_HINT}")
         families.add(net.version)
         out.append(str(net))
     return out
@@ -477,7 +494,7 @@ def _endpoint(text, where, topo):
         if node not in topo.bridges:
             raise InputError(f"{where}: {text!r} needs an interface, as in '{node}:eth1'")
         return Endpoint(node, "")  # named once the other end is known
-    return Endpoint(node, check_ifname(iface, where))
+    return Endpoint(node, check_new_ifname(iface, where))
 
 
 def _link(raw, where, topo):
@@ -557,7 +574,10 @@ def _from_dict(raw, source):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     _check_graph(topo, source)
     _place_impairments(topo, ports, source)
-    _assign_addresses(topo, source, _addresses_given(topo))
+    used, repeated = _addresses_given(topo)
+    _assign_addresses(topo, source, used)
+    if repeated:  # else no address is given twice anywhere, let alone on one segment
+        _check_unique_addresses(topo, source)
     _check_routing(topo, source)
     return topo
 
@@ -661,15 +681,17 @@ def _usable(net):
 
 
 def _addresses_given(topo):
-    """The addresses the topology gives to interfaces and bridges, {version: {ip}}."""
-    used = {4: set(), 6: set()}
+    """The addresses the topology gives to interfaces and bridges, {version: {ip}}, and
+    whether any address is given twice."""
+    used, count = {4: set(), 6: set()}, 0
     lists = [i.addresses for n in topo.nodes.values() for i in n.interfaces.values()]
     lists += [b.addresses for b in topo.bridges.values()]
     for addresses in lists:
         for a in addresses:
             parsed = cidr.interface(a)
             used[parsed.version].add(parsed.ip)
-    return used
+            count += 1
+    return used, count > len(used[4]) + len(used[6])
 
 
 def _assign_addresses(topo, source, used):
@@ -706,6 +728,60 @@ def _assign_addresses(topo, source, used):
                                  "shorter prefix")
             used[version].add(cursor)
             iface.addresses.append(f"{cidr.text(version, cursor)}/{net.prefixlen}")
+
+
+def _segments(topo):
+    """The layer-2 segment of every device that holds addresses: {(owner, ifname): key}.
+    A link joins its two ends; a bridge joins itself, its ports and, through links between
+    bridges, other bridges. A device on no link (a dummy) is a segment of its own."""
+    parent = {name: name for name in topo.bridges}
+
+    def find(name):
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for link in topo.links:
+        if link.a.node in topo.bridges and link.b.node in topo.bridges:
+            parent[find(link.a.node)] = find(link.b.node)
+    out = {(name, name): ("bridge", find(name)) for name in topo.bridges}
+    for i, link in enumerate(topo.links):
+        for end, other in ((link.a, link.b), (link.b, link.a)):
+            if end.node in topo.nodes:
+                out[(end.node, end.iface)] = ("bridge", find(other.node)) \
+                    if other.node in topo.bridges else ("link", i)
+    return out
+
+
+def _check_unique_addresses(topo, source):
+    """No address twice on one layer-2 segment: the kernel takes both, and then whichever
+    answers ARP or neighbour discovery first gets the other's traffic."""
+    devices = [((n.name, i.name), i.addresses) for n in topo.nodes.values()
+               for i in n.interfaces.values() if i.addresses]
+    devices += [((b.name, b.name), b.addresses) for b in topo.bridges.values() if b.addresses]
+    segments = _segments(topo)
+    seen = {}  # (segment, version, ip) -> the device that holds it
+    for device, addresses in devices:
+        segment = segments.get(device, device)
+        for a in addresses:
+            key = (segment, *cidr.interface(a)[:2])
+            first = seen.get(key)
+            if first is None:
+                seen[key] = device
+                continue
+            ip = a.split("/")[0]
+            label = _device_label(topo, device)
+            if first == device:
+                raise InputError(f"{source}: {label} has address {ip} twice; give it once")
+            raise InputError(f"{source}: {_device_label(topo, first)} and {label} both have "
+                             f"address {ip} on one layer-2 segment (a link, or bridges and "
+                             "what they join); give each its own address")
+
+
+def _device_label(topo, device):
+    owner, ifname = device
+    return f"bridge {owner}" if owner in topo.bridges else f"{owner}:{ifname}"
 
 
 def _check_routing(topo, source):
