@@ -594,9 +594,12 @@ def _check_graph(topo, source):
             raise InputError(f"{source}: bridges.{bridge.name}.namespace: {ns!r} is not a "
                              "netns or docker node of this topology")
     _place_interfaces(topo, source)
+    own_bridges = {(b.namespace, b.name) for b in topo.bridges.values() if b.namespace}
     for node in topo.nodes.values():
         for i, route in enumerate(node.routes):
-            if route.dev and route.dev not in node.interfaces:
+            # a route may leave by one of the node's interfaces or a bridge in its namespace
+            if route.dev and route.dev not in node.interfaces and \
+                    (node.name, route.dev) not in own_bridges:
                 raise InputError(f"{source}: nodes.{node.name}.routes[{i}].dev: {node.name} "
                                  f"has no interface {route.dev!r}")
 
