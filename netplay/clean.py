@@ -3,8 +3,8 @@
 Used when a lab has no usable log (deleted, corrupt, or a crash before it was written).
 Only objects that carry netplay's mark are listed: a namespace whose lo has the alias
 `netplay:LAB`, a root-namespace device with that alias, a container with the label
-`netplay.lab=LAB`, a FORWARD rule with the comment `netplay:LAB`. Look-alike names without
-the mark are never touched.
+`netplay.lab=LAB`, a FORWARD rule (iptables or ip6tables) with the comment `netplay:LAB`.
+Look-alike names without the mark are never touched.
 """
 
 import shlex
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List
 
 from netplay import observe
-from netplay.plan import LAB_LABEL
+from netplay.plan import FIREWALLS, LAB_LABEL
 from netplay.runner import has_program
 
 MARK_PREFIX = "netplay:"
@@ -60,19 +60,22 @@ def root_devices(machine):
 
 
 def firewall_rules(machine):
-    """FORWARD rules whose comment is netplay's mark, with the -D that removes each."""
-    if not has_program(machine, "iptables"):
-        return []
-    rc, out, _ = machine.run(["iptables", "-S", "FORWARD"])
+    """FORWARD rules whose comment is netplay's mark, with the -D that removes each; an
+    ip6tables rule's name starts with "IPv6"."""
     found = []
-    for line in out.splitlines() if rc == 0 else []:
-        args = shlex.split(line)
-        if args[:2] != ["-A", "FORWARD"] or "--comment" not in args:
+    for program in FIREWALLS:
+        if not has_program(machine, program):
             continue
-        lab = _lab_of(args[args.index("--comment") + 1])
-        if lab:
-            found.append(Leftover("firewall rule", " ".join(args[2:]), lab,
-                                  ["iptables", "-D", *args[1:]]))
+        rc, out, _ = machine.run([program, "-S", "FORWARD"])
+        for line in out.splitlines() if rc == 0 else []:
+            args = shlex.split(line)
+            if args[:2] != ["-A", "FORWARD"] or "--comment" not in args:
+                continue
+            lab = _lab_of(args[args.index("--comment") + 1])
+            if lab:
+                name = " ".join(args[2:])
+                found.append(Leftover("firewall rule", name if program == "iptables" else
+                                      f"IPv6 {name}", lab, [program, "-D", *args[1:]]))
     return found
 
 

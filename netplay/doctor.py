@@ -66,19 +66,16 @@ def trap_check(nf_call, policy, nf_call6=None, policy6=None):
     if not trapped4 and not trapped6:
         return Check(name, OK, f"bridge-nf-call-iptables={nf_call}, FORWARD policy "
                                f"{policy or 'unknown'}: bridged frames are not dropped")
-    if trapped6:
-        return Check(name, WARN, "bridge-nf-call-ip6tables=1 and the ip6tables FORWARD policy "
-                                 "is DROP: IPv6 frames crossing a bridge in the root namespace "
-                                 "are dropped, and netplay adds only an iptables (IPv4) rule",
-                     "put the lab's bridges inside a node (bridges: {BR: {namespace: NODE}}), "
-                     "or `ip6tables -I FORWARD -i BR -o BR -j ACCEPT` for each bridge")
-    return Check(name, OK, "bridge-nf-call-iptables=1 and FORWARD policy DROP (Docker's): "
-                           "frames crossing a root-namespace bridge would be dropped; netplay "
-                           "inserts `iptables -I FORWARD -i BR -o BR -m comment --comment "
-                           "netplay:LAB -j ACCEPT` for each such bridge and removes it on down, "
-                           "and bridges inside a namespace are not affected",
+    which = " and ".join(f for f, trapped in (("iptables", trapped4), ("ip6tables", trapped6))
+                         if trapped)
+    return Check(name, OK, f"bridge-nf-call-{which.replace(' and ', '/')}=1 and FORWARD "
+                           f"policy DROP ({which}; Docker sets it): frames crossing a "
+                           "root-namespace bridge would be dropped; netplay inserts `iptables "
+                           "-I FORWARD -i BR -o BR -m comment --comment netplay:LAB -j ACCEPT` "
+                           "and the same ip6tables rule for each such bridge and removes them "
+                           "on down, and bridges inside a namespace are not affected",
                  "nothing for netplay's labs; for bridges made by hand: "
-                 "iptables -I FORWARD -i BR -o BR -j ACCEPT")
+                 "iptables -I FORWARD -i BR -o BR -j ACCEPT (and the same with ip6tables)")
 
 
 def leftover_check(found, lab_status, root):

@@ -14,8 +14,8 @@ impairment at run time is `tc qdisc replace`, clearing it `tc qdisc del ... root
 A qdisc belongs to its device: every device netplay impairs is a veth end the lab made,
 deleted with its namespace or by the link's own undo, so no impairment needs an undo.
 
-This module is pure except netem_available(), which runs one probe that changes nothing
-(`unshare --net`: a throwaway namespace that is gone when the probe exits).
+This module is pure except change(); whether the kernel has netem is netplay.kernel's to
+say.
 """
 
 import re
@@ -178,20 +178,6 @@ def clear_argv(ns, dev):
     return tc(ns, "qdisc", "del", "dev", dev, "root")
 
 
-NO_NETEM = ("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM; try `modprobe sch_netem`), "
-            "which delay, jitter and loss need; a rate alone works (tbf)")
-
-
-def netem_available(machine):
-    """Can this host's kernel make a netem qdisc? Probed in a throwaway network namespace
-    (`unshare --net`), which changes nothing on the host."""
-    if not machine.which("unshare"):  # assume yes, and let tc say so if not
-        return True
-    rc, _, _ = machine.run(["unshare", "--net", "tc", "qdisc", "add", "dev", "lo", "root",
-                            "netem", "delay", "1ms"])
-    return rc == 0
-
-
 # --- the impairments of a lab --------------------------------------------------------------
 
 
@@ -286,7 +272,7 @@ def change(root, lab, spec, imp, machine, echo=None):
     The change is a command of its own, after the build: the log's "steps" and
     "topology" stay what `netplay run` did (so replay and export can check the log by
     planning its topology again), and impair.current() reads the changes on top."""
-    from netplay import log as steplog
+    from netplay import kernel, log as steplog
     from netplay import state
     from netplay.errors import HostError, StepFailed
     from netplay.runner import Runner
@@ -305,8 +291,9 @@ def change(root, lab, spec, imp, machine, echo=None):
         before = current(data).get(end.name)
         if not imp and not before:
             return end, before, "has no impairment; nothing to clear"
-        if imp and imp.uses_netem and not netem_available(machine):
-            raise HostError(f"{end.name}: {NO_NETEM}")
+        feature = ("netem" if imp.uses_netem else "tbf") if imp else None
+        if feature and not kernel.available(machine, feature):
+            raise HostError(f"{end.name}: {kernel.FEATURES[feature].missing}")
         step = Step(change_argv(end, imp), phase=f"link {end.name}")
         rc, _, err, seconds = Runner(machine, echo).execute(step.argv)
         applied = rc == 0 or (not imp and ALREADY_CLEAR in err)
@@ -323,16 +310,3 @@ def change(root, lab, spec, imp, machine, echo=None):
         if rc != 0:
             return end, before, "had no qdisc left; recorded as cleared"
         return end, before, None
-
-
-def check_kernel(topo, machine):
-    """Before a run changes anything: refuse, in one line, a topology whose delay, jitter
-    or loss the kernel cannot make (no netem), naming the first such end."""
-    from netplay.errors import HostError
-
-    netem = [(end, imp) for end, imp in endpoints(topo).items() if imp.uses_netem]
-    if netem and not netem_available(machine):
-        end, imp = netem[0]
-        raise HostError(f"{topo.name}: {end} asks for {imp.describe()}, but {NO_NETEM}; "
-                        "remove delay, jitter and loss from the topology or run it on a "
-                        "kernel with netem")

@@ -32,12 +32,29 @@ def check_name(value, what, where, limit=MAX_NAME):
 
 def check_ifname(value, where):
     """An interface name: a safe name of at most IFNAMSIZ characters."""
+    if isinstance(value, str) and value in _GOOD_IFNAMES:  # a big lab repeats a few names
+        return value
     check_name(value, "interface name", where, limit=IFNAMSIZ)
     if value in ("all", "default"):  # reserved by the kernel for sysctl paths
         raise InputError(f"{where}: interface name {value!r} is reserved by the kernel")
     if value in IP_KEYWORDS:
         raise InputError(f"{where}: interface name {value!r} is a keyword of `ip link`, "
                          "which would read it as one; choose another name")
+    if len(_GOOD_IFNAMES) < 100000:
+        _GOOD_IFNAMES.add(value)
+    return value
+
+
+_GOOD_IFNAMES = set()  # names check_ifname has accepted (only str ones get here)
+
+
+def check_new_ifname(value, where):
+    """The name of an interface the lab creates: not `lo`, which every namespace has."""
+    check_ifname(value, where)
+    if value == "lo":
+        raise InputError(f"{where}: interface name 'lo' is the loopback device that every "
+                         "namespace already has, so netplay cannot create it; choose another "
+                         "name")
     return value
 
 

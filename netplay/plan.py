@@ -16,6 +16,7 @@ from netplay.steps import Ref, Step
 NETNS_DIR = "/var/run/netns"
 LAB_LABEL = "netplay.lab"  # docker label naming the lab a container belongs to
 DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
+FIREWALLS = ("iptables", "ip6tables")  # each root bridge gets an ACCEPT rule in both
 
 
 def ip(ns, *args):
@@ -153,11 +154,13 @@ def bridge_steps(topo, bridge):
     steps = [Step(addbr(ns, name), undo=undo, phase=phase)]
     if ns is None:
         steps.append(mark(None, name, topo.name, phase))
-        # Docker sets FORWARD to DROP and makes bridged frames traverse iptables: let this
-        # bridge's own frames through, marked as ours so the rule is found and removed.
+        # Docker sets FORWARD to DROP and makes bridged frames traverse iptables (and, with
+        # bridge-nf-call-ip6tables and an ip6tables DROP policy, ip6tables): let this
+        # bridge's own frames through, marked as ours so the rules are found and removed.
         rule = ["FORWARD", "-i", name, "-o", name, "-m", "comment",
                 "--comment", owner_mark(topo.name), "-j", "ACCEPT"]
-        steps.append(Step(["iptables", "-I", *rule], undo=["iptables", "-D", *rule], phase=phase))
+        for program in FIREWALLS:
+            steps.append(Step([program, "-I", *rule], undo=[program, "-D", *rule], phase=phase))
     steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", name), phase=phase)
               for a in bridge.addresses]
     steps += activate_steps(topo, ns, name, bridge.up, phase)

@@ -5,7 +5,7 @@ Each check raises one clear error naming what is wrong and how to fix it.
 
 import ipaddress
 
-from netplay import dockerstate, impair, observe
+from netplay import dockerstate, kernel, observe
 from netplay.errors import HostError, InputError
 from netplay.runner import PACKAGES, missing_programs
 from netplay.topology import uses_docker
@@ -103,4 +103,4 @@ def check(topo, steps, machine, cli=None):
         containers = dockerstate.container_names(cli)
     check_names_free(topo, machine, containers)
     check_root_addresses(topo, machine)
-    impair.check_kernel(topo, machine)  # issue 6: delay/jitter/loss need netem
+    kernel.check(topo, machine)  # dummy links, netem and tbf qdiscs: probed if needed

@@ -5,17 +5,20 @@ reference is checked here, so that planning and running never meet a bad value.
 `to_dict` gives the normalized form that the step log stores and that loads back unchanged.
 """
 
+import gc
 import ipaddress
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import yaml
 
+from netplay import cidr
 from netplay import impair as impairments
 from netplay.errors import InputError
 from netplay.impair import Impairment
-from netplay.names import check_ifname, check_name
+from netplay.names import check_ifname, check_name, check_new_ifname
 from netplay.userfile import (MAX_DEPTH, MAX_VALUES, TOPOLOGY_LIMIT, check_depth, read_bytes,
                               too_big, too_deep)
 
@@ -48,8 +51,8 @@ class Route:
     @property
     def family(self):
         if self.to == "default":
-            return ipaddress.ip_address(self.via).version if self.via else 4
-        return ipaddress.ip_network(self.to, strict=False).version
+            return cidr.address(self.via)[0] if self.via else 4
+        return cidr.interface(self.to).version
 
 
 @dataclass
@@ -249,20 +252,31 @@ def _string(value, where):
     return value
 
 
+PRIVATE_HINT = "use a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fd00::/8)"
+
+
 def check_cidr(value, where):
-    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64."""
+    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64; not one
+    the kernel refuses on an interface or treats as a martian (unspecified, loopback,
+    multicast). A link-local address may be given (fe80::1 as a gateway); see _subnets."""
     if not isinstance(value, str) or "/" not in value:
         raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
     try:
-        ipaddress.ip_interface(value)
+        parsed = cidr.interface(value)
     except ValueError:
         raise InputError(f"{where}: {value!r} is not a valid IPv4 or IPv6 CIDR address") from None
+    what = cidr.special(parsed.version, parsed.ip, parsed.ip, cidr.NOT_AN_INTERFACE)
+    if what:
+        raise InputError(f"{where}: {value} is in {what}, which is not an address for a lab's "
+                         f"interface; {PRIVATE_HINT}")
     return value
 
 
 def _address(value, where):
     try:
-        return str(ipaddress.ip_address(value))
+        if isinstance(value, str):
+            return cidr.address_text(value)
+        return str(ipaddress.ip_address(value))  # a YAML number is an address too
     except (ValueError, TypeError):
         raise InputError(f"{where}: {value!r} is not a valid IP address") from None
 
@@ -289,7 +303,7 @@ def check_mtu(value, where):
 
 
 def _interface(name, raw, where):
-    check_ifname(name, where)
+    check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
@@ -310,7 +324,7 @@ def _route(raw, where):
     to = raw["to"]
     if to != "default":
         try:
-            to = str(ipaddress.ip_network(to, strict=False)) if "/" in str(to) else None
+            to = cidr.network_text(to) if isinstance(to, str) and "/" in to else None
         except ValueError:
             to = None
         if to is None:
@@ -320,7 +334,7 @@ def _route(raw, where):
     if via is None and dev is None:
         raise InputError(f"{where}: a route needs 'via', 'dev' or both")
     route = Route(to, via, dev, _bool(raw.get("onlink", False), f"{where}.onlink"))
-    if via and route.to != "default" and ipaddress.ip_address(via).version != route.family:
+    if via and route.to != "default" and cidr.address(via)[0] != route.family:
         raise InputError(f"{where}: 'via' {via} is not of the same IP family as {to}")
     if route.onlink and not (via and dev):
         raise InputError(f"{where}: onlink needs both 'via' and 'dev' (the gateway is on "
@@ -341,6 +355,9 @@ def _node(name, raw, where):
     if kind == "docker" and len(name) < 2:
         raise InputError(f"{where}: Docker needs container names of two characters or more; "
                          f"rename node {name!r}")
+    if kind == "docker" and name.startswith("_"):  # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+        raise InputError(f"{where}: Docker refuses container names that start with '_'; "
+                         f"rename node {name!r} to start with a letter or digit")
     node = Node(name, kind)
     ifaces = as_mapping(raw.get("interfaces"), f"{where}.interfaces", None)
     for ifname, iraw in ifaces.items():
@@ -442,7 +459,7 @@ def check_image(value, where):
 
 
 def _bridge(name, raw, where):
-    check_ifname(name, where)
+    check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
     bridge = Bridge(name)
     if raw.get("namespace") is not None:
@@ -458,7 +475,7 @@ def _ports(raw, where):
     """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
     out = {}
     for port, praw in as_mapping(raw, where, None).items():
-        check_ifname(port, f"{where}.{port}")
+        check_new_ifname(port, f"{where}.{port}")
         praw = as_mapping(praw, f"{where}.{port}", ("impair",))
         out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
     return out
@@ -485,6 +502,11 @@ def _subnets(value, where):
         if net.version in families:
             raise InputError(f"{where}: two IPv{net.version} subnets; give at most one per "
                              "family")
+        what = cidr.special(net.version, int(net.network_address), int(net.broadcast_address),
+                            cidr.NOT_A_SUBNET)
+        if what:
+            raise InputError(f"{where}: {net} overlaps {what}, whose addresses are not handed "
+                             f"to a lab's interfaces; {PRIVATE_HINT}")
         families.add(net.version)
         out.append(str(net))
     return out
@@ -502,7 +524,7 @@ def _endpoint(text, where, topo):
         if node not in topo.bridges:
             raise InputError(f"{where}: {text!r} needs an interface, as in '{node}:eth1'")
         return Endpoint(node, "")  # named once the other end is known
-    return Endpoint(node, check_ifname(iface, where))
+    return Endpoint(node, check_new_ifname(iface, where))
 
 
 def _link(raw, where, topo):
@@ -541,8 +563,28 @@ def _port_name(other, bridge_end, where):
 TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges", "links")
 
 
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector paused: making tens of thousands of small objects
+    (a 574-node fabric has 33,000 interfaces) sets off full collections that walk all of
+    them again and again, which took half the time of loading that fabric. Nothing made
+    here needs collecting meanwhile; the collector runs again when the outermost exits."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
 def from_dict(raw, source="topology"):
     """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
+    with gc_paused():
+        return _from_dict(raw, source)
+
+
+def _from_dict(raw, source):
     raw = as_mapping(raw, source, TOP_KEYS, required=("name",))
     name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
     topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
@@ -562,7 +604,10 @@ def from_dict(raw, source="topology"):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     _check_graph(topo, source)
     _place_impairments(topo, ports, source)
-    _assign_addresses(topo, source)
+    used, repeated = _addresses_given(topo)
+    _assign_addresses(topo, source, used)
+    if repeated:  # else no address is given twice anywhere, let alone on one segment
+        _check_unique_addresses(topo, source)
     _check_routing(topo, source)
     return topo
 
@@ -579,9 +624,12 @@ def _check_graph(topo, source):
             raise InputError(f"{source}: bridges.{bridge.name}.namespace: {ns!r} is not a "
                              "netns or docker node of this topology")
     _place_interfaces(topo, source)
+    own_bridges = {(b.namespace, b.name) for b in topo.bridges.values() if b.namespace}
     for node in topo.nodes.values():
         for i, route in enumerate(node.routes):
-            if route.dev and route.dev not in node.interfaces:
+            # a route may leave by one of the node's interfaces or a bridge in its namespace
+            if route.dev and route.dev not in node.interfaces and \
+                    (node.name, route.dev) not in own_bridges:
                 raise InputError(f"{source}: nodes.{node.name}.routes[{i}].dev: {node.name} "
                                  f"has no interface {route.dev!r}")
 
@@ -665,10 +713,25 @@ def _usable(net):
     return first, last
 
 
-def _assign_addresses(topo, source):
+def _addresses_given(topo):
+    """The addresses the topology gives to interfaces and bridges, {version: {ip}}, and
+    whether any address is given twice."""
+    used, count = {4: set(), 6: set()}, 0
+    lists = [i.addresses for n in topo.nodes.values() for i in n.interfaces.values()]
+    lists += [b.addresses for b in topo.bridges.values()]
+    for addresses in lists:
+        for a in addresses:
+            parsed = cidr.interface(a)
+            used[parsed.version].add(parsed.ip)
+            count += 1
+    return used, count > len(used[4]) + len(used[6])
+
+
+def _assign_addresses(topo, source, used):
     """Addresses from subnets: every node interface on a bridge (or link) with a subnet
     gets the lowest free address of each subnet it has none of, in the order of the
-    topology's links, so the same topology always gets the same addresses."""
+    topology's links, so the same topology always gets the same addresses. used:
+    {version: {ip}} of the addresses already given, which it adds its own to."""
     jobs = []  # (where, subnet, [Interface]) in topology order
     members = {name: [] for name in topo.bridges}
     for link in topo.links:
@@ -682,36 +745,84 @@ def _assign_addresses(topo, source):
         for net in link.subnets:
             jobs.append((f"links[{i}].subnet", net, [_end_interface(topo, link.a),
                                                      _end_interface(topo, link.b)]))
-    if not jobs:
-        return
-    used = set()
-    for node in list(topo.nodes.values()) + list(topo.bridges.values()):
-        for iface in node.interfaces.values():
-            used.update(ipaddress.ip_interface(a).ip for a in iface.addresses)
-    for bridge in topo.bridges.values():
-        used.update(ipaddress.ip_interface(a).ip for a in bridge.addresses)
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
-        address = type(net.network_address)  # not ip_address(int): that makes 1 IPv4
+        subnet, version = cidr.network(text), net.version
         first, last = _usable(net)
         cursor = first
         for iface in ifaces:
-            if any(ipaddress.ip_interface(a).ip in net for a in iface.addresses):
+            if any(cidr.interface(a)[:2] in subnet for a in iface.addresses):
                 continue
-            while cursor <= last and address(cursor) in used:
+            while cursor <= last and cursor in used[version]:
                 cursor += 1
             if cursor > last:
                 raise InputError(f"{source}: {where}: {net} has no free address left for "
                                  f"{iface.name} ({len(ifaces)} interfaces share it); use a "
                                  "shorter prefix")
-            addr = address(cursor)
-            used.add(addr)
-            iface.addresses.append(f"{addr}/{net.prefixlen}")
+            used[version].add(cursor)
+            iface.addresses.append(f"{cidr.text(version, cursor)}/{net.prefixlen}")
+
+
+def _segments(topo):
+    """The layer-2 segment of every device that holds addresses: {(owner, ifname): key}.
+    A link joins its two ends; a bridge joins itself, its ports and, through links between
+    bridges, other bridges. A device on no link (a dummy) is a segment of its own."""
+    parent = {name: name for name in topo.bridges}
+
+    def find(name):
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for link in topo.links:
+        if link.a.node in topo.bridges and link.b.node in topo.bridges:
+            parent[find(link.a.node)] = find(link.b.node)
+    out = {(name, name): ("bridge", find(name)) for name in topo.bridges}
+    for i, link in enumerate(topo.links):
+        for end, other in ((link.a, link.b), (link.b, link.a)):
+            if end.node in topo.nodes:
+                out[(end.node, end.iface)] = ("bridge", find(other.node)) \
+                    if other.node in topo.bridges else ("link", i)
+    return out
+
+
+def _check_unique_addresses(topo, source):
+    """No address twice on one layer-2 segment: the kernel takes both, and then whichever
+    answers ARP or neighbour discovery first gets the other's traffic."""
+    devices = [((n.name, i.name), i.addresses) for n in topo.nodes.values()
+               for i in n.interfaces.values() if i.addresses]
+    devices += [((b.name, b.name), b.addresses) for b in topo.bridges.values() if b.addresses]
+    segments = _segments(topo)
+    seen = {}  # (segment, version, ip) -> the device that holds it
+    for device, addresses in devices:
+        segment = segments.get(device, device)
+        for a in addresses:
+            key = (segment, *cidr.interface(a)[:2])
+            first = seen.get(key)
+            if first is None:
+                seen[key] = device
+                continue
+            ip = a.split("/")[0]
+            label = _device_label(topo, device)
+            if first == device:
+                raise InputError(f"{source}: {label} has address {ip} twice; give it once")
+            raise InputError(f"{source}: {_device_label(topo, first)} and {label} both have "
+                             f"address {ip} on one layer-2 segment (a link, or bridges and "
+                             "what they join); give each its own address")
+
+
+def _device_label(topo, device):
+    owner, ifname = device
+    return f"bridge {owner}" if owner in topo.bridges else f"{owner}:{ifname}"
 
 
 def _check_routing(topo, source):
     """NAT names a real interface; every gateway is on a link the node can reach (an
     address's subnet or a route with `dev` only), as the kernel requires."""
+    bridges_in = {}  # namespace -> its bridges, so each node looks at its own only
+    for bridge in topo.bridges.values():
+        bridges_in.setdefault(bridge.namespace, []).append(bridge)
     for node in topo.nodes.values():
         where = f"{source}: nodes.{node.name}"
         for ifname in node.nat:
@@ -720,28 +831,40 @@ def _check_routing(topo, source):
                                  f"{ifname!r}")
         if node.kind == "host":
             continue  # the host's own routes may cover its gateways
-        nets = [ipaddress.ip_interface(a).network for i in node.interfaces.values()
-                for a in i.addresses]
-        nets += [ipaddress.ip_interface(a).network for b in topo.bridges.values()
-                 if b.namespace == node.name for a in b.addresses]
-        for r in node.routes:
-            if r.via is None:
-                nets.append(ipaddress.ip_network(r.to) if r.to != "default" else
-                            ipaddress.ip_network("0.0.0.0/0" if r.family == 4 else "::/0"))
-        for i, r in enumerate(node.routes):
-            if r.via is None or r.onlink:
-                continue
-            gw = ipaddress.ip_address(r.via)
-            if gw.is_link_local:
-                if r.dev is None:
-                    raise InputError(f"{where}.routes[{i}]: the link-local gateway {gw} needs "
-                                     "'dev' (which link it is on)")
-                continue
-            if not any(gw.version == n.version and gw in n for n in nets):
-                raise InputError(
-                    f"{where}.routes[{i}].via: gateway {gw} is on none of {node.name}'s links "
-                    f"(no address's subnet and no 'dev' route holds it); add a route "
-                    f"{{to: {gw}/{gw.max_prefixlen}, dev: IFACE}} before it, or onlink: true")
+        for i, r in _unreachable_gateways(node, bridges_in.get(node.name, ())):
+            version, ip = cidr.address(r.via)
+            if cidr.is_link_local(version, ip):
+                raise InputError(f"{where}.routes[{i}]: the link-local gateway {r.via} needs "
+                                 "'dev' (which link it is on)")
+            raise InputError(
+                f"{where}.routes[{i}].via: gateway {r.via} is on none of {node.name}'s links "
+                f"(no address's subnet and no 'dev' route holds it); add a route "
+                f"{{to: {r.via}/{cidr.BITS[version]}, dev: IFACE}} before it, or onlink: true")
+
+
+def _unreachable_gateways(node, bridges):
+    """(index, route) of each route whose gateway the node cannot reach:
+    on no connected subnet and no device route, or link-local without `dev`. The node's
+    networks are indexed by (version, prefix length), so each gateway costs one lookup
+    per prefix length the node uses, not one per network."""
+    nets = {4: {}, 6: {}}  # version -> {netmask: {network}}
+    addresses = [a for i in node.interfaces.values() for a in i.addresses]
+    addresses += [a for b in bridges for a in b.addresses]
+    connected = [cidr.interface(a) for a in addresses]
+    connected += [cidr.interface(r.to) if r.to != "default" else cidr.Cidr(r.family, 0, 0)
+                  for r in node.routes if r.via is None]
+    for c in connected:
+        nets[c.version].setdefault(cidr.mask(c.version, c.prefixlen), set()).add(c.network)
+    for i, r in enumerate(node.routes):
+        if r.via is None or r.onlink:
+            continue
+        version, ip = cidr.address(r.via)
+        if cidr.is_link_local(version, ip):
+            if r.dev is None:
+                yield i, r
+            continue
+        if not any(ip & netmask in networks for netmask, networks in nets[version].items()):
+            yield i, r
 
 
 # --- normalized form -----------------------------------------------------------------------

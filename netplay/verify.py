@@ -396,8 +396,10 @@ class Network:
                                             list(getattr(node, "nat", []) or []))
         for bridge in topo.bridges.values():
             owner = bridge.namespace if bridge.namespace else self.host
-            if owner is None or not bridge.addresses:
-                continue  # an address in the root namespace of a lab with no host node
+            if owner is None or not (bridge.addresses or bridge.namespace):
+                # a root bridge without addresses is no stack's; one in a node is that
+                # node's, and its routes may leave by it (`dev: BRIDGE`)
+                continue
             stack = self.stacks[owner]
             stack.ifaces[bridge.name] = (bridge.up, [ipaddress.ip_interface(a)
                                                      for a in bridge.addresses])

@@ -17,7 +17,9 @@ Measured, for each size N of `linear:N` (Mininet's linear,N):
 
 Then 20 Docker nodes (netplay) against 20 `docker run -d --net=none` started at once;
 netplay's verify (every pair pinged) against Mininet's `--test pingall` on linear:50;
-and `netplay --help`.
+`netplay --help`; and loading and validating the largest generated labs
+(leafspine:64,255,1 and linear:1000), which every command that reads such a lab pays
+first (`--load-only` measures just that, without root).
 
 Host safety: the whole run holds /run/netplay-tests.lock (the test suite takes it per
 test), waits before each measurement until the kernel has finished the previous one's
@@ -338,6 +340,34 @@ def require_free(n):
                          "remove them or choose other sizes")
 
 
+LOAD_SPECS = ("leafspine:64,255,1", "linear:1000")
+LOAD_CODE = ("import sys, time\n"
+             "from netplay import builtins\n"
+             "start = time.perf_counter()\n"
+             "builtins.load(sys.argv[1])\n"
+             "print(time.perf_counter() - start)\n")
+
+
+def measure_load(spec, runs, env=None):
+    """Load and validate a built-in topology in a fresh process (imports not counted):
+    the median of `runs` runs, in seconds."""
+    times = []
+    for _ in range(runs):
+        result = quiet([sys.executable, "-c", LOAD_CODE, spec], env=env, timeout=600)
+        if result.returncode != 0:
+            raise BenchError(f"loading {spec} failed: {result.stderr.strip()[-300:]}")
+        times.append(float(result.stdout.split()[-1]))
+    return {"topology": spec, "seconds": statistics.median(times), "runs": runs}
+
+
+def measure_loads(runs, env=None):
+    out = []
+    for spec in LOAD_SPECS:
+        out.append(measure_load(spec, runs, env))
+        log(f"load+validate {spec}: {out[-1]['seconds']:.3f} s (median of {runs})")
+    return out
+
+
 def measure_netplay(netplay, n):
     require_free(n)
     lab = f"linear-{n}"
@@ -592,7 +622,7 @@ def fmt_ratio(value):
 
 def run_benchmark(args):
     notes, settles = [], []
-    results = {"linear": [], "docker": None, "verify": None, "help": None}
+    results = {"linear": [], "docker": None, "verify": None, "help": None, "load": None}
     state = tempfile.mkdtemp(prefix="netplay-benchmark-")
     netplay = Netplay(state, args.timeout)
     mininet = None
@@ -611,6 +641,7 @@ def run_benchmark(args):
             helps.append(netplay("--help").check("netplay --help").seconds)
         results["help"] = {"seconds": statistics.median(helps), "runs": len(helps)}
         log(f"netplay --help: {results['help']['seconds']:.3f} s (median of {len(helps)})")
+        results["load"] = measure_loads(args.help_runs, netplay.env)
 
         for n in args.sizes:
             row = {"n": n}
@@ -752,6 +783,9 @@ def targets(results):
     if h:
         out.append(("netplay --help under 0.3 s", "< 0.3 s", f"{h['seconds']:.3f} s",
                     h["seconds"] < 0.3))
+    for row in results.get("load") or []:
+        out.append((f"load+validate {row['topology']} under 1 s", "< 1 s",
+                    f"{row['seconds']:.3f} s", row["seconds"] < 1))
     return [{"target": t, "goal": g, "measured": m, "met": bool(ok)} for t, g, m, ok in out]
 
 
@@ -805,12 +839,22 @@ def tables(report):
     if phases:
         out.append(tabulate(phases, headers=["floor", "phase", "processes", "time"],
                             disable_numparse=True, tablefmt="github"))
+    if results.get("load"):
+        out.append(load_table(results["load"]))
     if report["targets"]:
         out.append(tabulate([[t["target"], t["goal"], t["measured"],
                               "met" if t["met"] else "MISSED"] for t in report["targets"]],
                             headers=["target", "goal", "measured", ""],
                             disable_numparse=True, tablefmt="github"))
     return "\n\n".join(out)
+
+
+def load_table(rows):
+    from tabulate import tabulate
+
+    return tabulate([[row["topology"], f"{row['seconds']:.3f} s"] for row in rows],
+                    headers=["topology", "load+validate"], disable_numparse=True,
+                    tablefmt="github")
 
 
 def parse_args(argv=None):
@@ -846,6 +890,9 @@ def parse_args(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: sizes 3, verify on linear:3, 2 docker nodes, "
                              "short settling (explicit options still win)")
+    parser.add_argument("--load-only", action="store_true",
+                        help="measure only loading and validating the largest generated "
+                             "labs (no root needed; --help-runs runs each)")
     parser.add_argument("--no-lock", action="store_true",
                         help=f"do not take {LOCK} (the caller holds it, as a test does)")
     args = parser.parse_args(argv)
@@ -891,6 +938,13 @@ def held_lock(skip):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.load_only:
+        try:
+            print(load_table(measure_loads(args.help_runs)))
+        except BenchError as err:
+            print(f"benchmark: error: {err}", file=sys.stderr)
+            return 1
+        return 0
     if os.geteuid() != 0:
         print("benchmark: error: must run as root (try: sudo scripts/benchmark.sh)",
               file=sys.stderr)

@@ -96,8 +96,8 @@ def snapshot():
     """What a lab may leave behind on the host, as sets and strings to compare."""
     ns = sorted(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else []
     links = sorted(link["ifname"] for link in ip_json("link", "show"))
-    fw = subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout \
-        if _has("iptables") else ""
+    fw = "".join(subprocess.run([program, "-S"], capture_output=True, text=True).stdout
+                 for program in ("iptables", "ip6tables") if _has(program))
     containers = []
     if DOCKER:
         containers = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"],

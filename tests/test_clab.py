@@ -483,6 +483,46 @@ def test_containerlab_dummy_link(tmp_path, lab):
     assert d["address"] == "02:00:00:00:09:21"
 
 
+DUMMY_SMOKE = """
+    name: np9-clabdum
+    topology:
+      nodes:
+        np9-d1: {kind: linux}
+        np9-d2: {kind: linux}
+      links:
+        - endpoints: ["np9-d1:eth1", "np9-d2:eth1"]
+          ipv4: [10.9.3.1/24, 10.9.3.2/24]
+        - type: dummy
+          endpoint: {node: np9-d1, interface: dummy0, mac: "02:00:00:00:09:21"}
+"""
+
+
+@pytest.mark.root
+def test_the_kernel_probe_agrees_with_the_kernels_modules():
+    from plumbum import local
+
+    from netplay import kernel
+
+    assert kernel.available(local, "dummy") == dummy_supported()
+
+
+@pytest.mark.root
+@pytest.mark.skipif(dummy_supported(), reason="this kernel has a dummy driver: the link is "
+                                              "built instead")
+def test_without_a_dummy_driver_a_dummy_link_is_refused_before_any_change(
+        tmp_path, netplay, host_unchanged, state_dir):
+    """This kernel has no dummy link type: the lab used to fail half built, at the step
+    that made the dummy. Now the kernel is probed first and nothing runs."""
+    result = netplay("run", write(tmp_path, DUMMY_SMOKE), "--runtime", "netns")
+    assert result.rc == 2, result
+    lines = result.err.strip().splitlines()
+    assert lines == ["netplay: error: np9-clabdum: np9-d1:dummy0 is a dummy interface, but "
+                     "this kernel has no dummy link type (CONFIG_DUMMY; try `modprobe "
+                     "dummy`); remove the dummy interface (containerlab: the `type: dummy` "
+                     "link) or run it on a kernel with dummy"], result
+    assert not os.path.exists(f"{state_dir}/labs/np9-clabdum/log.json")  # nothing ran
+
+
 def test_the_documented_example_converts_as_documented(tmp_path):
     import re
     from pathlib import Path

@@ -58,6 +58,8 @@ def test_clean_finds_only_marked_objects_and_removes_them(netplay, state_dir, fo
             ("interface", "laptop_eth1", "home"), ("interface", "router_eth1", "home"),
             ("firewall rule", "-i home -o home -m comment --comment netplay:home -j ACCEPT",
              "home"),
+            ("firewall rule", "IPv6 -i home -o home -m comment --comment netplay:home -j ACCEPT",
+             "home"),
         }
         assert snapshot()["netns"] != before["netns"], "listing alone removes nothing"
         for lab in ("levels", "home"):

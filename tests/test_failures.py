@@ -51,6 +51,17 @@ def test_failed_step_rolls_back_everything(netplay, tmp_path, state_dir, host_un
     ("name: x\nnodes: {a: {kind: netns}\n", "malformed YAML at line 3"),
     ("name: x\nnodes: {a: {colour: red}}\n", "unknown key 'colour'"),
     ("name: x\nnodes: {'a$(reboot)': {}}\n", "may use only letters"),
+    # issue 13: each of these passed validation and failed (or misbehaved) on the host
+    ("name: npt-x\nnodes: {npt-a: {}, npt-b: {}}\nlinks: [{endpoints: [npt-a:lo, npt-b:e0]}]\n",
+     "interface name 'lo' is the loopback device"),
+    ("name: npt-x\nnodes: {_npt-c: {kind: docker}}\n", "Docker refuses container names"),
+    ("name: npt-x\nnodes: {npt-a: {interfaces: {e0: {addresses: [10.251.1.1/24]}}},\n"
+     "  npt-b: {interfaces: {e0: {addresses: [10.251.1.1/24]}}}}\n"
+     "links: [{endpoints: [npt-a:e0, npt-b:e0]}]\n",
+     "npt-a:e0 and npt-b:e0 both have address 10.251.1.1 on one layer-2 segment"),
+    ("name: npt-x\nnodes: {npt-a: {}, npt-b: {}}\n"
+     "links: [{endpoints: [npt-a:e0, npt-b:e0], subnet: 169.254.0.0/16}]\n",
+     "overlaps the link-local range 169.254.0.0/16"),
 ])
 def test_bad_topology_file_changes_nothing(netplay, tmp_path, host_unchanged, text, message):
     result = netplay("run", write_topology(tmp_path, text))

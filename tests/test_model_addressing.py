@@ -82,6 +82,17 @@ BAD = [
      "put subnet on the bridge"),
     ("nodes: {a: {}, b: {}, c: {}}\nbridges: {br: {subnet: 10.0.0.0/30}}\nlinks: [{endpoints: "
      "[a:e0, br]}, {endpoints: [b:e0, br]}, {endpoints: [c:e0, br]}]", "use a shorter prefix"),
+    # issue 13: ranges whose addresses the kernel refuses on an interface, or drops
+    ("bridges: {br: {subnet: 127.0.0.0/8}}",
+     "bridges.br.subnet: 127.0.0.0/8 overlaps the loopback range 127.0.0.0/8"),
+    ("bridges: {br: {subnet: 169.254.0.0/16}}", "overlaps the link-local range 169.254.0.0/16"),
+    ("bridges: {br: {subnet: 'fe80::/64'}}", "overlaps the link-local range fe80::/10"),
+    ("bridges: {br: {subnet: 224.1.0.0/16}}", "overlaps the multicast range 224.0.0.0/4"),
+    ("bridges: {br: {subnet: 'ff02::/64'}}", "overlaps the multicast range ff00::/8"),
+    ("bridges: {br: {subnet: 0.0.0.0/24}}", "overlaps the unspecified ('this network') range"),
+    ("bridges: {br: {subnet: '::/64'}}", "::/64 overlaps the unspecified address ::"),
+    ("nodes: {a: {}, b: {}}\nlinks: [{endpoints: [a:e0, b:e0], subnet: 96.0.0.0/3}]",
+     "links[0].subnet: 96.0.0.0/3 overlaps the loopback range"),
 ]
 
 

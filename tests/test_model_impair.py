@@ -14,14 +14,14 @@ import pytest
 
 from conftest import TEST_IMAGE, ROOT, write_topology
 from model_net import ping_soon, rtt_ms, transfer_seconds
-from netplay import impair
+from netplay import impair, kernel
 from netplay.errors import InputError
 from netplay.impair import Impairment
 from netplay.machine.local import LocalMachine
 from netplay.plan import plan
 from netplay.topology import from_dict, parse_yaml, to_dict
 
-NETEM = ROOT and impair.netem_available(LocalMachine())
+NETEM = ROOT and kernel.available(LocalMachine(), "netem")
 needs_netem = pytest.mark.skipif(not NETEM, reason="this kernel has no netem qdisc "
                                  "(CONFIG_NET_SCH_NETEM); delay, jitter and loss cannot be made")
 

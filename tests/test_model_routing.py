@@ -204,3 +204,61 @@ def test_routed_nat_over_point_to_point_32_links_on_ipv4_and_ipv6(lab, tmp_path)
     # and has no way back to the private network behind it
     assert not ping("np6srv", "192.168.66.2", wait=1)
     assert not ping("np6srv", "fd00:66:1::2", wait=1)
+
+
+# np6br1 holds bridge np6lan, which carries no address of the subnet its route names:
+# the route leaves by the bridge itself (`dev: np6lan`), as a router's LAN bridge is used.
+BRIDGE_ROUTE = """
+name: np6brroute
+nodes:
+  np6br1:
+    routes: [{to: 10.79.0.0/24, dev: np6lan}]
+  np6h:
+    interfaces: {eth0: {addresses: [10.79.0.2/24]}}
+    routes: [{to: 10.78.0.0/24, dev: eth0}]
+bridges:
+  np6lan: {namespace: np6br1, addresses: [10.78.0.1/24]}
+links:
+  - endpoints: [np6h:eth0, np6lan]
+"""
+
+
+def test_a_route_may_leave_by_a_bridge_in_the_nodes_own_namespace():
+    topo = load(BRIDGE_ROUTE)
+    assert "ip -n np6br1 route add 10.79.0.0/24 dev np6lan" in shell(topo)
+    # a bridge in another namespace is not the node's device
+    other = BRIDGE_ROUTE.replace("np6br1:\n    routes: [{to: 10.79.0.0/24, dev: np6lan}]",
+                                 "np6br1: {}\n  np6x:\n    routes: [{to: 10.79.0.0/24, "
+                                 "dev: np6lan}]")
+    with pytest.raises(InputError, match="np6x has no interface 'np6lan'"):
+        load(other)
+
+
+@pytest.mark.root
+def test_a_route_by_a_bridge_carries_traffic_and_verify_agrees(lab, netplay, tmp_path):
+    lab(write_topology(tmp_path, BRIDGE_ROUTE), name="np6brroute")
+    routes = {r["dst"]: r for r in ns_json("np6br1", "route", "show")}
+    assert routes["10.79.0.0/24"]["dev"] == "np6lan"
+    assert ping_soon("np6br1", "10.79.0.2")  # out by the route, back by np6h's own
+    result = netplay("verify", "np6brroute", "--json")
+    assert result.rc == 0, result
+    reach = {c["subject"] for c in result.json()["checks"] if c["check"] == "reach"}
+    assert "np6br1 -> np6h 10.79.0.2" in reach
+
+
+def test_verify_routes_by_an_addressless_bridge_in_the_node():
+    import ipaddress
+
+    from netplay.verify import Network
+
+    topo = load("""
+name: x
+nodes:
+  r: {routes: [{to: 10.81.0.0/24, dev: br}]}
+  h: {interfaces: {eth0: {addresses: [10.81.0.2/24]}}}
+bridges:
+  br: {namespace: r}
+links: [{endpoints: [h:eth0, br]}]
+""")
+    reached, hops, _, why = Network(topo).deliver("r", ipaddress.ip_address("10.81.0.2"))
+    assert reached is not None and reached.name == "h", why

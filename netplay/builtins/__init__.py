@@ -5,7 +5,7 @@ from importlib import resources
 
 from netplay.builtins import generators
 from netplay.errors import InputError
-from netplay.topology import from_dict, parse_yaml
+from netplay.topology import from_dict, gc_paused, parse_yaml
 
 
 def files():
@@ -22,7 +22,8 @@ def names():
 def load(name):
     base = name.partition(":")[0]
     if base in generators.GENERATORS:
-        return from_dict(generators.generate(name), source=name)
+        with gc_paused():  # a generated lab may be tens of thousands of small objects
+            return from_dict(generators.generate(name), source=name)
     if name not in files():
         hint = ""
         if ":" in name:

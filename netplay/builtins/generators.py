@@ -24,6 +24,7 @@ Every host reaches every other host, over IPv4 and IPv6.
 import ipaddress
 import re
 
+from netplay import cidr
 from netplay.errors import InputError
 
 SWITCHES = "switches"  # the namespace node holding linear's and tree's bridges
@@ -99,10 +100,10 @@ def tree(depth, fanout):
 
 def _fabric_link(spine, leaf, leaves):
     """Addresses of the link spine--leaf: a /31 from 10.0.0.0/16 and a /64 from fd00:0::/32."""
-    k = (spine - 1) * leaves + (leaf - 1)
-    base = ipaddress.ip_address(0x0A000000 + 2 * k)
+    base = 0x0A000000 + 2 * ((spine - 1) * leaves + (leaf - 1))
     v6 = f"fd00:0:{spine:x}:{leaf:x}::"
-    return (f"{base}/31", f"{base + 1}/31", f"{v6}1/64", f"{v6}2/64")
+    return (f"{cidr.text(4, base)}/31", f"{cidr.text(4, base + 1)}/31", f"{v6}1/64",
+            f"{v6}2/64")
 
 
 def leafspine(spines, leaves, hosts):
