@@ -499,11 +499,10 @@ DUMMY_SMOKE = """
 
 @pytest.mark.root
 def test_the_kernel_probe_agrees_with_the_kernels_modules():
-    from plumbum import local
-
     from netplay import kernel
+    from netplay.machine.local import LocalMachine
 
-    assert kernel.available(local, "dummy") == dummy_supported()
+    assert kernel.available(LocalMachine(), "dummy") == dummy_supported()
 
 
 @pytest.mark.root

@@ -144,6 +144,7 @@ undo ip link delete sw_p2
 undo ip link delete np4r-gw
 
 # bridge np4rbr
+undo ip6tables -D FORWARD -i np4rbr -o np4rbr -m comment --comment netplay:np4rich -j ACCEPT
 undo iptables -D FORWARD -i np4rbr -o np4rbr -m comment --comment netplay:np4rich -j ACCEPT
 undo ip link delete np4rbr
 
@@ -353,6 +354,8 @@ def test_teardown_script_removes_what_a_failed_build_made_before_the_lab_marked_
         assert proc.returncode == 0, proc
         assert proc.stderr == (  # what the build never made, and nothing left alone
             "already gone: ip link delete np13o-a_eth0\n"
+            "already gone: ip6tables -D FORWARD -i np13obr -o np13obr -m comment --comment "
+            "netplay:np13own -j ACCEPT\n"
             "already gone: iptables -D FORWARD -i np13obr -o np13obr -m comment --comment "
             "netplay:np13own -j ACCEPT\n"
             "already gone: ip link delete np13obr\n")

@@ -8,33 +8,17 @@ import pytest
 
 from netplay import kernel
 from netplay.errors import HostError
+from netplay.machine.fake import FakeMachine
 from netplay.topology import from_dict
 
 
-class Probes:
-    """A machine that records each `unshare --net ...` probe and fails those in `missing`."""
-
-    def __init__(self, missing=()):
-        self.missing = set(missing)
-        self.ran = []
-
-    def __getitem__(self, program):
-        assert program == "unshare"
-        return _Command(self, [program])
-
-
-class _Command:
-    def __init__(self, machine, argv):
-        self.machine, self.argv = machine, argv
-
-    def __getitem__(self, args):
-        return _Command(self.machine, self.argv + list(args))
-
-    def run(self, retcode=None):
-        self.machine.ran.append(self.argv)
-        feature = next(f for f, spec in kernel.FEATURES.items()
-                       if self.argv[2:] == list(spec.probe))
-        return (1 if feature in self.machine.missing else 0), "", ""
+def Probes(missing=()):
+    """A fake machine whose kernel lacks the features in `missing`: their probes
+    (`unshare --net ...`) fail, every other command succeeds; `.ran` lists the probes."""
+    machine = FakeMachine()
+    for feature in missing:
+        machine.answer(["unshare", "--net", *kernel.FEATURES[feature].probe], rc=1)
+    return machine
 
 
 def topo(dummy=False, impair=None):
@@ -55,7 +39,7 @@ def fresh_answers(monkeypatch):
 def test_nothing_is_probed_for_a_topology_that_needs_nothing():
     machine = Probes(missing=kernel.FEATURES)
     kernel.check(topo(), machine)
-    assert machine.ran == []
+    assert machine.argvs() == []
 
 
 def test_a_missing_dummy_type_is_refused_naming_the_interface():
@@ -66,14 +50,14 @@ def test_a_missing_dummy_type_is_refused_naming_the_interface():
         "k: a:d0 is a dummy interface, but this kernel has no dummy link type (CONFIG_DUMMY; "
         "try `modprobe dummy`); remove the dummy interface (containerlab: the `type: dummy` "
         "link) or run it on a kernel with dummy")
-    assert machine.ran == [["unshare", "--net", "ip", "link", "add", "np-probe", "type", "dummy"]]
+    assert machine.argvs() == [["unshare", "--net", "ip", "link", "add", "np-probe", "type", "dummy"]]
 
 
 def test_each_feature_is_probed_once_per_machine():
     machine = Probes()
     for _ in range(3):
         kernel.check(topo(dummy=True, impair={"delay": "5ms"}), machine)
-    assert [argv[2:4] for argv in machine.ran] == [["ip", "link"], ["tc", "qdisc"]]
+    assert [argv[2:4] for argv in machine.argvs()] == [["ip", "link"], ["tc", "qdisc"]]
     other = Probes(missing={"netem"})
     with pytest.raises(HostError, match="no netem qdisc"):
         kernel.check(topo(impair={"delay": "5ms"}), other)
