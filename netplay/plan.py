@@ -7,7 +7,6 @@ deleting the namespace (or removing the container) takes them with it. Objects i
 namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 """
 
-import ipaddress
 import re
 
 from netplay import cidr
@@ -124,7 +123,7 @@ def _has_ipv6(topo, node):
     addresses = [a for i in node.interfaces.values() for a in i.addresses]
     addresses += [a for b in topo.bridges.values() if b.namespace == node.name
                   for a in b.addresses]
-    return any(ipaddress.ip_interface(a).version == 6 for a in addresses)
+    return any(cidr.interface(a).version == 6 for a in addresses)
 
 
 def docker_steps(topo, node, pid_var, phase):
@@ -238,10 +237,11 @@ def exec_steps(node, pids):
     return [Step(in_ns(node.namespace, *argv), phase=phase) for argv in node.exec]
 
 
-def _addr_args(cidr):
+def _addr_args(address):
     """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
     duplicate address detection, which would leave it unusable for its first seconds."""
-    return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr, "nodad"]
+    return [address, "brd", "+"] if cidr.interface(address).version == 4 else \
+        [address, "nodad"]
 
 
 def config_steps(topo, node):
@@ -278,7 +278,7 @@ def nat_steps(node):
     too when that interface has an IPv6 address. Gone with the namespace: no undo."""
     steps = []
     for ifname in node.nat:
-        families = {ipaddress.ip_interface(a).version
+        families = {cidr.interface(a).version
                     for a in node.interfaces[ifname].addresses} or {4}
         for family in sorted(families):
             program = "iptables" if family == 4 else "ip6tables"
@@ -345,7 +345,7 @@ def forwarding_off(topo):
 
 def _forwarding(node):
     keys = ["net.ipv4.ip_forward=1"]
-    if node.role == "router" or any(ipaddress.ip_interface(a).version == 6
+    if node.role == "router" or any(cidr.interface(a).version == 6
                                     for i in node.interfaces.values() for a in i.addresses):
         keys.append("net.ipv6.conf.all.forwarding=1")
     return keys
