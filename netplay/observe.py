@@ -194,6 +194,29 @@ def host_state(machine, namespaces):
     return resolve_peers(states)
 
 
+NETCONF_KEYS = {"inet": "net.ipv4.ip_forward", "inet6": "net.ipv6.conf.all.forwarding"}
+
+
+def parse_netconf(data):
+    """`ip -j netconf show` output into the forwarding sysctls it reports for the whole
+    namespace (interface "all"), as sysctl writes them: {"net.ipv4.ip_forward": "1", ...}."""
+    out = {}
+    for raw in data or []:
+        key = NETCONF_KEYS.get(raw.get("family"))
+        if key and raw.get("interface") == "all" and "forwarding" in raw:
+            value = raw["forwarding"]
+            out[key] = "1" if value in (True, 1, "on", "1") else "0"
+    return out
+
+
+def forwarding(machine, ns):
+    """IPv4 and IPv6 forwarding inside namespace ns, read in one `ip -j netconf show`
+    (not one process per sysctl); {} when the namespace is not there."""
+    if ns is not None and ns not in netns_names():
+        return {}
+    return parse_netconf(ip_json(machine, ns, "netconf", "show"))
+
+
 def sysctl(machine, ns, key):
     """A sysctl's value inside namespace ns (None: root), or None when it cannot be read."""
     path = "/proc/sys/" + key.replace(".", "/")

@@ -7,9 +7,9 @@ deleting the namespace (or removing the container) takes them with it. Objects i
 namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 """
 
-import ipaddress
 import re
 
+from netplay import cidr
 from netplay import impair as impairments
 from netplay.steps import Ref, Step
 
@@ -49,8 +49,9 @@ def plan(topo):
     # starts the containers at once, reads their PIDs at once, and names their namespaces
     # in the root namespace's one `ip -batch`
     steps += sorted(nodes, key=_node_step_rank)
+    off = forwarding_off(topo)
     for node in topo.nodes.values():  # before any device exists, so every device inherits
-        steps += settings_steps(topo, node)
+        steps += settings_steps(topo, node, off.get(node.name, ()))
     for bridge in topo.bridges.values():
         steps += bridge_steps(topo, bridge)
     links = [link_steps(topo, link) for link in topo.links]
@@ -99,18 +100,20 @@ NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accep
 DOCKER_IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
 
 
-def settings_steps(topo, node):
+def settings_steps(topo, node, off=()):
     """Kernel settings a node needs before its devices exist, so that each device inherits
     them: a router forwards whatever path a packet took to reach it (reverse-path filter
     off; a namespace inherits the host's, which may be strict), and a node with IPv6
     skips duplicate address detection, which would leave its link-local addresses
     tentative, and IPv6 through it dead, for its first two seconds; a container with IPv6
-    turns it back on."""
+    turns it back on. `off`: the node's forwarding_off sysctls, in the same process."""
     keys = list(ROUTER_SYSCTLS) if node.role == "router" else []
-    if node.namespace and _has_ipv6(topo, node):
+    ipv6 = node.namespace is not None and _has_ipv6(topo, node)
+    if ipv6:
         if node.kind == "docker":  # Docker turns IPv6 off in a container it gives no network
             keys += DOCKER_IPV6_SYSCTLS
         keys += NO_DAD_SYSCTLS
+    keys += off
     if not keys:
         return []
     return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
@@ -120,7 +123,7 @@ def _has_ipv6(topo, node):
     addresses = [a for i in node.interfaces.values() for a in i.addresses]
     addresses += [a for b in topo.bridges.values() if b.namespace == node.name
                   for a in b.addresses]
-    return any(ipaddress.ip_interface(a).version == 6 for a in addresses)
+    return any(cidr.interface(a).version == 6 for a in addresses)
 
 
 def docker_steps(topo, node, pid_var, phase):
@@ -235,10 +238,11 @@ def exec_steps(node, pids):
             for argv in node.exec]
 
 
-def _addr_args(cidr):
+def _addr_args(address):
     """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
     duplicate address detection, which would leave it unusable for its first seconds."""
-    return [cidr, "brd", "+"] if ipaddress.ip_interface(cidr).version == 4 else [cidr, "nodad"]
+    return [address, "brd", "+"] if cidr.interface(address).version == 4 else \
+        [address, "nodad"]
 
 
 def config_steps(topo, node):
@@ -275,7 +279,7 @@ def nat_steps(node):
     too when that interface has an IPv6 address. Gone with the namespace: no undo."""
     steps = []
     for ifname in node.nat:
-        families = {ipaddress.ip_interface(a).version
+        families = {cidr.interface(a).version
                     for a in node.interfaces[ifname].addresses} or {4}
         for family in sorted(families):
             program = "iptables" if family == 4 else "ip6tables"
@@ -304,9 +308,45 @@ def impair_steps(topo):
     return steps
 
 
+def forwarding_off(topo):
+    """{node: the sysctls that turn its forwarding off} for the netns and docker nodes that
+    do not forward.
+
+    A new namespace takes IPv4's forwarding from the host's initial namespace (with
+    net.core.devconf_inherit_init_net 0 or 1, the default 0 included), and IPv6's too with
+    1; Docker turns the host's on, so such a node forwarded what was sent to it. The keys
+    join the node's settings sysctl, one process before its devices exist; that process
+    costs 3-5 ms a namespace (5 s on linear:1000), so a node gets one for this alone only
+    when the lab could make it forward: it has an address or a route (else it has no
+    route to forward by) and two or more devices (interfaces and the bridges inside
+    it), or a route of the lab has one of its addresses as gateway. A node with one
+    interface that no route goes through is only ever sent its own packets. IPv6's key
+    only for a node with IPv6 addresses (a kernel without IPv6 has none)."""
+    bridges, gateways = {}, set()
+    for bridge in topo.bridges.values():
+        bridges.setdefault(bridge.namespace, []).append(bridge)
+    for node in topo.nodes.values():
+        gateways.update(cidr.address(r.via) for r in node.routes if r.via)
+    out = {}
+    for node in topo.nodes.values():
+        if node.namespace is None or node.forwarding:
+            continue
+        own = bridges.get(node.name, [])
+        addresses = [a for i in node.interfaces.values() for a in i.addresses]
+        addresses += [a for b in own for a in b.addresses]
+        parsed = [cidr.interface(a) for a in addresses]
+        ipv6 = any(p.version == 6 for p in parsed)
+        routed = parsed or node.routes  # without either it has no route to forward by
+        if ipv6 or routed and (len(node.interfaces) + len(own) > 1 or
+                               any(p[:2] in gateways for p in parsed)):
+            out[node.name] = ["net.ipv4.ip_forward=0"] + \
+                (["net.ipv6.conf.all.forwarding=0"] if ipv6 else [])
+    return out
+
+
 def _forwarding(node):
     keys = ["net.ipv4.ip_forward=1"]
-    if node.role == "router" or any(ipaddress.ip_interface(a).version == 6
+    if node.role == "router" or any(cidr.interface(a).version == 6
                                     for i in node.interfaces.values() for a in i.addresses):
         keys.append("net.ipv6.conf.all.forwarding=1")
     return keys

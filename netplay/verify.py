@@ -49,6 +49,7 @@ class Expect:
     route: Optional[Route] = None
     node: str = ""
     key: str = ""  # forwarding: the sysctl
+    want: str = ""  # forwarding: its value, "1" (a forwarding node) or "0" (any other)
 
 
 @dataclass
@@ -91,11 +92,16 @@ def route_text(route):
     return text
 
 
-def _forwarding_keys(node):
-    """The sysctls `run` sets to 1 on a forwarding node: the planner decides, verify reads."""
+def _forwarding_keys(topo):
+    """{node: [(sysctl, value)]} that `run` sets for forwarding: 1 on a forwarding node, 0
+    on the others that could forward (plan.forwarding_off). The planner decides, verify
+    reads."""
     from netplay import plan
 
-    return [kv.split("=", 1)[0] for kv in plan._forwarding(node)]
+    off = plan.forwarding_off(topo)
+    settings = {n.name: plan._forwarding(n) if n.forwarding else off.get(n.name, [])
+                for n in topo.nodes.values()}
+    return {name: [tuple(kv.split("=", 1)) for kv in kvs] for name, kvs in settings.items()}
 
 
 def expected_state(topo):
@@ -131,13 +137,13 @@ def expected_state(topo):
         ns_a, ns_b = topo.namespace_of(link.a.node), topo.namespace_of(link.b.node)
         out.append(Expect("peer", f"{link.a} -- {link.b}", ns_a, link.a.iface,
                           peer=(ns_b, link.b.iface)))
+    forwarding = _forwarding_keys(topo)
     for node in topo.nodes.values():
         for route in node.routes:
             out.append(Expect("route", f"{node.name}: {route_text(route)}", node.namespace,
                               route.dev or "", route=route, node=node.name))
-        if node.forwarding:
-            out += [Expect("forwarding", f"{node.name}: {key}", node.namespace, key=key,
-                           node=node.name) for key in _forwarding_keys(node)]
+        out += [Expect("forwarding", f"{node.name}: {key}", node.namespace, key=key,
+                       node=node.name, want=want) for key, want in forwarding[node.name]]
     return out
 
 
@@ -291,9 +297,9 @@ def _check_forwarding(exp, observed, labels):
     value = observed.sysctls.get((exp.ns, exp.key))
     if value is None:
         return False, f"{exp.key} cannot be read in {_where(exp.ns)}"
-    if value != "1":
-        return False, f"{exp.key} is {value}, expected 1"
-    return True, "on"
+    if value != exp.want:
+        return False, f"{exp.key} is {value}, expected {exp.want}"
+    return True, "on" if exp.want == "1" else "off"
 
 
 _CHECKERS = {"namespace": _check_namespace, "container": _check_container,
@@ -659,11 +665,15 @@ def observe_lab(topo, machine, cli=None):
 
             observed.containers = {c.name: c.status
                                    for c in dockerstate.lab_containers(cli, topo.name)}
+    forwarding = _forwarding_keys(topo)
     for node in topo.nodes.values():
-        if node.forwarding:
-            for key in _forwarding_keys(node):
-                observed.sysctls[(node.namespace, key)] = observe.sysctl(
-                    machine, node.namespace, key)
+        keys = forwarding[node.name]
+        if not keys:
+            continue
+        seen = observe.forwarding(machine, node.namespace)  # both families, one process
+        for key, _ in keys:
+            observed.sysctls[(node.namespace, key)] = seen[key] if key in seen else \
+                observe.sysctl(machine, node.namespace, key)
     return observed
 
 

@@ -37,7 +37,8 @@ def test_failed_step_rolls_back_everything(netplay, tmp_path, state_dir, host_un
     result = netplay("run", write_topology(tmp_path, BROKEN_ROUTE))
     assert result.rc == 1
     line = one_line_error(result)
-    assert "step 14 failed: `ip -n npt-b2 route add 10.250.9.0/24 via 10.250.1.1`" in line
+    # step 15: npt-b1, npt-b2's gateway, has its forwarding turned off first (issue 13)
+    assert "step 15 failed: `ip -n npt-b2 route add 10.250.9.0/24 via 10.250.1.1`" in line
     assert "File exists" in line
     with open(f"{state_dir}/labs/npt-broken/log.json") as f:
         log = json.load(f)

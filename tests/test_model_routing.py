@@ -262,3 +262,72 @@ links: [{endpoints: [h:eth0, br]}]
 """)
     reached, hops, _, why = Network(topo).deliver("r", ipaddress.ip_address("10.81.0.2"))
     assert reached is not None and reached.name == "h", why
+
+
+# np6m has two links and no role: it must not forward, whatever the host's default (here a
+# new namespace inherits ip_forward=1 from the host, where Docker turned it on).
+NOT_A_ROUTER = """
+name: np6nofw
+nodes:
+  np6l:
+    interfaces: {eth0: {addresses: [10.247.1.2/24, "fd00:247:1::2/64"]}}
+    routes: [{to: 10.247.2.0/24, via: 10.247.1.1}, {to: "fd00:247:2::/64", via: "fd00:247:1::1"}]
+  np6m:
+    interfaces:
+      e0: {addresses: [10.247.1.1/24, "fd00:247:1::1/64"]}
+      e1: {addresses: [10.247.2.1/24, "fd00:247:2::1/64"]}
+  np6r:
+    interfaces: {eth0: {addresses: [10.247.2.2/24, "fd00:247:2::2/64"]}}
+    routes: [{to: 10.247.1.0/24, via: 10.247.2.1}, {to: "fd00:247:1::/64", via: "fd00:247:2::1"}]
+links:
+  - endpoints: [np6l:eth0, np6m:e0]
+  - endpoints: [np6m:e1, np6r:eth0]
+"""
+
+
+def test_a_node_that_does_not_forward_has_forwarding_turned_off():
+    lines = shell(load(NOT_A_ROUTER))
+    assert "ip netns exec np6m sysctl -w net.ipv6.conf.all.accept_dad=0 " \
+           "net.ipv6.conf.default.accept_dad=0 net.ipv4.ip_forward=0 " \
+           "net.ipv6.conf.all.forwarding=0" in lines
+    # one settings process per node, before its devices: not one more
+    assert len([line for line in lines if " sysctl " in line]) == 3
+    assert lines.index("ip netns exec np6m sysctl -w net.ipv6.conf.all.accept_dad=0 "
+                       "net.ipv6.conf.default.accept_dad=0 net.ipv4.ip_forward=0 "
+                       "net.ipv6.conf.all.forwarding=0") < \
+        next(i for i, line in enumerate(lines) if line.startswith("ip link add"))
+
+
+@pytest.mark.root
+def test_a_node_without_role_router_does_not_forward_on_the_kernel(lab, netplay, tmp_path):
+    lab(write_topology(tmp_path, NOT_A_ROUTER), name="np6nofw")
+    for ns in ("np6l", "np6m", "np6r"):
+        assert sysctl(ns, "net.ipv4.ip_forward") == "0"
+        assert sysctl(ns, "net.ipv6.conf.all.forwarding") == "0"
+    assert ping_soon("np6l", "10.247.1.1") and ping_soon("np6r", "fd00:247:2::1")
+    assert not ping("np6l", "10.247.2.2", wait=1)  # np6m drops what is not its own
+    assert not ping("np6l", "fd00:247:2::2", wait=1)
+    result = netplay("verify", "np6nofw", "--json")
+    assert result.rc == 0, result
+    checks = {c["subject"]: c for c in result.json()["checks"]}
+    assert checks["np6m: net.ipv4.ip_forward"]["reason"] == "off"
+
+
+def test_forwarding_is_turned_off_where_the_lab_could_make_a_node_forward():
+    from netplay import builtins
+    from netplay.plan import forwarding_off
+
+    # one interface each and no route through them, bridges with no address or route:
+    # nothing a linear lab sends is ever forwarded, so no process is spent on it
+    assert forwarding_off(builtins.load("linear:50")) == {}
+    gateway = load("""
+name: x
+nodes:
+  a: {interfaces: {e0: {addresses: [10.0.0.1/24]}}, routes: [{to: 10.9.0.0/16, via: 10.0.0.2}]}
+  b: {interfaces: {e0: {addresses: [10.0.0.2/24]}}}
+  c: {interfaces: {e0: {addresses: [10.0.1.2/24]}}}
+  d: {interfaces: {e0: {addresses: [10.0.1.3/24]}}}
+links: [{endpoints: [a:e0, b:e0]}, {endpoints: [c:e0, d:e0]}]
+""")
+    # b is a's gateway: with the host's ip_forward=1 it would pass a's packets on
+    assert forwarding_off(gateway) == {"b": ["net.ipv4.ip_forward=0"]}

@@ -29,8 +29,10 @@ def test_ip_prefix_separates_global_options():
 
 def test_levels_runs_in_a_few_processes():
     kinds = [(kind, len(group)) for kind, group, _ in groups(plan(builtins.load("levels")))]
-    # mkdir; namespaces, veths and marks in one root batch; then one batch per namespace
-    assert kinds == [("single", 1), ("batch", 7), ("batch", 3), ("batch", 3), ("batch", 3)]
+    # mkdir; namespaces in one root batch; forwarding off in levela and levelb (a process
+    # each, before their devices); veths and marks in one root batch; one per namespace
+    assert kinds == [("single", 1), ("batch", 3), ("single", 1), ("single", 1), ("batch", 4),
+                     ("batch", 3), ("batch", 3), ("batch", 3)]
 
 
 def test_a_captured_value_after_the_options_may_join_a_batch():

@@ -31,7 +31,11 @@ def test_expected_state_of_levels_follows_the_tutorial():
     assert {s for k, s in exp if k == "namespace"} == {"levela", "levelb", "levelc"}
     # loopback: false means lo is left alone, so nothing is expected of it
     assert not any(s.endswith(":lo") for k, s in exp)
-    assert not any(k in ("container", "route", "member", "forwarding") for k, s in exp)
+    assert not any(k in ("container", "route", "member") for k, s in exp)
+    # no node forwards: the two that could (two interfaces each) have it turned off,
+    # whatever the host's default; levelc has one interface and no route goes through it
+    assert {s: e.want for (k, s), e in exp.items() if k == "forwarding"} == {
+        f"level{x}: net.ipv4.ip_forward": "0" for x in "ab"}
 
 
 def test_expected_state_of_home_has_containers_ports_routes_forwarding():
@@ -41,7 +45,8 @@ def test_expected_state_of_home_has_containers_ports_routes_forwarding():
     assert exp[("member", "home:laptop_eth1")].ns is None
     assert ("route", "laptop: default via 10.200.1.1") in exp
     assert ("route", "verizon: 10.200.1.0/24 via 198.51.100.2") in exp
-    assert ("forwarding", "router: net.ipv4.ip_forward") in exp
+    assert exp[("forwarding", "router: net.ipv4.ip_forward")].want == "1"
+    assert ("forwarding", "laptop: net.ipv4.ip_forward") not in exp  # one interface
     assert exp[("interface", "laptop:lo")].up is True
     assert exp[("interface", "home (bridge)")].up is True
 
@@ -303,7 +308,8 @@ def perfect_host(topo):
         b = (topo.namespace_of(link.b.node), link.b.iface)
         index[a].peer, index[b].peer = b, a
     containers = {n.name: "running" for n in topo.nodes.values() if n.kind == "docker"}
-    sysctls = {(n.namespace, key): "1" for n in topo.nodes.values() if n.forwarding
+    sysctls = {(n.namespace, key): "1" if n.forwarding else "0" for n in topo.nodes.values()
+               if n.namespace
                for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")}
     return verify.Observed(states, containers, sysctls)
 
@@ -347,6 +353,12 @@ def test_each_breakage_is_named_exactly():
     host = perfect_host(topo)
     host.sysctls[("router", "net.ipv4.ip_forward")] = "0"
     assert set(failures(topo, host)) == {("forwarding", "router: net.ipv4.ip_forward")}
+
+    levels = builtins.load("levels")
+    host = perfect_host(levels)  # a namespace that inherited the host's forwarding
+    host.sysctls[("levela", "net.ipv4.ip_forward")] = "1"
+    assert failures(levels, host) == {("forwarding", "levela: net.ipv4.ip_forward"):
+                                      "net.ipv4.ip_forward is 1, expected 0"}
 
     host = perfect_host(topo)
     del host.namespaces["router"]
