@@ -1,3 +1,3 @@
-from netplay.cli import main
+from netplay.cli.app import main
 
 raise SystemExit(main())

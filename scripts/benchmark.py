@@ -55,8 +55,8 @@ for path in (REPO, HERE):
         sys.path.insert(0, path)
 
 import floor  # noqa: E402  (scripts/floor.py)
-from netplay import builtins as netplay_builtins  # noqa: E402
-from netplay import plan as netplay_plan  # noqa: E402
+from netplay.load import builtins as netplay_builtins  # noqa: E402
+from netplay.plan import build as netplay_plan  # noqa: E402
 
 LOCK = "/run/netplay-tests.lock"
 NETNS_DIR = "/var/run/netns"

@@ -15,7 +15,7 @@ benchmark's floor for containers is plain parallel `docker run`.
 import subprocess
 import time
 
-from netplay.runner import batch_command, ip_prefix
+from netplay.run.runner import batch_command, ip_prefix
 
 
 def _as_ip(argv):

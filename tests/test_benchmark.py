@@ -21,8 +21,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import benchmark  # noqa: E402
 import floor  # noqa: E402
-from netplay import builtins, plan  # noqa: E402
-from netplay.runner import ip_prefix  # noqa: E402
+from netplay.load import builtins
+from netplay.plan import build as plan  # noqa: E402
+from netplay.run.runner import ip_prefix  # noqa: E402
 
 
 def _plan(spec):
@@ -102,7 +103,7 @@ def test_floor_puts_settings_between_namespaces_and_devices():
 
 
 def test_floor_refuses_captured_values():
-    from netplay.topology import with_runtime
+    from netplay.model.topology import with_runtime
 
     topo = with_runtime(builtins.load("home"), "docker", "netplay-busybox")
     with pytest.raises(ValueError, match="namespace topologies only"):

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from netplay.commands.capture import tcpdump_argv
+from netplay.cli.commands.capture import tcpdump_argv
 
 pytestmark = pytest.mark.root
 

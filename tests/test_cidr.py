@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from netplay import cidr
+from netplay.core import cidr
 
 # Texts near the edges of both parsers: what inet_pton takes, what only ipaddress takes
 # (netmask prefixes, IPv6 scopes), and what neither takes.

@@ -14,10 +14,11 @@ import pytest
 import yaml
 
 from conftest import TEST_IMAGE, ip_json
-from netplay import clab, lab as netplay_lab
-from netplay.errors import InputError
-from netplay.plan import plan
-from netplay.topology import from_dict
+from netplay.load import clab
+from netplay.lab import lifecycle as netplay_lab
+from netplay.core.errors import InputError
+from netplay.plan.build import plan
+from netplay.model.topology import from_dict
 
 
 def write(tmp_path, text, name="np9.clab.yml"):
@@ -499,7 +500,7 @@ DUMMY_SMOKE = """
 
 @pytest.mark.root
 def test_the_kernel_probe_agrees_with_the_kernels_modules():
-    from netplay import kernel
+    from netplay.observe import kernel
     from netplay.machine.local import LocalMachine
 
     assert kernel.available(LocalMachine(), "dummy") == dummy_supported()

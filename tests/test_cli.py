@@ -7,7 +7,8 @@ import subprocess
 import sys
 import time
 
-from netplay import __version__, cli
+from netplay import __version__
+from netplay.cli import app as cli
 
 
 def run_cli(argv):
@@ -26,7 +27,7 @@ def test_version():
 
 
 def test_every_command_has_help():
-    from netplay.commands import COMMANDS
+    from netplay.cli.commands import COMMANDS
 
     for name in COMMANDS:
         rc, out, _ = run_cli([name, "--help"])

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from netplay import builtins, completion
-from netplay.cli import build_parser
-from netplay.commands import COMMANDS
+from netplay.load import builtins
+from netplay.cli import completion
+from netplay.cli.app import build_parser
+from netplay.cli.commands import COMMANDS
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
 
@@ -18,7 +19,7 @@ ROOT = __file__.rsplit("/tests/", 1)[0]
 @pytest.fixture
 def env(tmp_path):
     """A `netplay` on a temporary PATH, the bash and zsh scripts, a state dir with one lab."""
-    from netplay import log as steplog, state
+    from netplay.run import log as steplog, state
 
     prog = tmp_path / "netplay"
     prog.write_text(f"#!/bin/sh\nPYTHONPATH={ROOT} exec {sys.executable} -m netplay \"$@\"\n")

@@ -111,8 +111,8 @@ PAR_NODES = ["npt-d1", "npt-d2", "npt-d3", "npt-d4"]
 
 
 def _par_steps():
-    from netplay.plan import plan
-    from netplay.topology import from_dict
+    from netplay.plan.build import plan
+    from netplay.model.topology import from_dict
 
     nodes = {name: {"kind": "docker"} for name in PAR_NODES}
     nodes["npt-dn"] = {}  # a plain namespace: its `ip netns add` joins the attaches' batch
@@ -120,7 +120,7 @@ def _par_steps():
 
 
 def _par_log(tmp_path, steps):
-    from netplay.log import StepLog
+    from netplay.run.log import StepLog
 
     return StepLog.create(str(tmp_path / "log.json"), "npt-par", {}, steps)
 
@@ -171,8 +171,8 @@ def test_containers_are_inspected_at_once_and_named_in_one_batch(tmp_path, host_
 ], ids=["inspect-fails", "not-a-pid"])
 def test_a_failing_inspect_rolls_back_every_container(tmp_path, host_unchanged, argv,
                                                       message):
-    from netplay.errors import StepFailed
-    from netplay.runner import Runner
+    from netplay.core.errors import StepFailed
+    from netplay.run.runner import Runner
     from netplay.machine.local import LocalMachine
 
     steps = _par_steps()
@@ -194,7 +194,7 @@ def test_a_failing_inspect_rolls_back_every_container(tmp_path, host_unchanged, 
 
 def test_a_container_gone_before_the_parallel_removal_is_not_a_failure(tmp_path,
                                                                       host_unchanged):
-    from netplay.runner import Runner
+    from netplay.run.runner import Runner
     from netplay.machine.local import LocalMachine
 
     steps = _par_steps()

@@ -10,8 +10,9 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import TEST_IMAGE
-from netplay import cli, doctor
-from netplay.doctor import FAIL, OK, WARN
+from netplay.cli import app as cli
+from netplay.lab import doctor
+from netplay.lab.doctor import FAIL, OK, WARN
 
 
 def run_cli(argv):
@@ -86,7 +87,7 @@ def test_not_root_fails_with_exit_2_and_json(monkeypatch):
 
 
 def test_missing_program_is_a_fail_with_the_package(monkeypatch):
-    from netplay import runner
+    from netplay.run import runner
 
     monkeypatch.setattr(runner, "has_program", lambda machine, p: p != "brctl")
     check = doctor.check_program(None, "brctl", "bridge-utils", "bridges")
@@ -125,7 +126,7 @@ def test_docker_daemon_images_and_trap(netplay):
 @pytest.mark.root
 @pytest.mark.docker
 def test_leftovers_and_failed_labs_are_reported(netplay, state_dir, host_unchanged):
-    from netplay import log as steplog, state
+    from netplay.run import log as steplog, state
 
     state.lab_dir(state_dir, "np9-half", create=True)
     log = steplog.StepLog.create(state.log_path(state_dir, "np9-half"), "np9-half",
@@ -154,7 +155,7 @@ def test_leftovers_and_failed_labs_are_reported(netplay, state_dir, host_unchang
 def test_a_slow_search_for_leftovers_does_not_hold_the_doctor(monkeypatch):
     import time
 
-    from netplay import clean
+    from netplay.lab import clean
     from netplay.machine.fake import FakeMachine
 
     monkeypatch.setattr(doctor, "LEFTOVER_BUDGET", 0.2)

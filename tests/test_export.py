@@ -13,10 +13,12 @@ import subprocess
 
 import pytest
 
-from netplay import builtins, export, logcheck
-from netplay.log import FORMAT, VERSION
-from netplay.plan import plan
-from netplay.topology import from_dict, load_file, with_runtime
+from netplay.load import builtins
+from netplay.render import bash as export
+from netplay.run import logcheck
+from netplay.run.log import FORMAT, VERSION
+from netplay.plan.build import plan
+from netplay.model.topology import from_dict, load_file, with_runtime
 
 from conftest import ROOT, TEST_IMAGE, snapshot, write_topology
 

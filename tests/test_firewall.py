@@ -10,9 +10,9 @@ import pytest
 
 from conftest import write_topology
 from model_net import ping, ping_soon
-from netplay import builtins
-from netplay.plan import plan
-from netplay.topology import with_runtime
+from netplay.load import builtins
+from netplay.plan.build import plan
+from netplay.model.topology import with_runtime
 
 NF6 = "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
 

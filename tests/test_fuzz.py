@@ -14,10 +14,11 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from netplay import builtins, clab, cli
-from netplay.builtins import generators
-from netplay.errors import InputError
-from netplay.topology import from_dict, parse_yaml, to_dict
+from netplay.load import builtins, clab
+from netplay.cli import app as cli
+from netplay.load.builtins import generators
+from netplay.core.errors import InputError
+from netplay.model.topology import from_dict, parse_yaml, to_dict
 
 BASES = [to_dict(builtins.load(name)) for name in ("levels", "home")]
 
@@ -239,8 +240,8 @@ def _one_line_or_result(rc, err):
 
 
 def _log(name):
-    from netplay.log import FORMAT, VERSION
-    from netplay.plan import plan
+    from netplay.run.log import FORMAT, VERSION
+    from netplay.plan.build import plan
 
     topo = builtins.load(name)
     return {"format": FORMAT, "version": VERSION, "lab": topo.name, "action": "run",

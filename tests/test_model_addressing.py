@@ -5,8 +5,8 @@ import pytest
 
 from conftest import write_topology
 from model_net import ping_soon
-from netplay.errors import InputError
-from netplay.topology import from_dict, parse_yaml, to_dict
+from netplay.core.errors import InputError
+from netplay.model.topology import from_dict, parse_yaml, to_dict
 
 from test_model_routing import ns_json
 

@@ -8,9 +8,9 @@ import pytest
 
 from conftest import TEST_IMAGE, ip_json
 from model_net import ping, ping_soon
-from netplay import builtins
-from netplay.errors import InputError
-from netplay.plan import plan
+from netplay.load import builtins
+from netplay.core.errors import InputError
+from netplay.plan.build import plan
 
 
 def links(topo):

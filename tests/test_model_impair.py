@@ -14,12 +14,13 @@ import pytest
 
 from conftest import TEST_IMAGE, ROOT, write_topology
 from model_net import ping_soon, rtt_ms, transfer_seconds
-from netplay import impair, kernel
-from netplay.errors import InputError
-from netplay.impair import Impairment
+from netplay.model import impairment as impair
+from netplay.observe import kernel
+from netplay.core.errors import InputError
+from netplay.model.impairment import Impairment
 from netplay.machine.local import LocalMachine
-from netplay.plan import plan
-from netplay.topology import from_dict, parse_yaml, to_dict
+from netplay.plan.build import plan
+from netplay.model.topology import from_dict, parse_yaml, to_dict
 
 NETEM = ROOT and kernel.available(LocalMachine(), "netem")
 needs_netem = pytest.mark.skipif(not NETEM, reason="this kernel has no netem qdisc "
@@ -162,7 +163,7 @@ def test_find_end_names_the_choices():
 
 def test_link_dry_run_needs_no_root(netplay, tmp_path, state_dir):
     """--dry-run prints the command from the lab's log without changing anything."""
-    from netplay import log as steplog, state
+    from netplay.run import log as steplog, state
 
     topo = load(pair())
     state.lab_dir(state_dir, "np6imp", create=True)
@@ -218,7 +219,7 @@ def test_netplay_link_changes_a_running_lab_and_records_it(lab, netplay, tmp_pat
              "tc -n np6i1 qdisc replace dev eth0 root tbf rate 8mbit burst 16384 latency 50ms", 0),
             ("np6i1:eth0", None, "tc -n np6i1 qdisc del dev eth0 root", 0)]
     # the build itself is untouched, so the log still replays and exports
-    from netplay import logcheck
+    from netplay.run import logcheck
 
     logcheck.check(log, "log.json")
     missing = netplay("link", "np6imp", "np6i1:eth9", "--rate", "1mbit")

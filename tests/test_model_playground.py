@@ -8,8 +8,8 @@ import pytest
 
 from conftest import TEST_IMAGE
 from model_net import connect, ping, ping_soon
-from netplay import builtins
-from netplay.plan import plan
+from netplay.load import builtins
+from netplay.plan.build import plan
 
 from test_model_routing import ns_json
 

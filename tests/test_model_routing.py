@@ -13,9 +13,9 @@ import pytest
 
 from conftest import write_topology
 from model_net import connect, ping, ping_soon
-from netplay.errors import InputError
-from netplay.plan import plan
-from netplay.topology import from_dict, parse_yaml, to_dict
+from netplay.core.errors import InputError
+from netplay.plan.build import plan
+from netplay.model.topology import from_dict, parse_yaml, to_dict
 
 
 def load(text):
@@ -249,7 +249,7 @@ def test_a_route_by_a_bridge_carries_traffic_and_verify_agrees(lab, netplay, tmp
 def test_verify_routes_by_an_addressless_bridge_in_the_node():
     import ipaddress
 
-    from netplay.verify import Network
+    from netplay.check.verify import Network
 
     topo = load("""
 name: x
@@ -314,8 +314,8 @@ def test_a_node_without_role_router_does_not_forward_on_the_kernel(lab, netplay,
 
 
 def test_forwarding_is_turned_off_where_the_lab_could_make_a_node_forward():
-    from netplay import builtins
-    from netplay.plan import forwarding_off
+    from netplay.load import builtins
+    from netplay.plan.build import forwarding_off
 
     # one interface each and no route through them, bridges with no address or route:
     # nothing a linear lab sends is ever forwarded, so no process is spent on it

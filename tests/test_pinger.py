@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import write_topology
-from netplay import pinger
+from netplay.machine import pinger
 
 TOKEN = b"12345678"
 

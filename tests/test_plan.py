@@ -1,9 +1,9 @@
 """Planning is pure: a topology in, the exact commands out. No root."""
 
-from netplay import builtins
-from netplay.plan import plan
-from netplay.steps import Ref
-from netplay.topology import from_dict, with_runtime
+from netplay.load import builtins
+from netplay.plan.build import plan
+from netplay.plan.steps import Ref
+from netplay.model.topology import from_dict, with_runtime
 
 
 def shell(steps):
@@ -112,9 +112,9 @@ def test_every_argument_is_quoted_in_shell_lines():
 # kept: anything that followed a set's or a hash's order would differ between processes.
 PLAN_EVERYTHING = """
 import json, sys
-from netplay import builtins
-from netplay.plan import plan
-from netplay.topology import with_runtime
+from netplay.load import builtins
+from netplay.plan.build import plan
+from netplay.model.topology import with_runtime
 out = []
 for name in sys.argv[1:]:
     topo = builtins.load(name)

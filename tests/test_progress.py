@@ -15,8 +15,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from netplay import progress
-from netplay.steps import Step
+from netplay.cli import progress
+from netplay.plan.steps import Step
 
 
 class FakeTTY(io.StringIO):

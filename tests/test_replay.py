@@ -15,9 +15,10 @@ import subprocess
 
 import pytest
 
-from netplay import builtins, export
-from netplay.plan import plan
-from netplay.topology import with_runtime
+from netplay.load import builtins
+from netplay.render import bash as export
+from netplay.plan.build import plan
+from netplay.model.topology import with_runtime
 
 from conftest import DOCKER, TEST_IMAGE, snapshot, write_topology
 

@@ -7,13 +7,13 @@ import time
 import pytest
 
 from conftest import ip_json
-from netplay import builtins
-from netplay.errors import StepFailed
-from netplay.log import StepLog
+from netplay.load import builtins
+from netplay.core.errors import StepFailed
+from netplay.run.log import StepLog
 from netplay.machine.local import LocalMachine
-from netplay.plan import plan
-from netplay.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
-from netplay.steps import Ref, Step
+from netplay.plan.build import plan
+from netplay.run.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
+from netplay.plan.steps import Ref, Step
 
 
 def test_ip_prefix_separates_global_options():

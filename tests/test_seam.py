@@ -21,29 +21,25 @@ FORBIDDEN = {
     "os.listdir", "os.scandir", "os.walk", "os.geteuid", "os.getuid", "os.system",
     "os.popen", "os.fork", "os.execv", "os.execve", "os.execvp", "os.execvpe", "os.execl",
     "os.execlp", "os.open", "open", "shutil.which", "subprocess", "plumbum", "ctypes",
-    "docker", "netplay.pinger.ping_many",
+    "docker", "netplay.machine.pinger.ping_many",
 }
 ALLOWED = {"docker.errors"}  # the SDK's exception classes, to read a client's answers
 HOST_PATHS = ("/proc", "/sys", "/var/run", "/run/", "/lib/modules", "/dev")
 
 # module -> {what it uses directly: why that is not a host access}
 EXCEPTIONS = {
-    "pinger.py": dict.fromkeys(
-        ("ctypes", "setns", "os.open", "/proc", "/var/run"),
-        "the local machine's in-namespace ICMP sockets: LocalMachine.ping is its one caller "
-        "(a remote machine pings with a probe of its own)"),
-    "state.py": dict.fromkeys(
+    "run/state.py": dict.fromkeys(
         ("os.geteuid", "os.open"),
         "the state directory and its lock files are the controller's, not a host's"),
-    "graph.py": dict.fromkeys(
+    "render/graph.py": dict.fromkeys(
         ("shutil.which", "subprocess"),
         "Graphviz's dot is the controller's renderer: the picture is drawn where the user "
         "is, whichever host the lab runs on"),
-    "log.py": dict.fromkeys(("os.open",), "step logs live on the controller"),
-    "userfile.py": dict.fromkeys(("os.open",), "the topology, containerlab and log files the "
+    "run/log.py": dict.fromkeys(("os.open",), "step logs live on the controller"),
+    "core/userfile.py": dict.fromkeys(("os.open",), "the topology, containerlab and log files the "
                                  "user names, read on the controller"),
-    "commands/export.py": dict.fromkeys(("os.open",), "the script written for the user"),
-    "commands/graph.py": dict.fromkeys(("open",), "the picture written for the user"),
+    "cli/commands/export.py": dict.fromkeys(("os.open",), "the script written for the user"),
+    "cli/commands/graph.py": dict.fromkeys(("open",), "the picture written for the user"),
 }
 
 
@@ -173,7 +169,7 @@ from plumbum import local
 import docker
 import docker.errors
 from os import listdir
-from netplay import pinger
+from netplay.machine import pinger
 def f(machine, path):
     os.listdir("/var/run/netns")
     os.geteuid()
@@ -195,6 +191,6 @@ def f(machine, path):
     got = {what for what, _ in leaks(source)}
     assert got == {"os.listdir", "os.geteuid", "shutil.which", "os.execvp", "subprocess",
                    "plumbum", "docker", "open", "setns", "machine[...]",
-                   "netplay.pinger.ping_many", "/var/run", "/proc"}
+                   "netplay.machine.pinger.ping_many", "/var/run", "/proc"}
     lines = {line for what, line in leaks(source)}
     assert not lines & {21, 22, 23, 24}  # machine calls, the SDK's errors, a path as a name

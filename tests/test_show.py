@@ -6,8 +6,8 @@ import textwrap
 import pytest
 import yaml
 
-from netplay import builtins
-from netplay.topology import from_dict
+from netplay.load import builtins
+from netplay.model.topology import from_dict
 
 
 @pytest.fixture(autouse=True)

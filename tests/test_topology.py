@@ -2,9 +2,9 @@
 
 import pytest
 
-from netplay import builtins
-from netplay.errors import InputError
-from netplay.topology import from_dict, parse_yaml, to_dict, with_runtime
+from netplay.load import builtins
+from netplay.core.errors import InputError
+from netplay.model.topology import from_dict, parse_yaml, to_dict, with_runtime
 
 MINIMAL = """
 name: t1

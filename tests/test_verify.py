@@ -7,8 +7,10 @@ import subprocess
 import pytest
 
 from conftest import TEST_IMAGE, write_topology
-from netplay import builtins, observe, verify
-from netplay.topology import from_dict, parse_yaml
+from netplay.load import builtins
+from netplay.observe import ip as observe
+from netplay.check import verify
+from netplay.model.topology import from_dict, parse_yaml
 
 PING_KINDS = ("reach", "isolated")
 

@@ -74,7 +74,7 @@ class LocalMachine(Machine):
 
     def ping(self, targets: Sequence[Target], deadline: float) -> List[Reply]:
         # raw ICMP sockets opened inside each namespace by threads that setns() there
-        from netplay import pinger
+        from netplay.machine import pinger
 
         replies: List[Reply] = pinger.ping_many(list(targets), deadline)
         return replies

@@ -1,0 +1,106 @@
+"""Checks made before a run touches the host, so that bad input changes nothing.
+
+Each check raises one clear error naming what is wrong and how to fix it.
+"""
+
+import ipaddress
+
+from netplay.observe import containers as dockerstate, kernel, ip as observe
+from netplay.core.errors import HostError, InputError
+from netplay.run.runner import PACKAGES, missing_programs
+from netplay.model.topology import uses_docker
+
+NO_IMAGE_HINT = ("build a local image with scripts/build-image.sh and pass "
+                 "--image netplay-busybox")
+
+
+def require_root(machine):
+    if machine.euid() != 0:
+        raise HostError("netplay must run as root to change the host's network; "
+                        "run it with sudo (--dry-run needs no root)")
+
+
+def require_programs(steps, machine):
+    missing = missing_programs(steps, machine)
+    if missing:
+        pkgs = sorted({PACKAGES.get(p, p) for p in missing})
+        raise HostError(f"{', '.join(missing)} not found on this host; install "
+                        f"{' '.join(pkgs)} (apt-get install {' '.join(pkgs)})")
+
+
+def root_devices(topo):
+    """The devices the lab makes in the root namespace: name -> what makes it."""
+    out = {}
+    for bridge in topo.bridges.values():
+        if bridge.namespace is None:
+            out[bridge.name] = f"bridge {bridge.name}"
+            for port in bridge.interfaces:
+                out[port] = f"port {port} of bridge {bridge.name}"
+    for node in topo.nodes.values():
+        if node.kind == "host":
+            for iface in node.interfaces:
+                out[iface] = f"interface {node.name}:{iface}"
+    return out
+
+
+def check_names_free(topo, machine, containers=()):
+    """Nothing the lab creates may exist already: it would not be this lab's to delete."""
+    taken = set(observe.netns_names(machine))
+    for node in topo.nodes.values():
+        if node.namespace and node.name in taken:
+            raise HostError(f"namespace {node.name!r} already exists on this host and is not "
+                            f"lab {topo.name!r}'s; delete it or rename node {node.name!r}")
+        if node.kind == "docker" and node.name in containers:
+            raise HostError(f"a container named {node.name!r} already exists and is not lab "
+                            f"{topo.name!r}'s; remove it or rename node {node.name!r}")
+    existing = observe.link_names(machine)
+    for dev, what in root_devices(topo).items():
+        if dev in existing:
+            raise HostError(f"{what}: a device named {dev!r} already exists in the root "
+                            "namespace and is not this lab's; rename it in the topology")
+
+
+def check_root_addresses(topo, machine):
+    """A lab address in the root namespace must not overlap the host's own networks."""
+    ours = [(f"bridges.{b.name}", a) for b in topo.bridges.values()
+            if b.namespace is None for a in b.addresses]
+    ours += [(f"nodes.{n.name}.interfaces.{i.name}", a) for n in topo.nodes.values()
+             if n.kind == "host" for i in n.interfaces.values() for a in i.addresses]
+    if not ours:
+        return
+    host_nets = [(r["dst"], r.get("dev", "?")) for fam in ("-4", "-6")
+                 for r in observe.routes(machine, None, fam) if r.get("dst") != "default"]
+    for where, addr in ours:
+        net = ipaddress.ip_interface(addr).network
+        for dst, dev in host_nets:
+            try:
+                theirs = ipaddress.ip_network(dst, strict=False)
+            except ValueError:
+                continue
+            if theirs.version == net.version and net.overlaps(theirs):
+                raise InputError(f"{where}: {addr} overlaps the host's network {dst} on "
+                                 f"{dev}; choose a subnet the host does not use")
+
+
+def check_docker(topo, cli):
+    """The daemon answers and every image the lab needs is here (pulled if possible)."""
+    if cli is None:
+        raise HostError("no Docker daemon answers; start it (scripts/docker-up.sh, or "
+                        "`systemctl start docker`) or use --runtime netns")
+    for image in sorted({topo.image_of(n) for n in topo.nodes.values() if n.kind == "docker"}):
+        if not dockerstate.image_present(cli, image) and not dockerstate.pull(cli, image):
+            raise HostError(f"image {image!r} is not on this host and cannot be pulled; "
+                            + NO_IMAGE_HINT)
+
+
+def check(topo, steps, machine, cli=None):
+    """All checks for building topo with steps on machine, cheapest first."""
+    require_root(machine)
+    require_programs(steps, machine)
+    containers = ()
+    if uses_docker(topo):
+        check_docker(topo, cli)
+        containers = dockerstate.container_names(cli)
+    check_names_free(topo, machine, containers)
+    check_root_addresses(topo, machine)
+    kernel.check(topo, machine)  # dummy links, netem and tbf qdiscs: probed if needed

@@ -1,0 +1,6 @@
+"""The command line: argument parsing (main), one module per command (commands/), shell
+completion and progress display. `netplay.cli:main` is the console entry point."""
+
+from netplay.cli.app import main
+
+__all__ = ["main"]

@@ -1,0 +1,127 @@
+"""netplay capture LAB NODE:IFACE [-w FILE.pcap] [-c N] [-- FILTER]: tcpdump inside a node.
+
+tcpdump runs in the node's namespace (`ip netns exec`, for containers too: their
+namespace is named), printing packets or writing a pcap file that Wireshark opens. It
+stops after -c N packets, or cleanly on Ctrl-C or SIGTERM, which are passed to tcpdump
+so that it flushes the file and prints its counts.
+"""
+
+import argparse
+import os
+import sys
+
+from netplay.cli.commands import common
+
+HELP = "capture packets on a node's interface with tcpdump (print them or write a pcap)"
+
+
+def _options(parser):
+    parser.add_argument("-w", "--write", metavar="FILE.pcap",
+                        help="write packets to this pcap file instead of printing them")
+    parser.add_argument("-c", "--count", type=int, metavar="N",
+                        help="stop after N packets")
+
+
+def split_rest(args):
+    """Options after NODE:IFACE and the filter after `--`.
+
+    Everything after NODE:IFACE reaches us unparsed (so that a filter may hold words
+    that look like options), so the options there are parsed here, before `--`."""
+    rest = list(args.filter)
+    if "--" in rest:
+        cut = rest.index("--")
+        opts, expression = rest[:cut], rest[cut + 1:]
+    elif rest and rest[0].startswith("-"):
+        opts, expression = rest, []
+    else:  # argparse drops a `--` that comes right after NODE:IFACE
+        opts, expression = [], rest
+    if opts:
+        sub = argparse.ArgumentParser(prog="netplay capture LAB NODE:IFACE", add_help=False)
+        _options(sub)
+        sub.add_argument("-v", "--verbose", action="store_true", default=args.verbose)
+        sub.add_argument("-q", "--quiet", action="store_true", default=args.quiet)
+        sub.add_argument("--state-dir", default=args.state_dir)
+        later, unknown = sub.parse_known_args(opts)
+        if unknown:
+            sub.error(f"unrecognized arguments: {' '.join(unknown)} (put a filter after --, "
+                      f"as in `-- icmp`)")
+        for key in ("write", "count"):
+            if getattr(later, key) is not None:
+                setattr(args, key, getattr(later, key))
+        args.verbose, args.quiet, args.state_dir = later.verbose, later.quiet, later.state_dir
+    return expression
+
+
+def add_arguments(parser):
+    parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
+    parser.add_argument("target", metavar="NODE:IFACE",
+                        help="the interface to listen on, e.g. router:eth1 or home:laptop_eth1 "
+                             "(a bridge alone means the bridge device)")
+    _options(parser)
+    parser.add_argument("filter", nargs=argparse.REMAINDER, metavar="-- FILTER",
+                        help="a tcpdump filter expression after --, e.g. -- icmp")
+
+
+def parse_target(topo, text):
+    """(namespace, ifname, display name) of NODE:IFACE in topo; InputError if unknown."""
+    from netplay.core.errors import InputError
+
+    name, sep, ifname = text.partition(":")
+    if name in topo.bridges and not sep:
+        ifname = name
+    elif not sep or not ifname:
+        raise InputError(f"{text!r}: name an interface as NODE:IFACE, e.g. "
+                         f"{next(iter(topo.nodes), 'node')}:eth1")
+    if name not in topo.nodes and name not in topo.bridges:
+        raise InputError(f"lab {topo.name!r} has no node or bridge {name!r}; it has "
+                         f"{', '.join([*topo.nodes, *topo.bridges])}")
+    return topo.namespace_of(name), ifname, f"{name}:{ifname}"
+
+
+def tcpdump_argv(ns, ifname, write=None, count=None, expression=()):
+    """The tcpdump command line, run inside namespace ns (None: root)."""
+    # --immediate-mode: each packet is handed over as it comes, not a block a second later,
+    # so a capture stopped right after some traffic still holds that traffic
+    argv = ["tcpdump", "-i", ifname, "-n", "--immediate-mode"]
+    argv += ["-U", "-w", write] if write else ["-l"]
+    if count is not None:
+        argv += ["-c", str(count)]
+    argv += list(expression)
+    return ["ip", "netns", "exec", ns, *argv] if ns else argv
+
+
+def main(args):
+    from netplay.observe import ip as observe
+    from netplay.check import preflight
+    from netplay.lab import status
+    from netplay.core.errors import HostError, InputError
+
+    expression = split_rest(args)
+    if args.count is not None and args.count < 1:
+        raise InputError(f"-c: expected a number of packets of 1 or more, got {args.count}")
+    machine = common.machine()
+    preflight.require_root(machine)
+    if not machine.which("tcpdump"):
+        raise HostError("tcpdump not found on this host; install it (apt-get install tcpdump)")
+    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
+    status.require_up(data, args.lab)
+    ns, ifname, shown = parse_target(topo, args.target)
+    if ns is not None and ns not in observe.netns_names(machine):
+        raise InputError(f"{shown}: namespace {ns} is missing "
+                         f"(`netplay verify {topo.name}` says what else is wrong)")
+    names = observe.link_names(machine, ns)
+    if ifname not in names:
+        raise InputError(f"{shown}: no interface {ifname} in "
+                         f"{'namespace ' + ns if ns else 'the root namespace'}; it has "
+                         f"{', '.join(sorted(names)) or 'none'}")
+    write = os.path.abspath(args.write) if args.write else None
+    if write and not os.path.isdir(os.path.dirname(write)):
+        raise InputError(f"-w {args.write}: no such directory {os.path.dirname(write)}")
+    argv = tcpdump_argv(ns, ifname, write, args.count, expression)
+    if args.verbose:
+        common.echo(args)(argv)
+    sys.stdout.flush()
+    rc = machine.run_attached(argv)  # Ctrl-C and SIGTERM go to tcpdump, which flushes
+    if write and rc == 0 and not args.quiet:
+        print(f"netplay: wrote {write}", file=sys.stderr)
+    return rc

@@ -1,0 +1,45 @@
+"""netplay down LAB: undo a lab's logged steps in reverse."""
+
+from netplay.cli.commands import common
+from netplay.core.errors import EXIT_OK
+
+HELP = "tear a lab down by undoing its logged steps (a second down does nothing)"
+
+
+def add_arguments(parser):
+    parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
+
+
+def main(args):
+    import time
+
+    from netplay.lab import lifecycle as lab
+    from netplay.check import preflight
+    from netplay.cli import progress as display
+    from netplay.run import state
+
+    machine = common.machine()
+    preflight.require_root(machine)
+    start = time.monotonic()
+    data = state.read_lab(common.state_root(args), args.lab)  # for the summary's counts
+    shown = display.for_args(args, "down", args.lab)  # a progress line on a terminal only
+    try:
+        gone = lab.down(args.lab, machine, common.state_root(args),
+                        echo=common.echo(args), progress=shown)
+    finally:
+        if shown:
+            shown.finish()
+    if gone is None:
+        print(f"lab {args.lab} is not up; nothing to do")
+        return EXIT_OK
+    common.report_down(args, args.lab, gone, _counts(data), time.monotonic() - start)
+    return EXIT_OK
+
+
+def _counts(data):
+    """'3 nodes, 1 bridges, 3 links ' from a log's topology, as run's summary says it."""
+    topo = data.get("topology") if isinstance(data, dict) else None
+    if not isinstance(topo, dict):
+        return ""
+    sizes = [len(topo.get(k) or ()) for k in ("nodes", "bridges", "links")]
+    return f"{sizes[0]} nodes, {sizes[1]} bridges, {sizes[2]} links "

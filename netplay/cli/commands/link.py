@@ -1,0 +1,100 @@
+"""netplay link LAB [NODE:IFACE] [--delay D] [--jitter J] [--loss L] [--rate R] [--clear]:
+impair one end of a running lab's link, or show what is in force.
+
+The options give the end's whole impairment: what is not given is off (as `tc qdisc
+replace` does). The change is one `tc` command, recorded in the lab's log with its result.
+"""
+
+from netplay.cli.commands import common
+from netplay.core.errors import EXIT_OK
+
+HELP = "change a running lab's link impairments (delay, jitter, loss, rate) or show them"
+
+
+def add_arguments(parser):
+    parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
+    parser.add_argument("end", nargs="?", metavar="NODE:IFACE",
+                        help="the end to change: its egress is impaired (a bridge port is "
+                             "BRIDGE:PORT); none: list the lab's impairments")
+    parser.add_argument("--delay", help="added delay, e.g. 20ms")
+    parser.add_argument("--jitter", help="delay varies by up to this, e.g. 5ms (needs --delay)")
+    parser.add_argument("--loss", help="packets dropped, e.g. 1%%")
+    parser.add_argument("--rate", help="bandwidth limit, e.g. 10mbit")
+    parser.add_argument("--clear", action="store_true", help="remove the end's impairment")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the command; change nothing")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _wanted(args):
+    from netplay.model import impairment as impair
+    from netplay.core.errors import InputError
+
+    given = {k: getattr(args, k) for k in impair.KEYS if getattr(args, k) is not None}
+    if args.clear and given:
+        raise InputError(f"link: --clear removes the impairment; drop "
+                         f"--{next(iter(given))} or --clear")
+    if not args.clear and not given:
+        return None
+    if args.clear:
+        return impair.Impairment()
+    imp = impair.from_dict(given, "link")
+    return impair.check_complete(imp, "link")
+
+
+def main(args):
+    from netplay.model import impairment as impair
+    from netplay.run import state
+    from netplay.core.errors import InputError
+    from netplay.model.topology import from_dict
+
+    root = common.state_root(args)
+    wanted = _wanted(args)
+    if wanted is not None and args.end is None:
+        raise InputError("link: say which end to change, as in "
+                         f"`netplay link {args.lab} NODE:IFACE --delay 20ms`")
+    if wanted is None or args.dry_run:  # only reading the log
+        data = state.read_lab(root, args.lab)
+        if data is None:
+            raise InputError(f"no lab named {args.lab!r} on this host "
+                             "(`netplay status` lists labs)")
+        topo = from_dict(data["topology"], source=f"lab {args.lab}")
+        if args.dry_run and wanted is not None:
+            end = impair.find_end(topo, args.end)
+            from netplay.plan.steps import Step
+
+            print(Step(impair.change_argv(end, wanted)).shell())
+            return EXIT_OK
+        now = impair.current(data)
+        if args.end is not None:
+            end = impair.find_end(topo, args.end)
+            now = {end.name: now[end.name]} if end.name in now else {end.name: None}
+        return _show(args, now)
+    from netplay.check import preflight
+
+    machine = common.machine()
+    preflight.require_root(machine)
+    end, before, note = impair.change(root, args.lab, args.end, wanted or None,
+                                      machine, echo=common.echo(args))
+    if args.json:
+        common.print_json({"lab": args.lab, "end": end.name,
+                           "before": before.to_dict() if before else None,
+                           "impair": wanted.to_dict() if wanted else None, "note": note})
+    elif not args.quiet:
+        now = wanted.describe() if wanted else "no impairment"
+        print(f"{args.lab} {end.name}: {note}" if note else f"{args.lab} {end.name}: {now}")
+    return EXIT_OK
+
+
+def _show(args, now):
+    if args.json:
+        from netplay.cli.commands.common import print_json
+
+        print_json({"lab": args.lab,
+                    "impairments": {e: (i.to_dict() if i else None) for e, i in now.items()}})
+        return EXIT_OK
+    if not now:
+        print(f"lab {args.lab}: no impairments")
+    for end, imp in now.items():
+        print(f"{end:24} {imp.describe() if imp else 'no impairment'}")
+    return EXIT_OK

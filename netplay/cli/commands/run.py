@@ -1,0 +1,51 @@
+"""netplay run TOPOLOGY: build a lab."""
+
+import os
+
+from netplay.cli.commands import common
+from netplay.core.errors import EXIT_OK
+
+HELP = "build a lab from a topology (built-in name or YAML file)"
+
+
+def add_arguments(parser):
+    parser.add_argument("topology", help="a built-in name (see `netplay topologies`) or a file")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the commands; change nothing (needs no root)")
+    parser.add_argument("--runtime", choices=["netns", "docker"],
+                        help="put container nodes on plain namespaces or on Docker containers "
+                             "(default: as the topology says, namespaces if no daemon answers)")
+    parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
+                        help="default image for docker nodes ($NETPLAY_IMAGE, else the "
+                             "topology's, else ubuntu); a node's own image wins")
+
+
+def main(args):
+    from netplay.lab import lifecycle as lab
+    from netplay.plan import build as plan
+    from netplay.render.bash import script_lines
+    from netplay.model.topology import uses_docker
+
+    topo = lab.resolve(args.topology)
+    machine = common.machine()
+    if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
+        from netplay.check import preflight
+
+        preflight.require_root(machine)
+    topo = lab.choose_runtime(topo, args.runtime, args.image, machine, common.notice(args))
+    if args.dry_run:
+        print("\n".join(script_lines(plan.plan(topo))))
+        return EXIT_OK
+    cli = machine.docker() if uses_docker(topo) else None
+    from netplay.cli import progress as display
+
+    shown = display.for_args(args, "up", topo.name)  # a progress line on a terminal only
+    try:
+        summary = lab.up(topo, machine, common.state_root(args), cli=cli,
+                         echo=common.echo(args), progress=shown)
+    finally:
+        if shown:
+            shown.finish()
+    if not args.quiet:
+        print(summary.line())
+    return EXIT_OK

@@ -1,0 +1,219 @@
+"""The lab lifecycle: a topology up (plan, check, run, log) and down (undo by the log).
+
+Terraform's shape: `plan` is pure, `up` applies it and records state (the step log),
+`down` is driven by that record alone, so it needs no topology file.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+from netplay.load import builtins
+from netplay.observe import containers as dockerstate, ip as observe
+from netplay.run import log as steplog, state
+from netplay.plan import build as planner
+from netplay.check import preflight
+from netplay.core.errors import HostError, InputError, StepFailed
+from netplay.run.runner import Runner
+from netplay.model.topology import from_dict, parse_yaml, read_text, uses_docker, with_runtime
+from netplay.core.userfile import directory_error
+
+
+def resolve(spec):
+    """A topology from a YAML file path or a built-in name. A bare word is a file only if
+    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
+    directory or special file named as a topology is refused in one line."""
+    looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
+    if looks_like_path or os.path.isfile(spec):
+        if not os.path.exists(spec):
+            raise InputError(f"{spec}: no such topology file")
+        from netplay.load import clab  # containerlab's format: *.clab.yml, or a `topology:` key
+
+        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
+        if clab.is_clab_data(spec, data):
+            return clab.load_data(data, spec)
+        return from_dict(data, source=spec)
+    try:
+        return builtins.load(spec)
+    except InputError:
+        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
+            raise directory_error(spec, "topology file", "topo.yaml") from None
+        raise
+
+
+# What a container node may hold that a plain namespace would lose or redirect: (key, what
+# the node does with it, what --runtime netns makes of it). A node holding any of them is
+# never moved onto a namespace unasked (docs/topology.md#without-a-docker-daemon).
+CONTAINER_ONLY = (
+    ("exec", "runs commands inside its container",
+     "to run them in a plain namespace, on this host's own files"),
+    ("cmd", "runs a program of its own in its container",
+     "to build it as a plain namespace without that program"),
+    ("binds", "mounts host paths into its container",
+     "to build it as a plain namespace without those mounts"),
+    ("env", "sets environment variables in its container",
+     "to build it as a plain namespace without them"),
+    ("dns", "gives its container DNS servers",
+     "to build it as a plain namespace that uses the host's resolver"),
+)
+
+
+def choose_runtime(topo, runtime=None, image=None, machine=None, notice=print):
+    """The topology on the runtime asked for, with image as its default image.
+
+    Container nodes fall back to plain namespaces only when no runtime was asked for, no
+    Docker daemon answers on machine, and no container node holds anything a
+    namespace would lose or redirect (CONTAINER_ONLY); otherwise HostError in one line."""
+    if runtime is None and uses_docker(topo) and machine.docker() is None:
+        refuse_fallback(topo, as_root=machine.euid() == 0)
+        notice(f"netplay: no Docker daemon answers; building {topo.name} on plain network "
+               "namespaces (--runtime docker refuses this fallback)")
+        runtime = "netns"
+    if runtime or image:
+        topo = with_runtime(topo, runtime, image)
+    return topo
+
+
+def refuse_fallback(topo, as_root):
+    """HostError naming the first container node that a plain namespace would change."""
+    if as_root:
+        what = ("no Docker daemon answers: start it (sudo scripts/docker-up.sh, or "
+                "`systemctl start docker`)")
+    else:  # only a dry run gets here as a user, and Docker's socket is usually root's
+        what = "no Docker daemon answers this user: run netplay with sudo"
+    for node in topo.nodes.values():
+        if node.kind != "docker":
+            continue
+        for key, does, instead in CONTAINER_ONLY:
+            if getattr(node, key):
+                raise HostError(f"node {node.name} {does} ({key}); {what}, or choose "
+                                f"--runtime netns {instead}")
+
+
+@dataclass
+class Summary:
+    lab: str
+    nodes: int
+    bridges: int
+    links: int
+    steps: int
+    seconds: float
+    log_path: str
+
+    def line(self):
+        return (f"lab {self.lab} is up: {self.nodes} nodes, {self.bridges} bridges, "
+                f"{self.links} links, {self.steps} commands in {self.seconds:.2f} s; "
+                f"log: {self.log_path}")
+
+
+def up(topo, machine, root, cli=None, echo=None, progress=None):
+    """Build topo on machine, logging to the state directory. Returns a Summary."""
+    steps = planner.plan(topo)
+    start = time.monotonic()
+    path = apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
+                 check=lambda: preflight.check(topo, steps, machine, cli),
+                 progress=progress)
+    return Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
+                   len(steps), time.monotonic() - start, str(path))
+
+
+def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run",
+          progress=None):
+    """Run steps as lab `lab` under its lock, logging to its log; refuse if it is up.
+
+    check() runs under the lock before anything changes. Returns the log's path.
+    """
+    with state.lab_lock(root, lab):
+        existing = state.read_lab(root, lab)
+        if existing and existing["status"] in (steplog.UP, steplog.RUNNING, steplog.FAILED):
+            raise HostError(f"lab {lab!r} is already up (log: {state.log_path(root, lab)}); "
+                            f"run `netplay down {lab}` first")
+        if check:
+            check()
+        path = state.log_path(root, lab)
+        log = steplog.StepLog.create(path, lab, topology, steps, action=action)
+        runner = Runner(machine, echo, progress)
+        try:
+            runner.apply(log, steps)
+        except StepFailed:
+            # a `docker run` that failed may still have created its container: the lab's
+            # label says which are ours
+            failures = []
+            _sweep_containers(lab, runner, log, failures)
+            clean = log.data.get("rollback_clean", False) and not failures
+            log.set_status(steplog.DOWN if clean else steplog.FAILED)
+            raise
+        log.set_status(steplog.UP)
+    return path
+
+
+def logged_steps(data, source):
+    """The Steps of a log's data, each with whether it may have run."""
+    out = []
+    for i, raw in enumerate(data["steps"]):
+        step = steplog.step_from_dict(raw, f"{source}: steps[{i}]")
+        result = raw.get("result") if isinstance(raw, dict) else None
+        out.append((step, result))
+    return out
+
+
+def down(lab, machine, root, echo=None, progress=None):
+    """Undo the lab's logged steps in reverse. Returns notes on objects already gone,
+    or None when the lab was not up."""
+    if not state.log_path(root, lab).exists():  # before the lock, which would leave its file
+        raise _no_such_lab(lab)
+    with state.lab_lock(root, lab):
+        data = state.read_lab(root, lab)
+        if data is None:
+            raise _no_such_lab(lab)
+        if data["status"] == steplog.DOWN:
+            return None
+        path = state.log_path(root, lab)
+        crashed = data["status"] == steplog.RUNNING  # killed mid-run: results may lag
+        ran = [step for step, result in logged_steps(data, str(path))
+               if (result is not None and result.get("rc") == 0)
+               or (crashed and result is None)]
+        log = steplog.StepLog(path, data)
+        runner = Runner(machine, echo, progress)
+        missing = _missing_containers(data, lab, machine)
+        failures, gone = runner.undo(log, ran)
+        _sweep_containers(lab, runner, log, failures)
+        gone = missing + gone
+        if failures:
+            log.set_status(steplog.FAILED)
+            raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(failures)} "
+                             f"(fix that and run `netplay down {lab}` again)")
+        log.set_status(steplog.DOWN)
+        return gone
+
+
+def _no_such_lab(lab):
+    return InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
+
+
+def _missing_containers(data, lab, machine):
+    """Notes on this lab's containers that are no longer there (removed by hand)."""
+    nodes = data.get("topology", {}).get("nodes", {}) if isinstance(data.get("topology"), dict) else {}
+    wanted = [n for n, raw in nodes.items() if isinstance(raw, dict) and raw.get("kind") == "docker"]
+    cli = machine.docker() if wanted else None
+    if cli is None:
+        return []
+    present = {c.name for c in dockerstate.lab_containers(cli, lab)}
+    return [f"node {n}: its container was already gone (removed outside netplay)"
+            for n in wanted if n not in present]
+
+
+def _sweep_containers(lab, runner, log, failures):
+    """Containers labelled with this lab that the log's undo missed (a run killed between
+    `docker run` and its log entry) are removed too, with their namespace names."""
+    if not any(s["argv"][:2] == ["docker", "run"] for s in log.steps):
+        return
+    cli = runner.machine.docker()
+    if cli is None:
+        return
+    for container in dockerstate.lab_containers(cli, lab):
+        runner.teardown(log, ["docker", "rm", "-f", container.name], f"node {container.name}",
+                        failures, [])
+        if container.name in observe.netns_names(runner.machine):
+            runner.teardown(log, ["ip", "netns", "delete", container.name],
+                            f"node {container.name}", failures, [])

@@ -1,0 +1,114 @@
+"""Replaying a recorded log on this host, and undoing what a log built.
+
+A log is untrusted input: it is checked by netplay.logcheck (format, version, per-argument
+policy, and re-planning its topology) before anything runs. Replay then runs the checked
+steps exactly as `netplay run` does, through lab.apply: under the lab's lock, refused when
+the lab is up, with the same preflight checks, rollback on failure, and a log of its own
+(action "replay") in the state directory. Captured values (container PIDs) come from this
+run; the results recorded in the log are never read.
+
+A log whose topology gives a node `exec` commands is refused unless the caller allows node
+commands (allow_exec, the CLI's --allow-exec): such a command runs any program as root and
+may name a namespace, device or file that is not the lab's. When allowed, each one is
+said (announce) just before it runs.
+
+`replay --undo` is `down` of the log's lab, with one more check: the lab's current log on
+this host must hold the same steps as the given log. If it holds other steps, the lab on
+this host was built from another topology, and undoing the given log would remove objects
+that are not what it built: that is refused, and `netplay down LAB` is the way to take that
+lab down.
+"""
+
+import time
+from typing import Callable, List, Optional, Sequence
+
+from netplay.lab import lifecycle as labs
+from netplay.run import log as steplog, logcheck, state
+from netplay.check import preflight
+from netplay.core.errors import InputError
+from netplay.plan.steps import Arg, Ref, Step
+from netplay.model.topology import uses_docker
+
+
+def load(path):
+    """The checked log at path (InputError, one line, if it is unusable or unsafe)."""
+    return logcheck.load(path)
+
+
+def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exec=False,
+           announce=None):
+    """Run a checked log's steps on machine as its lab. Returns a lab.Summary.
+
+    A log with node commands is refused (InputError) unless allow_exec; then announce(argv)
+    is called with each node command just before it runs."""
+    if not allow_exec:
+        logcheck.refuse_node_commands(checked, "replay runs")
+    preflight.require_root(machine)
+    topo, steps = checked.topology, checked.steps
+    if announce:
+        echo = announcing(steps, announce, echo)
+    if cli is None and uses_docker(topo):
+        cli = machine.docker()
+    start = time.monotonic()
+    path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
+                      check=lambda: preflight.check(topo, steps, machine, cli),
+                      action="replay", progress=progress)
+    return labs.Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
+                        len(steps), time.monotonic() - start, str(path))
+
+
+def announcing(steps: Sequence[Step], announce: Callable[[List[str]], None],
+               echo: Optional[Callable[[List[str]], None]] = None):
+    """An echo for the runner (which calls it with each command just before it runs) that
+    announces the node commands among steps, and passes every command on to echo (-v).
+
+    The runner knows commands, not steps: a command is a node command's when it matches one
+    argument for argument, a captured value (the container's PID of `nsenter --target`)
+    matching any. A node command that repeats another step word for word (an `exec` of
+    `sysctl -w net.ipv4.ip_forward=1` on a router) is announced at both."""
+    patterns = [step.argv for step in steps if step.node_command]
+    if not patterns:
+        return echo
+
+    def each(argv):
+        if any(_matches(pattern, argv) for pattern in patterns):
+            announce(argv)
+        if echo:
+            echo(argv)
+
+    return each
+
+
+def _matches(pattern: Sequence[Arg], argv: Sequence[str]) -> bool:
+    return len(pattern) == len(argv) and all(isinstance(p, Ref) or p == a
+                                             for p, a in zip(pattern, argv))
+
+
+def _key(step):
+    return (step.argv, step.undo, step.capture, step.host)
+
+
+def undo(checked, machine, root, echo=None, progress=None):
+    """Tear down what the checked log built, as `down` of its lab.
+
+    Returns the notes of lab.down (objects already gone), or None when the lab is not up
+    on this host."""
+    preflight.require_root(machine)
+    lab = checked.lab
+    current = state.read_lab(root, lab)
+    if current is None or current["status"] == steplog.DOWN:
+        return None
+    here = state.log_path(root, lab)
+    ours = [step for step, _ in labs.logged_steps(current, str(here))]
+    if [_key(s) for s in ours] != [_key(s) for s in checked.steps]:
+        raise InputError(f"{checked.source}: lab {lab!r} is up on this host, but from other "
+                         f"steps than this log's (its log: {here}); nothing was changed; "
+                         f"`netplay down {lab}` takes that lab down")
+    return labs.down(lab, machine, root, echo=echo, progress=progress)
+
+
+def undo_lines(checked):
+    """What `replay --undo` would run, as bash lines (its dry run)."""
+    from netplay.render.bash import teardown_lines
+
+    return teardown_lines(checked.steps)

@@ -1,0 +1,172 @@
+"""netplay status: the labs on this host, and what one lab's nodes hold right now.
+
+The list of labs comes from the state directory (each lab's log header); a lab's tables
+come from `ip -j` in each of its namespaces and, for containers, the Docker SDK.
+Read-only; nothing here is logged.
+"""
+
+from netplay.observe import ip as observe
+from netplay.run import state
+from netplay.core.errors import InputError
+from netplay.model.topology import from_dict
+
+
+def load_lab(root, name):
+    """(log data, Topology, log path) of a lab this host has a record of."""
+    data = state.read_lab(root, name)
+    path = state.log_path(root, name)
+    if data is None:
+        raise InputError(f"no lab named {name!r} on this host (`netplay status` lists the labs "
+                         f"in {root})")
+    if not isinstance(data.get("topology"), dict):
+        raise InputError(f"{path}: the log has no topology; it cannot be read as a lab")
+    return data, from_dict(data["topology"], source=str(path)), path
+
+
+def require_up(data, name):
+    """Refuse a lab whose log says it is down: there is nothing of it on the host."""
+    if data.get("status") == "down":
+        raise InputError(f"lab {name!r} is down; build it with `netplay run` first")
+
+
+def runtime_of(topology):
+    """docker, netns, mixed or - from a normalized topology's node kinds."""
+    nodes = topology.get("nodes", {}) if isinstance(topology, dict) else {}
+    kinds = {raw.get("kind") for raw in nodes.values()
+             if isinstance(raw, dict) and raw.get("kind") != "host"}
+    if not kinds:
+        return "-"
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def lab_list(root):
+    """One dict per lab with a log in the state directory."""
+    rows = []
+    for name in state.labs(root):
+        path = state.log_path(root, name)
+        try:
+            data = state.read_lab(root, name)
+        except InputError as err:
+            rows.append({"lab": name, "status": "unreadable", "nodes": None, "runtime": "-",
+                         "created": None, "log": str(path), "error": str(err)})
+            continue
+        topology = data.get("topology") if isinstance(data.get("topology"), dict) else {}
+        rows.append({"lab": name, "status": data.get("status"),
+                     "nodes": len(topology.get("nodes", {})),
+                     "bridges": len(topology.get("bridges", {})),
+                     "links": len(topology.get("links", [])),
+                     "runtime": runtime_of(topology), "created": data.get("created"),
+                     "updated": data.get("updated"), "action": data.get("action"),
+                     "log": str(path)})
+    return rows
+
+
+def _label(labels, ns, ifname):
+    return labels.get((ns, ifname), f"{ifname} in {ns or 'the root namespace'}")
+
+
+def _iface_row(link, ns, labels, expected):
+    row = {"name": link.name, "type": link.kind or "-", "state": link.state,
+           "up": link.up, "operstate": link.operstate, "addresses": list(link.addresses),
+           "peer": _label(labels, *link.peer) if link.peer else None,
+           "bridge": link.master, "in_topology": expected}
+    return row
+
+
+def _missing_row(ifname, expected_up):
+    return {"name": ifname, "type": "-", "state": "MISSING", "up": None, "operstate": None,
+            "addresses": [], "peer": None, "bridge": None, "in_topology": True,
+            "expected": "up" if expected_up else "down"}
+
+
+def lab_status(topo, machine, cli=None, data=None):
+    """Every node and bridge of a lab with its interfaces as observed: a dict for JSON."""
+    from netplay.check.verify import endpoint_labels, lab_namespaces
+
+    states = observe.host_state(machine, lab_namespaces(topo))
+    labels = endpoint_labels(topo)
+    containers = None
+    if cli is not None and any(n.kind == "docker" for n in topo.nodes.values()):
+        from netplay.observe import containers as dockerstate
+
+        containers = {c.name: c.status for c in dockerstate.lab_containers(cli, topo.name)}
+    nodes = []
+    for node in topo.nodes.values():
+        ns = node.namespace
+        st = states.get(ns)
+        entry = {"name": node.name, "kind": node.kind, "namespace": ns or "(root)",
+                 "present": bool(st and st.present), "interfaces": []}
+        if node.kind == "docker":
+            entry["container"] = (containers or {}).get(node.name, "gone") \
+                if containers is not None else "unknown (no Docker daemon)"
+        if node.forwarding:
+            entry["forwarding"] = True
+        if st and st.present:
+            # a namespace of the lab: all its devices; the root namespace: the lab's only
+            names = list(st.links) if ns else [i for i in node.interfaces]
+            for ifname in names:
+                link = st.links.get(ifname)
+                if link is None:
+                    entry["interfaces"].append(_missing_row(ifname, node.interfaces[ifname].up))
+                else:
+                    entry["interfaces"].append(_iface_row(link, ns, labels,
+                                                          ifname in node.interfaces))
+            for ifname, iface in node.interfaces.items():
+                if ns and ifname not in st.links:
+                    entry["interfaces"].append(_missing_row(ifname, iface.up))
+        nodes.append(entry)
+    for bridge in topo.bridges.values():
+        ns = bridge.namespace
+        st = states.get(ns)
+        entry = {"name": bridge.name, "kind": "bridge", "namespace": ns or "(root)",
+                 "present": bool(st and st.present and bridge.name in st.links),
+                 "interfaces": []}
+        if st and st.present:
+            for ifname in [bridge.name, *bridge.interfaces]:
+                link = st.links.get(ifname)
+                if link is None:
+                    entry["interfaces"].append(_missing_row(ifname, bridge.up))
+                    continue
+                row = _iface_row(link, ns, labels, True)
+                if ifname == bridge.name:
+                    row["ports"] = sorted(li.name for li in st.links.values()
+                                          if li.master == bridge.name)
+                entry["interfaces"].append(row)
+        nodes.append(entry)
+    out = {"lab": topo.name, "nodes": nodes}
+    if data is not None:
+        out = {"lab": topo.name, "status": data.get("status"), "created": data.get("created"),
+               "runtime": runtime_of(data.get("topology")), "nodes": nodes}
+    return out
+
+
+def node_heading(entry):
+    """One line above a node's table: name, kind and what holds it."""
+    words = [entry["name"], f"({entry['kind']}"]
+    if entry["namespace"] == "(root)":
+        words[-1] += ", in the root namespace"
+    elif entry["namespace"] != entry["name"]:
+        words[-1] += f", in namespace {entry['namespace']}"
+    if "container" in entry:
+        words[-1] += f", container {entry['container']}"
+    if entry.get("forwarding"):
+        words[-1] += ", forwarding"
+    words[-1] += ")"
+    if not entry["present"]:
+        words.append("MISSING")
+    return " ".join(words)
+
+
+def table_rows(entry):
+    """A node's interfaces as rows for tabulate."""
+    rows = []
+    for row in entry["interfaces"]:
+        peer = row["peer"] or ""
+        if row.get("ports") is not None:
+            peer = "ports: " + (", ".join(row["ports"]) or "none")
+        state_text = row["state"]
+        if row["state"] == "MISSING":
+            state_text = f"MISSING (expected {row['expected']})"
+        rows.append([row["name"], row["type"], state_text, "\n".join(row["addresses"]) or "-",
+                     peer or "-", row["bridge"] or "-"])
+    return rows

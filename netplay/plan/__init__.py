@@ -1,0 +1,1 @@
+"""Planning: a topology turned into steps (argv and undo), deterministically and purely."""

@@ -1,0 +1,352 @@
+"""Planning: a validated Topology in, an ordered list of Steps out. Pure: runs nothing.
+
+The order is the tutorial's: namespaces (or containers and their netns links) first, then
+bridges, then veth pairs created with each end directly in its namespace, then addresses,
+links up, forwarding and routes. Objects inside a lab namespace need no undo of their own:
+deleting the namespace (or removing the container) takes them with it. Objects in the root
+namespace (bridges, veth ends, firewall rules) each get an explicit undo.
+"""
+
+import re
+
+from netplay.core import cidr
+from netplay.model import impairment as impairments
+from netplay.plan.steps import Ref, Step
+
+NETNS_DIR = "/var/run/netns"
+LAB_LABEL = "netplay.lab"  # docker label naming the lab a container belongs to
+DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
+FIREWALLS = ("iptables", "ip6tables")  # each root bridge gets an ACCEPT rule in both
+
+
+def ip(ns, *args):
+    """`ip` in namespace ns (None: the root namespace)."""
+    return ["ip", "-n", ns, *args] if ns else ["ip", *args]
+
+
+def in_ns(ns, *argv):
+    """Any other program inside namespace ns, the way the tutorial does it."""
+    return ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
+
+
+def owner_mark(lab):
+    """The mark on everything netplay creates, so `clean` finds its own and nothing else:
+    the alias of root-namespace devices and of each lab namespace's lo, and the comment
+    of firewall rules. (Containers carry the label LAB_LABEL instead.)"""
+    return f"netplay:{lab}"
+
+
+def mark(ns, dev, lab, phase):
+    return Step(ip(ns, "link", "set", dev, "alias", owner_mark(lab)), phase=phase)
+
+
+def plan(topo):
+    """The steps that build topo, in order."""
+    steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
+    pids = _pid_vars(topo)
+    nodes = [s for node in topo.nodes.values() for s in node_steps(topo, node, pids)]
+    # every `docker run` first, then every `docker inspect`, then the rest: the runner
+    # starts the containers at once, reads their PIDs at once, and names their namespaces
+    # in the root namespace's one `ip -batch`
+    steps += sorted(nodes, key=_node_step_rank)
+    off = forwarding_off(topo)
+    for node in topo.nodes.values():  # before any device exists, so every device inherits
+        steps += settings_steps(topo, node, off.get(node.name, ()))
+    for bridge in topo.bridges.values():
+        steps += bridge_steps(topo, bridge)
+    links = [link_steps(topo, link) for link in topo.links]
+    # every veth first, then every bridge port: each kind runs as one batch per namespace
+    steps += [s for create, _ in links for s in create]
+    steps += [s for _, attach in links for s in attach]
+    for node in topo.nodes.values():
+        if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
+            steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
+        steps += config_steps(topo, node)
+    steps += impair_steps(topo)
+    for node in topo.nodes.values():  # once every link is up and configured
+        steps += exec_steps(node, pids)
+    return steps
+
+
+def _node_step_rank(step):
+    return {("docker", "run"): 0, ("docker", "inspect"): 1}.get(tuple(step.argv[:2]), 2)
+
+
+def _pid_vars(topo):
+    """A shell variable name per container for its PID: pid_<name>, made unique."""
+    out, used = {}, set()
+    for node in topo.nodes.values():
+        if node.kind == "docker":
+            var = "pid_" + re.sub(r"[^a-z0-9_]", "_", node.name.lower())
+            while var in used:
+                var += "_"
+            used.add(var)
+            out[node.name] = var
+    return out
+
+
+def node_steps(topo, node, pids):
+    phase = f"node {node.name}"
+    if node.kind == "netns":
+        return [Step(["ip", "netns", "add", node.name], undo=["ip", "netns", "delete", node.name],
+                     phase=phase)]
+    if node.kind == "docker":
+        return docker_steps(topo, node, pids[node.name], phase)
+    return []  # the host node is the root namespace: nothing to create
+
+
+ROUTER_SYSCTLS = ("net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+DOCKER_IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
+
+
+def settings_steps(topo, node, off=()):
+    """Kernel settings a node needs before its devices exist, so that each device inherits
+    them: a router forwards whatever path a packet took to reach it (reverse-path filter
+    off; a namespace inherits the host's, which may be strict), and a node with IPv6
+    skips duplicate address detection, which would leave its link-local addresses
+    tentative, and IPv6 through it dead, for its first two seconds; a container with IPv6
+    turns it back on. `off`: the node's forwarding_off sysctls, in the same process."""
+    keys = list(ROUTER_SYSCTLS) if node.role == "router" else []
+    ipv6 = node.namespace is not None and _has_ipv6(topo, node)
+    if ipv6:
+        if node.kind == "docker":  # Docker turns IPv6 off in a container it gives no network
+            keys += DOCKER_IPV6_SYSCTLS
+        keys += NO_DAD_SYSCTLS
+    keys += off
+    if not keys:
+        return []
+    return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
+
+
+def _has_ipv6(topo, node):
+    addresses = [a for i in node.interfaces.values() for a in i.addresses]
+    addresses += [a for b in topo.bridges.values() if b.namespace == node.name
+                  for a in b.addresses]
+    return any(cidr.interface(a).version == 6 for a in addresses)
+
+
+def docker_steps(topo, node, pid_var, phase):
+    """The tutorial's three lines: run with --net=none, read the PID, name its namespace.
+
+    `ip netns attach` names the namespace by a bind mount rather than the tutorial's
+    symlink: the name then survives a PID being reused and `ip netns delete` removes it.
+    """
+    run = ["docker", "run", "--net=none", f"--name={node.name}", f"--hostname={node.name}",
+           "--label", f"{LAB_LABEL}={topo.name}"]
+    run += [f"--dns={d}" for d in node.dns]
+    for key, value in node.env.items():
+        run += ["-e", f"{key}={value}"]
+    for bind in node.binds:
+        run += ["-v", bind]
+    run += ["-d", topo.image_of(node), *(node.cmd or DEFAULT_CMD)]
+    return [
+        Step(run, undo=["docker", "rm", "-f", node.name], phase=phase),
+        Step(["docker", "inspect", "-f", "{{.State.Pid}}", node.name], capture=pid_var,
+             phase=phase),
+        Step(["ip", "netns", "attach", node.name, Ref(pid_var)],
+             undo=["ip", "netns", "delete", node.name], phase=phase),
+    ]
+
+
+
+def bridge_steps(topo, bridge):
+    ns, name = bridge.namespace, bridge.name
+    phase = f"bridge {name}"
+    undo = None if ns else ["ip", "link", "delete", name]
+    steps = [Step(addbr(ns, name), undo=undo, phase=phase)]
+    if ns is None:
+        steps.append(mark(None, name, topo.name, phase))
+        # Docker sets FORWARD to DROP and makes bridged frames traverse iptables (and, with
+        # bridge-nf-call-ip6tables and an ip6tables DROP policy, ip6tables): let this
+        # bridge's own frames through, marked as ours so the rules are found and removed.
+        rule = ["FORWARD", "-i", name, "-o", name, "-m", "comment",
+                "--comment", owner_mark(topo.name), "-j", "ACCEPT"]
+        for program in FIREWALLS:
+            steps.append(Step([program, "-I", *rule], undo=[program, "-D", *rule], phase=phase))
+    steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", name), phase=phase)
+              for a in bridge.addresses]
+    steps += activate_steps(topo, ns, name, bridge.up, phase)
+    return steps
+
+
+def activate_steps(topo, ns, dev, up, phase):
+    """`link set DEV up` if up; before it, in a lab without IPv6 link-local addresses,
+    `link set DEV addrgenmode none`. That must come first (the kernel makes the address as
+    the device comes up) and on a line of its own (given with `up`, the kernel applies it
+    after), and holds for a device brought up later too."""
+    steps = [] if topo.ipv6_link_local else \
+        [Step(ip(ns, "link", "set", dev, "addrgenmode", "none"), phase=phase)]
+    return steps + ([Step(ip(ns, "link", "set", dev, "up"), phase=phase)] if up else [])
+
+
+def addbr(ns, bridge):
+    """brctl in the root namespace, as the tutorial does; inside a namespace `ip link`,
+    which joins that namespace's `ip -batch` instead of costing `ip netns exec` + brctl."""
+    return ["brctl", "addbr", bridge] if ns is None else ip(ns, "link", "add", bridge,
+                                                             "type", "bridge")
+
+
+def addif(ns, bridge, port):
+    return ["brctl", "addif", bridge, port] if ns is None else ip(ns, "link", "set", port,
+                                                                  "master", bridge)
+
+
+def link_steps(topo, link):
+    """One veth pair, each end created in its own namespace, and the steps that join a
+    bridge end to its bridge: (create, attach)."""
+    a, b = link.a, link.b
+    ns_a, ns_b = topo.namespace_of(a.node), topo.namespace_of(b.node)
+    add = ["ip", "link", "add", a.iface, *(["netns", ns_a] if ns_a else []),
+           *_link_options(topo, link, a), "type", "veth", "peer", "name", b.iface,
+           *(["netns", ns_b] if ns_b else []), *_link_options(topo, link, b)]
+    root_end = a.iface if ns_a is None else b.iface if ns_b is None else None
+    phase = f"link {a} -- {b}"
+    steps = [Step(add, undo=["ip", "link", "delete", root_end] if root_end else None,
+                  phase=phase)]
+    if root_end:
+        steps.append(mark(None, root_end, topo.name, phase))
+    attach = []
+    for end, ns in ((a, ns_a), (b, ns_b)):
+        if topo.is_bridge(end.node):
+            bridge = topo.bridges[end.node]
+            attach.append(Step(addif(ns, bridge.name, end.iface), phase=phase))
+            attach += activate_steps(topo, ns, end.iface, bridge.up, phase)
+    return steps, attach
+
+
+def _link_options(topo, link, end):
+    """`address MAC` and `mtu N` for one end: its interface's own, else the link's mtu."""
+    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
+    iface = owner.interfaces.get(end.iface)
+    mac = getattr(iface, "mac", None)
+    mtu = getattr(iface, "mtu", None) or link.mtu
+    return [*(["address", mac] if mac else []), *(["mtu", str(mtu)] if mtu else [])]
+
+
+def exec_steps(node, pids):
+    """The node's own commands, run inside it as root, as `ip netns exec` runs them in a
+    namespace node. In a container they enter all its namespaces (its files, its network)
+    with nsenter, since the container itself may not configure its network (containerlab's
+    nodes are privileged; netplay's are not, and `docker exec --privileged` fails on hosts
+    that withhold a capability)."""
+    phase = f"exec {node.name}"
+    if node.kind == "docker":
+        return [Step(["nsenter", "--target", Ref(pids[node.name]), "--all", *argv], phase=phase,
+                     node_command=True) for argv in node.exec]
+    return [Step(in_ns(node.namespace, *argv), phase=phase, node_command=True)
+            for argv in node.exec]
+
+
+def _addr_args(address):
+    """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
+    duplicate address detection, which would leave it unusable for its first seconds."""
+    return [address, "brd", "+"] if cidr.interface(address).version == 4 else \
+        [address, "nodad"]
+
+
+def config_steps(topo, node):
+    """Addresses, link states, forwarding and routes inside one node."""
+    ns, phase = node.namespace, f"configure {node.name}"
+    steps = []
+    if node.loopback and ns:
+        steps.append(Step(ip(ns, "link", "set", "lo", "up"), phase=phase))
+    for iface in node.interfaces.values():
+        if iface.kind == "dummy":  # an interface no link makes: made here, before its addresses
+            opts = [*(["address", iface.mac] if iface.mac else []),
+                    *(["mtu", str(iface.mtu)] if iface.mtu else [])]
+            steps.append(Step(ip(ns, "link", "add", iface.name, *opts, "type", "dummy"),
+                              phase=phase))
+        steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", iface.name), phase=phase)
+                  for a in iface.addresses]
+        steps += activate_steps(topo, ns, iface.name, iface.up, phase)
+    if node.forwarding:
+        steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in _forwarding(node)]
+    # routes with a device only first: a gateway may be reachable through one of them
+    for route in sorted(node.routes, key=lambda r: r.via is not None):
+        family = ["-6"] if route.family == 6 else []
+        args = [route.to] + (["via", route.via] if route.via else [])
+        args += ["dev", route.dev] if route.dev else []
+        args += ["onlink"] if route.onlink else []
+        undo = None if ns else ip(ns, *family, "route", "del", *args)
+        steps.append(Step(ip(ns, *family, "route", "add", *args), undo=undo, phase=phase))
+    steps += nat_steps(node)
+    return steps
+
+
+def nat_steps(node):
+    """Masquerade out of each NAT interface, inside the node as a home router does; IPv6
+    too when that interface has an IPv6 address. Gone with the namespace: no undo."""
+    steps = []
+    for ifname in node.nat:
+        families = {cidr.interface(a).version
+                    for a in node.interfaces[ifname].addresses} or {4}
+        for family in sorted(families):
+            program = "iptables" if family == 4 else "ip6tables"
+            steps.append(Step(in_ns(node.namespace, program, "-t", "nat", "-A", "POSTROUTING",
+                                    "-o", ifname, "-j", "MASQUERADE"),
+                              phase=f"nat {node.name}"))
+    return steps
+
+
+def impair_steps(topo):
+    """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone.
+    No undo: the qdisc goes with its device, a veth end the lab deletes."""
+    mtus = {}
+    for link in topo.links:
+        for end in (link.a, link.b):
+            mtus[(end.node, end.iface)] = link.mtu
+    steps = []
+    owners = list(topo.nodes.values()) + list(topo.bridges.values())
+    for owner in owners:
+        ns = topo.namespace_of(owner.name)
+        for iface in owner.interfaces.values():
+            if iface.impair:
+                mtu = iface.mtu or mtus.get((owner.name, iface.name))
+                steps.append(Step(impairments.set_argv(ns, iface.name, iface.impair, mtu=mtu),
+                                  phase=f"impair {owner.name}:{iface.name}"))
+    return steps
+
+
+def forwarding_off(topo):
+    """{node: the sysctls that turn its forwarding off} for the netns and docker nodes that
+    do not forward.
+
+    A new namespace takes IPv4's forwarding from the host's initial namespace (with
+    net.core.devconf_inherit_init_net 0 or 1, the default 0 included), and IPv6's too with
+    1; Docker turns the host's on, so such a node forwarded what was sent to it. The keys
+    join the node's settings sysctl, one process before its devices exist; that process
+    costs 3-5 ms a namespace (5 s on linear:1000), so a node gets one for this alone only
+    when the lab could make it forward: it has an address or a route (else it has no
+    route to forward by) and two or more devices (interfaces and the bridges inside
+    it), or a route of the lab has one of its addresses as gateway. A node with one
+    interface that no route goes through is only ever sent its own packets. IPv6's key
+    only for a node with IPv6 addresses (a kernel without IPv6 has none)."""
+    bridges, gateways = {}, set()
+    for bridge in topo.bridges.values():
+        bridges.setdefault(bridge.namespace, []).append(bridge)
+    for node in topo.nodes.values():
+        gateways.update(cidr.address(r.via) for r in node.routes if r.via)
+    out = {}
+    for node in topo.nodes.values():
+        if node.namespace is None or node.forwarding:
+            continue
+        own = bridges.get(node.name, [])
+        addresses = [a for i in node.interfaces.values() for a in i.addresses]
+        addresses += [a for b in own for a in b.addresses]
+        parsed = [cidr.interface(a) for a in addresses]
+        ipv6 = any(p.version == 6 for p in parsed)
+        routed = parsed or node.routes  # without either it has no route to forward by
+        if ipv6 or routed and (len(node.interfaces) + len(own) > 1 or
+                               any(p[:2] in gateways for p in parsed)):
+            out[node.name] = ["net.ipv4.ip_forward=0"] + \
+                (["net.ipv6.conf.all.forwarding=0"] if ipv6 else [])
+    return out
+
+
+def _forwarding(node):
+    keys = ["net.ipv4.ip_forward=1"]
+    if node.role == "router" or any(cidr.interface(a).version == 6
+                                    for i in node.interfaces.values() for a in i.addresses):
+        keys.append("net.ipv6.conf.all.forwarding=1")
+    return keys

@@ -1,0 +1,81 @@
+"""A Step is one command a person could have typed, plus the command that undoes it.
+
+Steps are data: the planner makes them, the runner executes them, the log stores them,
+export renders them as bash. A step may capture a value from its output (a container's
+PID) under a name; a later step refers to it with a Ref in its argv, so that replay and
+export resolve it afresh instead of copying the old value.
+"""
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import List, Optional, Union
+
+from netplay.core.errors import InputError
+
+_VAR = re.compile(r"[a-z][a-z0-9_]*\Z")
+CAPTURE_VALUE = re.compile(r"[0-9]+\Z")  # captured values are PIDs: digits only
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An argument whose value is captured from an earlier step's output."""
+
+    var: str
+
+    def shell(self):
+        return f'"${self.var}"'
+
+
+Arg = Union[str, Ref]
+
+
+@dataclass
+class Step:
+    argv: List[Arg]
+    undo: Optional[List[str]] = None  # None: undone with its parent (e.g. its namespace)
+    capture: Optional[str] = None  # the variable this step's stdout sets
+    phase: str = ""  # a heading for logs and exported scripts: "node laptop"
+    host: str = "local"  # the machine it runs on; labs on several hosts come later
+    # A node's own command, from its topology's `exec` list: it runs a program of the
+    # topology's choosing as root, which may reach outside the lab, so replay and export
+    # of a log run it only with --allow-exec. Set by the planner, never read from a log
+    # (a logged step equals its planned one whatever this says).
+    node_command: bool = field(default=False, compare=False)
+
+    def refs(self):
+        return [a.var for a in self.argv if isinstance(a, Ref)]
+
+    def shell(self):
+        """The step as one bash line, every argument quoted."""
+        line = " ".join(a.shell() if isinstance(a, Ref) else shlex.quote(a) for a in self.argv)
+        return f"{self.capture}=$({line})" if self.capture else line
+
+    def resolve(self, values):
+        """argv with each Ref replaced by its captured value."""
+        out = []
+        for arg in self.argv:
+            if isinstance(arg, Ref):
+                if arg.var not in values:
+                    raise InputError(f"step `{self.shell()}` uses ${arg.var}, which no earlier "
+                                     "step captured")
+                out.append(values[arg.var])
+            else:
+                out.append(arg)
+        return out
+
+    def to_dict(self):
+        out = {"argv": [{"ref": a.var} if isinstance(a, Ref) else a for a in self.argv],
+               "shell": self.shell(), "phase": self.phase, "host": self.host}
+        if self.undo is not None:
+            out["undo"] = list(self.undo)
+            out["undo_shell"] = shlex.join(self.undo)
+        if self.capture:
+            out["capture"] = self.capture
+        return out
+
+
+def check_var(name, where):
+    if not isinstance(name, str) or not _VAR.match(name):
+        raise InputError(f"{where}: {name!r} is not a valid captured-value name")
+    return name

@@ -1,0 +1,1 @@
+"""Rendering: a lab as a bash script, or as a picture."""

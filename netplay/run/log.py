@@ -1,0 +1,149 @@
+"""The step log: a JSON file holding the topology, every planned step and what each did.
+
+The whole plan is written before the first command runs, and each result is filled in as
+the run goes, by rewriting the file atomically (write a temporary file, then rename). A
+crash therefore leaves a readable log whose steps say how far the run got, and `down`
+can undo it. Rewrites are throttled so that large labs do not spend their time on JSON.
+See docs/log-format.md.
+"""
+
+import json
+import os
+import time
+from datetime import datetime, timezone
+
+from netplay import __version__
+from netplay.core.errors import InputError
+from netplay.plan.steps import Ref, Step, check_var
+from netplay.core.userfile import LOG_LIMIT, check_depth, read_bytes, too_big, too_deep
+
+FORMAT = "netplay-log"
+VERSION = 1
+FLUSH_INTERVAL = 0.2  # seconds between rewrites while a run goes on
+
+# The status of a lab as its log records it.
+RUNNING, UP, FAILED, DOWN = "running", "up", "failed", "down"
+
+
+def now():
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class StepLog:
+    """A log file being written: the header, the steps, and their results."""
+
+    def __init__(self, path, data):
+        self.path = str(path)
+        self.data = data
+        self._last_flush = 0.0
+        self._interval = FLUSH_INTERVAL
+
+    @classmethod
+    def create(cls, path, lab, topology, steps, action="run", **extra):
+        data = {"format": FORMAT, "version": VERSION, "netplay": __version__,
+                "lab": lab, "action": action, "created": now(), "status": RUNNING,
+                **extra, "topology": topology, "steps": [s.to_dict() for s in steps],
+                "teardown": []}
+        log = cls(path, data)
+        log.flush(force=True)
+        return log
+
+    @property
+    def steps(self):
+        return self.data["steps"]
+
+    def record(self, index, result):
+        self.steps[index]["result"] = result
+        self.flush()
+
+    def record_teardown(self, entry):
+        self.data["teardown"].append(entry)
+        self.flush()
+
+    def set_status(self, status):
+        self.data["status"] = status
+        self.data["updated"] = now()
+        self.flush(force=True)
+
+    def flush(self, force=False):
+        """Rewrite the file, at most once per FLUSH_INTERVAL unless forced, and at most
+        about 5% of the time: a large lab's log takes a while to write."""
+        start = time.monotonic()
+        if not force and start - self._last_flush < self._interval:
+            return
+        write_json_atomic(self.path, self.data)
+        self._last_flush = time.monotonic()
+        self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
+
+
+def encode(data):
+    """JSON with one line per step and teardown entry: readable with grep and less, and
+    written by the C encoder (an indented dump is many times slower). Yielded in pieces,
+    so a 1000-node lab's log is never held twice in memory as one string."""
+    def compact(value):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+    yield "{\n"
+    for i, (key, value) in enumerate(data.items()):
+        yield (",\n" if i else "") + compact(key) + ": "
+        if isinstance(value, list) and value and key in ("steps", "teardown"):
+            yield "[\n  " + compact(value[0])
+            for row in value[1:]:
+                yield ",\n  " + compact(row)
+            yield "\n]"
+        else:
+            yield compact(value)
+    yield "\n}\n"
+
+
+def write_json_atomic(path, data):
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(encode(data))
+    os.replace(tmp, path)
+
+
+def read(path):
+    """A log file's data, checked for format and version; InputError if unusable."""
+    raw = read_bytes(path, "log", LOG_LIMIT, example="log.json")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not a netplay log (corrupt or truncated JSON: {err})") from None
+    except RecursionError:  # the decoder's own limit, near 1000 levels
+        raise too_deep(path) from None
+    except MemoryError:
+        raise too_big(path) from None
+    check_depth(data, str(path))
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(f"{path}: not a netplay log (no \"format\": \"{FORMAT}\")")
+    if data.get("version") != VERSION:
+        raise InputError(f"{path}: log format version {data.get('version')!r} is not supported "
+                         f"(this netplay reads version {VERSION})")
+    if not isinstance(data.get("steps"), list) or not isinstance(data.get("lab"), str):
+        raise InputError(f"{path}: the log has no list of steps or no lab name")
+    return data
+
+
+def step_from_dict(raw, where):
+    """One logged step back into a Step (its argv checked by the caller's policy)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("argv"), list) or not raw["argv"]:
+        raise InputError(f"{where}: a step needs a non-empty 'argv' list")
+    argv = []
+    for arg in raw["argv"]:
+        if isinstance(arg, dict) and set(arg) == {"ref"}:
+            argv.append(Ref(check_var(arg["ref"], where)))
+        elif isinstance(arg, str):
+            argv.append(arg)
+        else:
+            raise InputError(f"{where}: argument {arg!r} is neither a string nor a reference")
+    undo = raw.get("undo")
+    if undo is not None and (not isinstance(undo, list) or not undo
+                             or not all(isinstance(a, str) for a in undo)):
+        raise InputError(f"{where}: 'undo' must be a non-empty list of strings")
+    capture = raw.get("capture")
+    if capture is not None:
+        check_var(capture, where)
+    return Step(argv, undo=undo, capture=capture, phase=str(raw.get("phase", "")),
+                host=str(raw.get("host", "local")))

@@ -1,0 +1,111 @@
+"""Where netplay keeps what it knows about labs on this host, and who may change them.
+
+STATE_DIR/labs/LAB/log.json is the lab's step log; STATE_DIR/labs/LAB/lock is held (flock)
+by the one netplay process changing the lab. Root-only permissions: logs hold the topology
+and the commands that rewire the host.
+"""
+
+import errno
+import fcntl
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from netplay.core.errors import HostError, InputError
+from netplay.run.log import read
+from netplay.core.names import check_name
+
+DEFAULT_STATE_DIR = "/var/lib/netplay"
+ENV_STATE_DIR = "NETPLAY_STATE_DIR"
+
+
+def state_dir(option=None):
+    return Path(option or os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR)
+
+
+def private_dir(*parts):
+    """Make each directory of the path (root only: 0700), and return the path."""
+    path = Path(parts[0])
+    for part in (None, *parts[1:]):
+        path = path / part if part else path
+        try:
+            path.mkdir(mode=0o700, exist_ok=True)
+            if path.stat().st_uid == os.geteuid():
+                path.chmod(0o700)
+        except OSError as err:
+            raise HostError(f"cannot create the state directory {path}: {err.strerror} "
+                            f"(choose another with --state-dir or ${ENV_STATE_DIR})") from None
+    return path
+
+
+def lab_dir(root, lab, create=False):
+    check_name(lab, "lab name", "lab", limit=32)  # a path component: no '..', no '/'
+    return private_dir(root, "labs", lab) if create else Path(root) / "labs" / lab
+
+
+def cleanup_log_path(root):
+    """A new log for one `netplay clean`, beside (not among) the labs."""
+    return private_dir(root, "cleanups") / f"clean-{time.strftime('%Y%m%dT%H%M%S')}.json"
+
+
+def log_path(root, lab):
+    return lab_dir(root, lab) / "log.json"
+
+
+def read_lab(root, lab):
+    """The lab's log data, or None when netplay has no record of that lab."""
+    path = log_path(root, lab)
+    if not _exists(root, path):
+        return None
+    try:
+        return read(path)
+    except InputError as err:
+        raise InputError(f"{err} (the state of lab {lab!r} is unusable; remove {path} "
+                         "after checking nothing of the lab is left)") from None
+
+
+def labs(root):
+    """Names of the labs with a log in this state directory."""
+    base = Path(root) / "labs"
+    try:
+        if not base.is_dir():
+            return []
+        return sorted(p.name for p in base.iterdir() if (p / "log.json").exists())
+    except PermissionError:
+        raise _unreadable(root) from None
+
+
+def _exists(root, path):
+    """path.exists(), with a state directory this user may not read said in one line."""
+    try:
+        return path.exists()
+    except PermissionError:
+        raise _unreadable(root) from None
+
+
+def _unreadable(root):
+    return HostError(f"cannot read the state directory {root}: permission denied (netplay "
+                     "keeps it root-only); run netplay with sudo, or choose another with "
+                     f"--state-dir or ${ENV_STATE_DIR}")
+
+
+@contextmanager
+def lab_lock(root, lab):
+    """Hold the lab's lock, or refuse at once if another netplay process holds it."""
+    path = lab_dir(root, lab, create=True) / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            raise HostError(f"lab {lab!r} is being changed by another netplay process "
+                            f"(pid {holder}); wait for it to finish and try again") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
