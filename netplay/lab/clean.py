@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import List
 
 from netplay.observe import ip as observe
-from netplay.plan.build import FIREWALLS, LAB_LABEL
+from netplay.core.consts import FIREWALLS, LAB_LABEL
 from netplay.run.runner import has_program
 
 MARK_PREFIX = "netplay:"

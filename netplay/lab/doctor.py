@@ -164,7 +164,7 @@ def check_program(machine, program, package, needed_for):
 
 
 def check_netns_dir(machine):
-    from netplay.plan.build import NETNS_DIR
+    from netplay.core.consts import NETNS_DIR
 
     if machine.list_dir(NETNS_DIR) is not None:
         return Check(NETNS_DIR, OK, "present (named namespaces live here)")

@@ -32,7 +32,7 @@ from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequen
                     cast)
 
 from netplay.machine.base import Reply  # what Machine.ping returns
-from netplay.plan.build import NETNS_DIR
+from netplay.core.consts import NETNS_DIR
 
 CLONE_NEWNET = 0x40000000
 PING_DEADLINE = 2  # seconds a pair gets from its first request to a reply

@@ -5,7 +5,7 @@ is an image present, which containers belong to a lab. The client comes from the
 whose daemon it is (Machine.docker(): None when no daemon answers).
 """
 
-from netplay.plan.build import LAB_LABEL
+from netplay.core.consts import LAB_LABEL
 
 PULL_TIMEOUT = 120  # seconds; a host with no registry answers much sooner
 

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from netplay.plan.build import NETNS_DIR
+from netplay.core.consts import NETNS_DIR
 
 
 def ip_json(machine, ns, *args):

@@ -10,13 +10,11 @@ namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 import re
 
 from netplay.core import cidr
+from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
 from netplay.model import impairment as impairments
 from netplay.plan.steps import Ref, Step
 
-NETNS_DIR = "/var/run/netns"
-LAB_LABEL = "netplay.lab"  # docker label naming the lab a container belongs to
 DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
-FIREWALLS = ("iptables", "ip6tables")  # each root bridge gets an ACCEPT rule in both
 
 
 def ip(ns, *args):
@@ -27,13 +25,6 @@ def ip(ns, *args):
 def in_ns(ns, *argv):
     """Any other program inside namespace ns, the way the tutorial does it."""
     return ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
-
-
-def owner_mark(lab):
-    """The mark on everything netplay creates, so `clean` finds its own and nothing else:
-    the alias of root-namespace devices and of each lab namespace's lo, and the comment
-    of firewall rules. (Containers carry the label LAB_LABEL instead.)"""
-    return f"netplay:{lab}"
 
 
 def mark(ns, dev, lab, phase):

@@ -27,7 +27,8 @@ import shlex
 from typing import Callable, List, Optional, Sequence
 
 from netplay import __version__
-from netplay.plan.build import LAB_LABEL, NETNS_DIR, owner_mark, plan
+from netplay.core.consts import LAB_LABEL, NETNS_DIR, owner_mark
+from netplay.plan.build import plan
 from netplay.check.preflight import root_devices
 from netplay.run.runner import ALREADY_GONE
 from netplay.plan.steps import Step

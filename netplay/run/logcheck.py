@@ -40,7 +40,8 @@ from typing import List, Tuple
 from netplay.run import log as steplog
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name
-from netplay.plan.build import LAB_LABEL, NETNS_DIR, plan
+from netplay.core.consts import LAB_LABEL, NETNS_DIR
+from netplay.plan.build import plan
 from netplay.plan.steps import Ref, Step
 from netplay.model.topology import Topology, check_image, from_dict
 

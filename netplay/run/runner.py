@@ -17,7 +17,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List
 from netplay.core.errors import StepFailed
 from netplay.run.log import now
 from netplay.machine.base import Machine
-from netplay.plan.build import NETNS_DIR
+from netplay.core.consts import NETNS_DIR
 from netplay.plan.steps import CAPTURE_VALUE, Arg, Step
 
 if TYPE_CHECKING:
