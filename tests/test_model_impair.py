@@ -14,11 +14,13 @@ import pytest
 
 from conftest import TEST_IMAGE, ROOT, write_topology
 from model_net import ping_soon, rtt_ms, transfer_seconds
+from netplay.lab import link
 from netplay.model import impairment as impair
 from netplay.observe import kernel
 from netplay.core.errors import InputError
 from netplay.model.impairment import Impairment
 from netplay.machine.local import LocalMachine
+from netplay.plan import tc
 from netplay.plan.build import plan
 from netplay.model.topology import from_dict, parse_yaml, to_dict
 
@@ -144,7 +146,7 @@ def test_current_impairments_are_the_topologys_then_the_logged_changes():
         {"command": "link", "endpoint": "np6i1:eth0", "impair": {"rate": "1mbit"},
          "applied": False},  # failed: not in force
     ]}
-    assert impair.current(data) == {"np6i1:eth0": Impairment(delay="20ms")}
+    assert link.current(data) == {"np6i1:eth0": Impairment(delay="20ms")}
 
 
 def test_find_end_names_the_choices():
@@ -155,9 +157,9 @@ def test_find_end_names_the_choices():
     with pytest.raises(InputError, match="no node or bridge 'zz'"):
         impair.find_end(topo, "zz:eth0")
     end = impair.find_end(topo, "np6i1:eth0")
-    assert impair.change_argv(end, Impairment(delay="5ms")) == \
+    assert tc.change_argv(end, Impairment(delay="5ms")) == \
         ["tc", "-n", "np6i1", "qdisc", "replace", "dev", "eth0", "root", "netem", "delay", "5ms"]
-    assert impair.change_argv(end, None) == ["tc", "-n", "np6i1", "qdisc", "del", "dev", "eth0",
+    assert tc.change_argv(end, None) == ["tc", "-n", "np6i1", "qdisc", "del", "dev", "eth0",
                                              "root"]
 
 

@@ -11,11 +11,9 @@ A rate alone uses tbf (a token bucket: bytes beyond the rate wait, then drop); a
 with delay, jitter or loss uses netem, with netem's own `rate` for a rate. Changing an
 impairment at run time is `tc qdisc replace`, clearing it `tc qdisc del ... root`.
 
-A qdisc belongs to its device: every device netplay impairs is a veth end the lab made,
-deleted with its namespace or by the link's own undo, so no impairment needs an undo.
-
-This module is pure except change(); whether the kernel has netem is netplay.kernel's to
-say.
+This module is the value type and its checks, and finds an end in a topology; it is pure.
+The tc commands are netplay.plan.tc's, changing a running lab is netplay.lab.link's, and
+whether the kernel has netem is netplay.observe.kernel's to say.
 """
 
 import re
@@ -30,8 +28,6 @@ _RATE = re.compile(r"([0-9]+(?:\.[0-9]+)?)(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps
 _RATE_BITS = {"bit": 1, "kbit": 10**3, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12,
               "bps": 8, "kbps": 8 * 10**3, "mbps": 8 * 10**6, "gbps": 8 * 10**9,
               "tbps": 8 * 10**12}
-TBF_LATENCY = "50ms"  # how long a packet may wait in tbf's queue before it is dropped
-MIN_BURST = 16384  # bytes: above any MTU's packet, so tbf never drops a packet for its size
 
 
 @dataclass(frozen=True)
@@ -64,24 +60,6 @@ class Impairment:
     @property
     def uses_netem(self):
         return any(getattr(self, k) is not None for k in ("delay", "jitter", "loss"))
-
-    def qdisc(self, mtu=None):
-        """The qdisc as tc arguments after `root`."""
-        if self.uses_netem:
-            out = ["netem"]
-            if self.delay is not None:
-                out += ["delay", self.delay]
-                if self.jitter is not None:
-                    out.append(self.jitter)
-            if self.loss is not None:
-                out += ["loss", self.loss]
-            if self.rate is not None:
-                out += ["rate", self.rate]
-            return out
-        # tbf: a burst of 10 ms at the rate, never less than a few large packets
-        burst = max(rate_bits(self.rate) // 800, MIN_BURST, 2 * (mtu or 1500))
-        return ["tbf", "rate", self.rate, "burst", str(burst), "latency", TBF_LATENCY]
-
 
 def rate_bits(rate):
     """A tc rate ("10mbit") in bits per second."""
@@ -162,22 +140,6 @@ def check_complete(imp, where):
     return imp
 
 
-# --- commands ------------------------------------------------------------------------------
-
-
-def tc(ns, *args):
-    """`tc` in namespace ns (None: the root namespace)."""
-    return ["tc", "-n", ns, *args] if ns else ["tc", *args]
-
-
-def set_argv(ns, dev, imp, verb="add", mtu=None):
-    return tc(ns, "qdisc", verb, "dev", dev, "root", *imp.qdisc(mtu))
-
-
-def clear_argv(ns, dev):
-    return tc(ns, "qdisc", "del", "dev", dev, "root")
-
-
 # --- the impairments of a lab --------------------------------------------------------------
 
 
@@ -186,34 +148,13 @@ def endpoints(topo):
     out = {}
     for node in topo.nodes.values():
         for iface in node.interfaces.values():
-            if getattr(iface, "impair", None):
+            if iface.impair:
                 out[f"{node.name}:{iface.name}"] = iface.impair
     for bridge in topo.bridges.values():
         for port in bridge.interfaces.values():
-            if getattr(port, "impair", None):
+            if port.impair:
                 out[f"{bridge.name}:{port.name}"] = port.impair
     return out
-
-
-def current(data):
-    """The impairments a lab's log says are in force: the topology's, then every change
-    `netplay link` recorded in the log's "changes", in order. {'node:iface': Impairment}."""
-    from netplay.model.topology import from_dict as topology_from_dict
-
-    out = endpoints(topology_from_dict(data["topology"], source=f"lab {data.get('lab')}"))
-    for change in data.get("changes") or []:
-        if change.get("command") != "link" or not change.get("applied"):
-            continue
-        imp = from_dict(change.get("impair"), "change") if change.get("impair") else None
-        if imp:
-            out[change["endpoint"]] = imp
-        else:
-            out.pop(change["endpoint"], None)
-    return out
-
-
-
-# --- changing a running lab: `netplay link` ------------------------------------------------
 
 
 @dataclass
@@ -252,62 +193,3 @@ def find_end(topo, spec):
     end = ends[spec]
     end.mtu = end.mtu or mtus.get(spec)
     return end
-
-
-def change_argv(end, imp):
-    """The command that sets an end's impairment to imp (None or empty: clears it)."""
-    if not imp:
-        return clear_argv(end.namespace, end.dev)
-    return set_argv(end.namespace, end.dev, imp, verb="replace", mtu=end.mtu)
-
-
-ALREADY_CLEAR = "Cannot delete qdisc with handle of zero"
-
-
-def change(root, lab, spec, imp, machine, echo=None):
-    """Set (or, imp None, clear) the impairment of end `spec` of a running lab, recorded in
-    the lab's log under "changes" with the command and its result. Returns (End, what
-    was in force before, note) where note says what happened.
-
-    The change is a command of its own, after the build: the log's "steps" and
-    "topology" stay what `netplay run` did (so replay and export can check the log by
-    planning its topology again), and impair.current() reads the changes on top."""
-    from netplay.observe import kernel
-    from netplay.run import log as steplog
-    from netplay.run import state
-    from netplay.core.errors import HostError, StepFailed
-    from netplay.run.runner import Runner
-    from netplay.plan.steps import Step
-    from netplay.model.topology import from_dict as topology_from_dict
-
-    with state.lab_lock(root, lab):
-        data = state.read_lab(root, lab)
-        if data is None:
-            raise InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
-        if data.get("status") != steplog.UP:
-            raise HostError(f"lab {lab!r} is {data.get('status')}, not up; `netplay run` it "
-                            "first")
-        topo = topology_from_dict(data["topology"], source=f"lab {lab}")
-        end = find_end(topo, spec)
-        before = current(data).get(end.name)
-        if not imp and not before:
-            return end, before, "has no impairment; nothing to clear"
-        feature = ("netem" if imp.uses_netem else "tbf") if imp else None
-        if feature and not kernel.available(machine, feature):
-            raise HostError(f"{end.name}: {kernel.FEATURES[feature].missing}")
-        step = Step(change_argv(end, imp), phase=f"link {end.name}")
-        rc, _, err, seconds = Runner(machine, echo).execute(step.argv)
-        applied = rc == 0 or (not imp and ALREADY_CLEAR in err)
-        entry = {"command": "link", "endpoint": end.name,
-                 "impair": imp.to_dict() if imp else None, "applied": applied,
-                 **step.to_dict(),
-                 "result": {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4),
-                            "time": steplog.now()}}
-        data.setdefault("changes", []).append(entry)
-        data["updated"] = steplog.now()
-        steplog.write_json_atomic(state.log_path(root, lab), data)
-        if not applied:
-            raise StepFailed(f"`{step.shell()}` failed: {err.strip() or f'exit code {rc}'}")
-        if rc != 0:
-            return end, before, "had no qdisc left; recorded as cleared"
-        return end, before, None

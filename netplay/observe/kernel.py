@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Tuple
 
 from netplay.core.errors import HostError
+from netplay.model.impairment import endpoints
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,10 @@ def _probe(machine, feature):
 def requirements(topo) -> List[Tuple[str, str, str]]:
     """What the topology asks of the kernel, in topology order: (feature, the end that asks,
     what it asks for)."""
-    from netplay.model import impairment as impair
-
     out = [("dummy", f"{node.name}:{iface.name}", "is a dummy interface")
            for node in topo.nodes.values() for iface in node.interfaces.values()
            if iface.kind == "dummy"]
-    for end, imp in impair.endpoints(topo).items():
+    for end, imp in endpoints(topo).items():
         out.append(("netem" if imp.uses_netem else "tbf", end, f"asks for {imp.describe()}"))
     return out
 

@@ -11,7 +11,7 @@ import re
 
 from netplay.core import cidr
 from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
-from netplay.model import impairment as impairments
+from netplay.plan import tc
 from netplay.plan.steps import Ref, Step
 
 DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
@@ -294,7 +294,7 @@ def impair_steps(topo):
         for iface in owner.interfaces.values():
             if iface.impair:
                 mtu = iface.mtu or mtus.get((owner.name, iface.name))
-                steps.append(Step(impairments.set_argv(ns, iface.name, iface.impair, mtu=mtu),
+                steps.append(Step(tc.set_argv(ns, iface.name, iface.impair, mtu=mtu),
                                   phase=f"impair {owner.name}:{iface.name}"))
     return steps
 

@@ -43,10 +43,13 @@ def _wanted(args):
 
 
 def main(args):
-    from netplay.model import impairment as impair
-    from netplay.run import state
     from netplay.core.errors import InputError
+    from netplay.lab import link
+    from netplay.model import impairment as impair
     from netplay.model.topology import from_dict
+    from netplay.plan.steps import Step
+    from netplay.plan.tc import change_argv
+    from netplay.run import state
 
     root = common.state_root(args)
     wanted = _wanted(args)
@@ -61,11 +64,9 @@ def main(args):
         topo = from_dict(data["topology"], source=f"lab {args.lab}")
         if args.dry_run and wanted is not None:
             end = impair.find_end(topo, args.end)
-            from netplay.plan.steps import Step
-
-            print(Step(impair.change_argv(end, wanted)).shell())
+            print(Step(change_argv(end, wanted)).shell())
             return EXIT_OK
-        now = impair.current(data)
+        now = link.current(data)
         if args.end is not None:
             end = impair.find_end(topo, args.end)
             now = {end.name: now[end.name]} if end.name in now else {end.name: None}
@@ -74,8 +75,8 @@ def main(args):
 
     machine = common.machine()
     preflight.require_root(machine)
-    end, before, note = impair.change(root, args.lab, args.end, wanted or None,
-                                      machine, echo=common.echo(args))
+    end, before, note = link.change(root, args.lab, args.end, wanted or None,
+                                    machine, echo=common.echo(args))
     if args.json:
         common.print_json({"lab": args.lab, "end": end.name,
                            "before": before.to_dict() if before else None,
