@@ -15,7 +15,7 @@ import yaml
 
 from conftest import TEST_IMAGE, ip_json
 from netplay.load import clab
-from netplay.lab import lifecycle as netplay_lab
+from netplay.load.resolve import resolve
 from netplay.core.errors import InputError
 from netplay.plan.build import plan
 from netplay.model.topology import from_dict
@@ -276,11 +276,11 @@ def test_resolve_routes_containerlab_files_by_suffix_or_topology_key(tmp_path):
             na: {kind: linux}
     """
     for name in ("np9.clab.yml", "np9.clab.yaml", "plain.yaml"):
-        topo = netplay_lab.resolve(write(tmp_path, body, name))
+        topo = resolve(write(tmp_path, body, name))
         assert topo.name == "np9-route" and topo.nodes["na"].kind == "docker"
     own = write(tmp_path, "name: np9-own\nnodes: {a: {}}\n", "own.yaml")
     assert not clab.is_clab_file(own)
-    assert netplay_lab.resolve(own).nodes["a"].kind == "netns"
+    assert resolve(own).nodes["a"].kind == "netns"
 
 
 def test_runtime_netns_and_show_output_loads_back_unchanged(tmp_path, netplay):

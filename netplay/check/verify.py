@@ -19,7 +19,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-from netplay.observe import ip as observe
+from netplay.observe import containers as dockerstate, ip as observe
+from netplay.plan import build as planner
 from netplay.machine import pinger
 from netplay.model.topology import Route
 
@@ -97,10 +98,8 @@ def _forwarding_keys(topo):
     """{node: [(sysctl, value)]} that `run` sets for forwarding: 1 on a forwarding node, 0
     on the others that could forward (plan.forwarding_off). The planner decides, verify
     reads."""
-    from netplay.plan import build as plan
-
-    off = plan.forwarding_off(topo)
-    settings = {n.name: plan._forwarding(n) if n.forwarding else off.get(n.name, [])
+    off = planner.forwarding_off(topo)
+    settings = {n.name: planner.forwarding_on(n) if n.forwarding else off.get(n.name, [])
                 for n in topo.nodes.values()}
     return {name: [tuple(kv.split("=", 1)) for kv in kvs] for name, kvs in settings.items()}
 
@@ -662,8 +661,6 @@ def observe_lab(topo, machine, cli=None):
     observed = Observed(namespaces=observe.host_state(machine, lab_namespaces(topo)))
     if any(n.kind == "docker" for n in topo.nodes.values()):
         if cli is not None:
-            from netplay.observe import containers as dockerstate
-
             observed.containers = {c.name: c.status
                                    for c in dockerstate.lab_containers(cli, topo.name)}
     forwarding = _forwarding_keys(topo)

@@ -8,12 +8,15 @@ Look-alike names without the mark are never touched.
 """
 
 import shlex
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import List
 
-from netplay.observe import ip as observe
 from netplay.core.consts import FIREWALLS, LAB_LABEL
-from netplay.run.runner import has_program
+from netplay.core.errors import HostError, InputError
+from netplay.observe import ip as observe
+from netplay.run import log as steplog, state
+from netplay.run.runner import Runner, has_program
 
 MARK_PREFIX = "netplay:"
 # Removal order: containers hold namespaces, namespaces hold veth peers, bridges hold ports.
@@ -104,12 +107,6 @@ def remove(found, machine, root, log_path, echo=None):
     Returns (removed, skipped labs, failures). A lab whose lock is held (a run or down in
     progress) is skipped whole: its objects may be in use.
     """
-    from contextlib import ExitStack
-
-    from netplay.run import log as steplog, state
-    from netplay.core.errors import HostError
-    from netplay.run.runner import Runner
-
     runner = Runner(machine, echo)
     log = steplog.StepLog.create(log_path, "clean", {}, [], action="clean")
     removed, skipped, failures = [], [], []
@@ -131,9 +128,6 @@ def remove(found, machine, root, log_path, echo=None):
 
 def _mark_down(root, lab):
     """A lab whose objects were cleaned is down; its log (if readable) says so."""
-    from netplay.run import log as steplog, state
-    from netplay.core.errors import InputError
-
     try:
         data = state.read_lab(root, lab)
     except InputError:

@@ -12,7 +12,16 @@ checked on the controller.
 import json
 import os
 import re
+import threading
 from dataclasses import asdict, dataclass
+
+from netplay.core.consts import NETNS_DIR
+from netplay.core.errors import NetplayError
+from netplay.lab import clean
+from netplay.observe import containers as dockerstate, ip as observe
+from netplay.run import state
+from netplay.run.runner import has_program
+from netplay.run.state import ENV_STATE_DIR
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 IPROUTE_MIN = (4, 14)  # `ip -j` for link and addr (JSON output came with 4.13/4.14)
@@ -155,8 +164,6 @@ def check_iproute(machine):
 
 
 def check_program(machine, program, package, needed_for):
-    from netplay.run.runner import has_program
-
     if has_program(machine, program):
         return Check(program, OK, f"{program} found")
     return Check(program, FAIL, f"{program} not found; netplay runs it for {needed_for}",
@@ -164,8 +171,6 @@ def check_program(machine, program, package, needed_for):
 
 
 def check_netns_dir(machine):
-    from netplay.core.consts import NETNS_DIR
-
     if machine.list_dir(NETNS_DIR) is not None:
         return Check(NETNS_DIR, OK, "present (named namespaces live here)")
     if machine.exists(NETNS_DIR):
@@ -193,8 +198,6 @@ def docker_client(machine):
 
 def check_docker(machine, cli):
     """The daemon (reachable? version?) and the docker CLI netplay's steps run."""
-    from netplay.run.runner import has_program
-
     out = []
     if cli is None:
         out.append(Check("docker daemon", WARN, "no Docker daemon answers: docker nodes "
@@ -225,8 +228,6 @@ def check_images(cli, default_image):
         tags = sorted(t for image in cli.images.list() for t in image.tags)
     except Exception as err:
         return Check("images", WARN, f"cannot list images: {err}", "check `docker images`")
-    from netplay.observe import containers as dockerstate
-
     shown = ", ".join(tags[:8]) + (f" and {len(tags) - 8} more" if len(tags) > 8 else "")
     if dockerstate.image_present(cli, default_image):
         return Check("images", OK, f"default image {default_image} is here; local: {shown}")
@@ -255,8 +256,6 @@ def check_trap(machine):
 
 
 def check_state_dir(root):
-    from netplay.run.state import ENV_STATE_DIR
-
     path = str(root)
     probe = path
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
@@ -272,14 +271,6 @@ def check_state_dir(root):
 
 
 def check_leftovers(machine, cli, root):
-    from netplay.lab import clean
-    from netplay.run import state
-    from netplay.core.errors import NetplayError
-
-    import threading
-
-    from netplay.observe import ip as observe
-
     result = {}
 
     def scan():  # one `ip -n NS` per namespace: slow on a host with thousands of them

@@ -4,41 +4,16 @@ Terraform's shape: `plan` is pure, `up` applies it and records state (the step l
 `down` is driven by that record alone, so it needs no topology file.
 """
 
-import os
 import time
 from dataclasses import dataclass
 
-from netplay.load import builtins
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import log as steplog, state
 from netplay.plan import build as planner
 from netplay.check import preflight
 from netplay.core.errors import HostError, InputError, StepFailed
 from netplay.run.runner import Runner
-from netplay.model.topology import from_dict, parse_yaml, read_text, uses_docker, with_runtime
-from netplay.core.userfile import directory_error
-
-
-def resolve(spec):
-    """A topology from a YAML file path or a built-in name. A bare word is a file only if
-    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
-    directory or special file named as a topology is refused in one line."""
-    looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
-    if looks_like_path or os.path.isfile(spec):
-        if not os.path.exists(spec):
-            raise InputError(f"{spec}: no such topology file")
-        from netplay.load import clab  # containerlab's format: *.clab.yml, or a `topology:` key
-
-        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
-        if clab.is_clab_data(spec, data):
-            return clab.load_data(data, spec)
-        return from_dict(data, source=spec)
-    try:
-        return builtins.load(spec)
-    except InputError:
-        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
-            raise directory_error(spec, "topology file", "topo.yaml") from None
-        raise
+from netplay.model.topology import uses_docker, with_runtime
 
 
 # What a container node may hold that a plain namespace would lose or redirect: (key, what

@@ -106,9 +106,3 @@ def undo(checked, machine, root, echo=None, progress=None):
                          f"`netplay down {lab}` takes that lab down")
     return labs.down(lab, machine, root, echo=echo, progress=progress)
 
-
-def undo_lines(checked):
-    """What `replay --undo` would run, as bash lines (its dry run)."""
-    from netplay.render.bash import teardown_lines
-
-    return teardown_lines(checked.steps)

@@ -5,7 +5,8 @@ come from `ip -j` in each of its namespaces and, for containers, the Docker SDK.
 Read-only; nothing here is logged.
 """
 
-from netplay.observe import ip as observe
+from netplay.check.verify import endpoint_labels, lab_namespaces
+from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
 from netplay.core.errors import InputError
 from netplay.model.topology import from_dict
@@ -81,14 +82,10 @@ def _missing_row(ifname, expected_up):
 
 def lab_status(topo, machine, cli=None, data=None):
     """Every node and bridge of a lab with its interfaces as observed: a dict for JSON."""
-    from netplay.check.verify import endpoint_labels, lab_namespaces
-
     states = observe.host_state(machine, lab_namespaces(topo))
     labels = endpoint_labels(topo)
     containers = None
     if cli is not None and any(n.kind == "docker" for n in topo.nodes.values()):
-        from netplay.observe import containers as dockerstate
-
         containers = {c.name: c.status for c in dockerstate.lab_containers(cli, topo.name)}
     nodes = []
     for node in topo.nodes.values():

@@ -11,6 +11,7 @@ import signal
 import subprocess
 from typing import Any, ClassVar, List, NoReturn, Optional, Sequence, Set, Tuple
 
+from netplay.machine import pinger
 from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
 
 
@@ -74,8 +75,6 @@ class LocalMachine(Machine):
 
     def ping(self, targets: Sequence[Target], deadline: float) -> List[Reply]:
         # raw ICMP sockets opened inside each namespace by threads that setns() there
-        from netplay.machine import pinger
-
         replies: List[Reply] = pinger.ping_many(list(targets), deadline)
         return replies
 

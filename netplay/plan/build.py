@@ -252,7 +252,7 @@ def config_steps(topo, node):
                   for a in iface.addresses]
         steps += activate_steps(topo, ns, iface.name, iface.up, phase)
     if node.forwarding:
-        steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in _forwarding(node)]
+        steps += [Step(in_ns(ns, "sysctl", "-w", key), phase=phase) for key in forwarding_on(node)]
     # routes with a device only first: a gateway may be reachable through one of them
     for route in sorted(node.routes, key=lambda r: r.via is not None):
         family = ["-6"] if route.family == 6 else []
@@ -335,7 +335,9 @@ def forwarding_off(topo):
     return out
 
 
-def _forwarding(node):
+def forwarding_on(node):
+    """The sysctls that make a forwarding node forward (IPv6 too on a router or a node
+    with an IPv6 address)."""
     keys = ["net.ipv4.ip_forward=1"]
     if node.role == "router" or any(cidr.interface(a).version == 6
                                     for i in node.interfaces.values() for a in i.addresses):

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 
+from netplay.check.verify import route_text
 from netplay.core.errors import HostError
 
 FORMATS = ("dot", "mermaid", "svg", "png")
@@ -49,15 +50,9 @@ def _table(title, subtitle, color, rows):
             + head + "".join(rows) + "</TABLE>>")
 
 
-def _route_text(route):
-    from netplay.check.verify import route_text
-
-    return route_text(route)
-
-
 def _notes(node):
     """The small print under a node's interfaces: its routes and NAT."""
-    out = ["route " + _route_text(r) for r in node.routes]
+    out = ["route " + route_text(r) for r in node.routes]
     out += [f"masquerade out of {i}" for i in getattr(node, "nat", None) or []]
     return out
 

@@ -22,7 +22,8 @@ def load_source(spec, root):
     """A file or built-in topology, or the topology a lab on this host was built from.
 
     A lab wins over a built-in of the same name: it is what is on the host (its runtime)."""
-    from netplay.lab import lifecycle as lab, status
+    from netplay.lab import status
+    from netplay.load.resolve import resolve
     from netplay.run import state
     from netplay.core.errors import InputError
 
@@ -35,7 +36,7 @@ def load_source(spec, root):
         if has_lab:
             return status.load_lab(root, spec)[1]
     try:
-        return lab.resolve(spec)
+        return resolve(spec)
     except InputError:
         if looks_like_file or ":" in spec:  # a generator spec's own error says how to fix it
             raise

@@ -27,13 +27,14 @@ def add_arguments(parser):
 def main(args):
     from netplay.cli import progress as display
     from netplay.lab import replay
-    from netplay.render.bash import script_lines
+    from netplay.render.bash import script_lines, teardown_lines
 
     checked = replay.load(args.log)
     if args.dry_run:
         if not args.undo and not args.allow_exec:
             _note_node_commands(checked)
-        lines = replay.undo_lines(checked) if args.undo else script_lines(checked.steps)
+        # --undo's dry run: what undo would run, as the teardown script says it
+        lines = teardown_lines(checked.steps) if args.undo else script_lines(checked.steps)
         if lines:
             print("\n".join(lines))
         return EXIT_OK

@@ -22,11 +22,12 @@ def add_arguments(parser):
 
 def main(args):
     from netplay.lab import lifecycle as lab
+    from netplay.load.resolve import resolve
     from netplay.plan import build as plan
     from netplay.render.bash import script_lines
     from netplay.model.topology import uses_docker
 
-    topo = lab.resolve(args.topology)
+    topo = resolve(args.topology)
     machine = common.machine()
     if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
         from netplay.check import preflight

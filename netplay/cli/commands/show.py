@@ -51,9 +51,9 @@ def render_yaml(data, header=""):
 
 
 def main(args):
-    from netplay.lab import lifecycle as lab
+    from netplay.load.resolve import resolve
 
-    topo = lab.resolve(args.topology)
+    topo = resolve(args.topology)
     if args.runtime or args.image:
         from netplay.model.topology import with_runtime
 

@@ -1,0 +1,29 @@
+"""A topology from what the user names: a file (netplay's YAML or containerlab's) or a
+built-in name. Reads the file through netplay.core.userfile's limits."""
+
+import os
+
+from netplay.core.errors import InputError
+from netplay.core.userfile import directory_error
+from netplay.load import builtins, clab
+from netplay.model.topology import from_dict, parse_yaml, read_text
+
+
+def resolve(spec):
+    """A topology from a YAML file path or a built-in name. A bare word is a file only if
+    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
+    directory or special file named as a topology is refused in one line."""
+    looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
+    if looks_like_path or os.path.isfile(spec):  # ours, or containerlab's format
+        if not os.path.exists(spec):
+            raise InputError(f"{spec}: no such topology file")
+        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
+        if clab.is_clab_data(spec, data):
+            return clab.load_data(data, spec)
+        return from_dict(data, source=spec)
+    try:
+        return builtins.load(spec)
+    except InputError:
+        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
+            raise directory_error(spec, "topology file", "topo.yaml") from None
+        raise
