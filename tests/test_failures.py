@@ -70,6 +70,36 @@ def test_bad_topology_file_changes_nothing(netplay, tmp_path, host_unchanged, te
     assert message in one_line_error(result)
 
 
+HOST_ROUTE = ("name: npt-hr\nnodes:\n"
+              "  host: {kind: host, interfaces: {npt-hr0: {addresses: [10.251.9.1/24]}},"
+              " routes: [%s]}\n"
+              "  npt-r: {interfaces: {e0: {addresses: [10.251.9.2/24]}}}\n"
+              "links: [{endpoints: [host:npt-hr0, npt-r:e0]}]\n")
+
+
+@pytest.mark.parametrize("route, message", [
+    ("{to: default, via: 10.251.9.2}", "a default route in the root namespace"),
+    ("{to: 0.0.0.0/1, via: 10.251.9.2}", "0.0.0.0/1 is not inside any network of lab"),
+    ("{to: 10.251.0.0/16, dev: npt-hr0}", "10.251.0.0/16 is not inside any network of lab"),
+])
+def test_a_root_namespace_route_leads_only_into_the_lab(lab, tmp_path, route, message):
+    """The root namespace's routing table is the host's: a host node's route that is wider
+    than the lab's networks would carry the host's own traffic into the lab (from `run`,
+    and from a replayed log, which passes the same checks). The lab fixture takes down what
+    a run that should have been refused built, and compares the host with its snapshot."""
+    result = lab(write_topology(tmp_path, HOST_ROUTE % route), name="npt-hr", check=False)
+    assert result.rc == 2, result
+    assert message in one_line_error(result)
+
+
+def test_a_root_namespace_route_into_the_lab_is_built(lab, tmp_path):
+    lab(write_topology(tmp_path, HOST_ROUTE % "{to: 10.251.9.0/25, via: 10.251.9.2}"),
+        name="npt-hr")
+    routes = subprocess.run(["ip", "-j", "route", "show", "10.251.9.0/25"], capture_output=True,
+                            text=True, check=True).stdout
+    assert json.loads(routes)[0]["gateway"] == "10.251.9.2"
+
+
 def test_unknown_builtin(netplay, host_unchanged):
     result = netplay("run", "no-such-lab")
     assert result.rc == 2

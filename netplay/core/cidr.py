@@ -36,11 +36,6 @@ class Cidr(NamedTuple):
         """The network's first address (the address with its host bits cleared)."""
         return self.ip & mask(self.version, self.prefixlen)
 
-    @property
-    def last(self) -> int:
-        """The network's last address (IPv4: its broadcast address)."""
-        return self.network | (((1 << BITS[self.version]) - 1) >> self.prefixlen)
-
     def __contains__(self, address: Tuple[int, int]) -> bool:
         """Is (version, ip) inside this network?"""
         version, ip = address

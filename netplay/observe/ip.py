@@ -212,7 +212,7 @@ def parse_netconf(data):
 def forwarding(machine, ns):
     """IPv4 and IPv6 forwarding inside namespace ns, read in one `ip -j netconf show`
     (not one process per sysctl); {} when the namespace is not there."""
-    if ns is not None and ns not in netns_names():
+    if ns is not None and ns not in netns_names(machine):
         return {}
     return parse_netconf(ip_json(machine, ns, "netconf", "show"))
 

@@ -31,7 +31,9 @@ def render_yaml(data, header=""):
     """YAML that reads well: short mappings and lists of plain values on one line."""
     import yaml
 
-    class Dumper(yaml.SafeDumper):
+    # libyaml's emitter writes the same text as the pure-Python one, several times faster
+    # (leafspine:64,255,1: about 9 s of the whole `show` with the pure-Python emitter)
+    class Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
         pass
 
     def mapping(dumper, value):
