@@ -103,7 +103,7 @@ def test_floor_puts_settings_between_namespaces_and_devices():
 
 
 def test_floor_refuses_captured_values():
-    from netplay.model.topology import with_runtime
+    from netplay.model.runtime import with_runtime
 
     topo = with_runtime(builtins.load("home"), "docker", "netplay-busybox")
     with pytest.raises(ValueError, match="namespace topologies only"):

@@ -18,7 +18,7 @@ from netplay.load import clab
 from netplay.load.resolve import resolve
 from netplay.core.errors import InputError
 from netplay.plan.build import plan
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 
 def write(tmp_path, text, name="np9.clab.yml"):

@@ -112,7 +112,7 @@ PAR_NODES = ["npt-d1", "npt-d2", "npt-d3", "npt-d4"]
 
 def _par_steps():
     from netplay.plan.build import plan
-    from netplay.model.topology import from_dict
+    from netplay.model.validate import from_dict
 
     nodes = {name: {"kind": "docker"} for name in PAR_NODES}
     nodes["npt-dn"] = {}  # a plain namespace: its `ip netns add` joins the attaches' batch

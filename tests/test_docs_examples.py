@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import write_topology
-from netplay.model.topology import from_dict, parse_yaml
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.validate import from_dict
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "topology.md"
 EXAMPLES = [b for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)

@@ -86,12 +86,13 @@ def test_not_root_fails_with_exit_2_and_json(monkeypatch):
     assert out.splitlines()[0].split() == ["CHECK", "STATUS", "DETAIL", "FIX"]
 
 
-def test_missing_program_is_a_fail_with_the_package(monkeypatch):
-    from netplay.run import runner
+def test_missing_program_is_a_fail_with_the_package():
+    from netplay.machine.fake import FakeMachine
 
-    monkeypatch.setattr(runner, "has_program", lambda machine, p: p != "brctl")
-    check = doctor.check_program(None, "brctl", "bridge-utils", "bridges")
+    check = doctor.check_program(FakeMachine(missing={"brctl"}), "brctl", "bridge-utils",
+                                 "bridges")
     assert check.status == FAIL and check.fix == "apt-get install bridge-utils"
+    assert doctor.check_program(FakeMachine(), "brctl", "bridge-utils", "bridges").status == OK
 
 
 @pytest.mark.root

@@ -18,7 +18,9 @@ from netplay.render import bash as export
 from netplay.run import logcheck
 from netplay.run.log import FORMAT, VERSION
 from netplay.plan.build import plan
-from netplay.model.topology import from_dict, load_file, with_runtime
+from netplay.load.yamlfile import load_file
+from netplay.model.runtime import with_runtime
+from netplay.model.validate import from_dict
 
 from conftest import ROOT, TEST_IMAGE, snapshot, write_topology
 

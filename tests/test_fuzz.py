@@ -18,7 +18,9 @@ from netplay.load import builtins, clab
 from netplay.cli import app as cli
 from netplay.load.builtins import generators
 from netplay.core.errors import InputError
-from netplay.model.topology import from_dict, parse_yaml, to_dict
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.serialize import to_dict
+from netplay.model.validate import from_dict
 
 BASES = [to_dict(builtins.load(name)) for name in ("levels", "home")]
 

@@ -173,7 +173,7 @@ def test_dot_of_home_shows_kinds_forwarding_and_routes():
 
 
 def test_dot_quotes_names_that_need_it(tmp_path):
-    from netplay.model.topology import load_file
+    from netplay.load.yamlfile import load_file
 
     path = write_topology(tmp_path, """
 name: odd.names

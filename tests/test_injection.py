@@ -15,7 +15,7 @@ from netplay.core.errors import InputError
 from netplay.render.bash import build_script, teardown_script
 from netplay.core.names import IP_KEYWORDS
 from netplay.plan.build import plan
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 STUB = """#!/bin/bash
 { printf '%s\\0' "${0##*/}" "$@"; printf '\\1\\0'; } >> "$STUB_LOG"

@@ -9,7 +9,7 @@ import pytest
 from netplay.observe import kernel
 from netplay.core.errors import HostError
 from netplay.machine.fake import FakeMachine
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 
 def Probes(missing=()):

@@ -19,7 +19,8 @@ from netplay.core.errors import InputError
 from netplay.run.log import FORMAT, VERSION
 from netplay.plan.build import plan
 from netplay.plan.steps import Ref
-from netplay.model.topology import from_dict, with_runtime
+from netplay.model.runtime import with_runtime
+from netplay.model.validate import from_dict
 
 from conftest import TEST_IMAGE, snapshot
 

@@ -6,7 +6,9 @@ import pytest
 from conftest import write_topology
 from model_net import ping_soon
 from netplay.core.errors import InputError
-from netplay.model.topology import from_dict, parse_yaml, to_dict
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.serialize import to_dict
+from netplay.model.validate import from_dict
 
 from test_model_routing import ns_json
 

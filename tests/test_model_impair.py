@@ -22,7 +22,9 @@ from netplay.model.impairment import Impairment
 from netplay.machine.local import LocalMachine
 from netplay.plan import tc
 from netplay.plan.build import plan
-from netplay.model.topology import from_dict, parse_yaml, to_dict
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.serialize import to_dict
+from netplay.model.validate import from_dict
 
 NETEM = ROOT and kernel.available(LocalMachine(), "netem")
 needs_netem = pytest.mark.skipif(not NETEM, reason="this kernel has no netem qdisc "

@@ -15,7 +15,9 @@ from conftest import write_topology
 from model_net import connect, ping, ping_soon
 from netplay.core.errors import InputError
 from netplay.plan.build import plan
-from netplay.model.topology import from_dict, parse_yaml, to_dict
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.serialize import to_dict
+from netplay.model.validate import from_dict
 
 
 def load(text):

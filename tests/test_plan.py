@@ -3,7 +3,8 @@
 from netplay.load import builtins
 from netplay.plan.build import plan
 from netplay.plan.steps import Ref
-from netplay.model.topology import from_dict, with_runtime
+from netplay.model.runtime import with_runtime
+from netplay.model.validate import from_dict
 
 
 def shell(steps):
@@ -114,7 +115,7 @@ PLAN_EVERYTHING = """
 import json, sys
 from netplay.load import builtins
 from netplay.plan.build import plan
-from netplay.model.topology import with_runtime
+from netplay.model.runtime import with_runtime
 out = []
 for name in sys.argv[1:]:
     topo = builtins.load(name)

@@ -18,7 +18,7 @@ import pytest
 from netplay.load import builtins
 from netplay.render import bash as export
 from netplay.plan.build import plan
-from netplay.model.topology import with_runtime
+from netplay.model.runtime import with_runtime
 
 from conftest import DOCKER, TEST_IMAGE, snapshot, write_topology
 

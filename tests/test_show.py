@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from netplay.load import builtins
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 
 @pytest.fixture(autouse=True)

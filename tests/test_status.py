@@ -9,7 +9,7 @@ import pytest
 from conftest import TEST_IMAGE
 from netplay.run import log as steplog
 from netplay.lab import status
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 
 def write_log(root, lab, topology, state="up"):

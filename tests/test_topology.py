@@ -4,7 +4,10 @@ import pytest
 
 from netplay.load import builtins
 from netplay.core.errors import InputError
-from netplay.model.topology import from_dict, parse_yaml, to_dict, with_runtime
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.runtime import with_runtime
+from netplay.model.serialize import to_dict
+from netplay.model.validate import from_dict
 
 MINIMAL = """
 name: t1

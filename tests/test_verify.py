@@ -10,7 +10,8 @@ from conftest import TEST_IMAGE, write_topology
 from netplay.load import builtins
 from netplay.observe import ip as observe
 from netplay.check import verify
-from netplay.model.topology import from_dict, parse_yaml
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.validate import from_dict
 
 PING_KINDS = ("reach", "isolated")
 

@@ -8,7 +8,7 @@ import ipaddress
 from netplay.observe import containers as dockerstate, kernel, ip as observe
 from netplay.core.errors import HostError, InputError
 from netplay.run.runner import PACKAGES, missing_programs
-from netplay.model.topology import uses_docker
+from netplay.model.runtime import uses_docker
 
 NO_IMAGE_HINT = ("build a local image with scripts/build-image.sh and pass "
                  "--image netplay-busybox")

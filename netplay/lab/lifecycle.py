@@ -13,7 +13,7 @@ from netplay.plan import build as planner
 from netplay.check import preflight
 from netplay.core.errors import HostError, InputError, StepFailed
 from netplay.run.runner import Runner
-from netplay.model.topology import uses_docker, with_runtime
+from netplay.model.runtime import uses_docker, with_runtime
 
 
 # What a container node may hold that a plain namespace would lose or redirect: (key, what

@@ -11,7 +11,7 @@ from typing import Any, Dict, Optional, Tuple
 from netplay.core.errors import HostError, InputError, StepFailed
 from netplay.machine.base import Machine
 from netplay.model.impairment import End, Impairment, endpoints, find_end, from_dict
-from netplay.model.topology import from_dict as topology_from_dict
+from netplay.model.validate import from_dict as topology_from_dict
 from netplay.observe import kernel
 from netplay.plan.steps import Step
 from netplay.plan.tc import change_argv

@@ -27,7 +27,7 @@ from netplay.run import log as steplog, logcheck, state
 from netplay.check import preflight
 from netplay.core.errors import InputError
 from netplay.plan.steps import Arg, Ref, Step
-from netplay.model.topology import uses_docker
+from netplay.model.runtime import uses_docker
 
 
 def load(path):

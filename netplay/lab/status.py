@@ -9,7 +9,7 @@ from netplay.check.verify import endpoint_labels, lab_namespaces
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
 from netplay.core.errors import InputError
-from netplay.model.topology import from_dict
+from netplay.model.validate import from_dict
 
 
 def load_lab(root, name):

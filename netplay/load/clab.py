@@ -1,13 +1,14 @@
 """containerlab topology files (`*.clab.yml`) read into netplay's own topology.
 
 The file is converted to the plain data netplay's own YAML would give (see
-docs/containerlab.md for the mapping) and then validated by `topology.from_dict`, like any
-netplay file. What netplay models is kept: `name`; nodes of kind `linux` (a container, or a
-namespace with `--runtime netns`), `bridge` (netplay creates it) and `host`; the node
-fields `image`, `cmd`, `env`, `exec`, `binds` and `dns` with containerlab's inheritance
-defaults -> kinds -> groups -> node; links in the brief and the extended forms (`veth`,
-`host`, `dummy`) with `mac`, `mtu` and endpoint `ipv4`/`ipv6`. Everything else is named
-in one warning line each and left out; a vendor kind is an error naming the node.
+docs/containerlab.md for the mapping) and then validated by
+`netplay.model.validate.from_dict`, like any netplay file. What netplay models is kept:
+`name`; nodes of kind `linux` (a container, or a namespace with `--runtime netns`), `bridge`
+(netplay creates it) and `host`; the node fields `image`, `cmd`, `env`, `exec`, `binds` and
+`dns` with containerlab's inheritance defaults -> kinds -> groups -> node; links in the
+brief and the extended forms (`veth`, `host`, `dummy`) with `mac`, `mtu` and endpoint
+`ipv4`/`ipv6`. Everything else is named in one warning line each and left out; a vendor kind
+is an error naming the node.
 
 Pure: reads the file, runs nothing.
 """
@@ -17,8 +18,8 @@ import shlex
 
 from netplay.core.errors import InputError, one_line
 from netplay.core.names import check_ifname, check_name
-from netplay.model.topology import (as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict,
-                              parse_yaml, read_text)
+from netplay.load.yamlfile import parse_yaml, read_text
+from netplay.model.validate import as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict
 
 SUFFIXES = (".clab.yml", ".clab.yaml")
 KINDS = ("linux", "bridge", "host")  # the containerlab kinds netplay builds

@@ -6,7 +6,8 @@ import os
 from netplay.core.errors import InputError
 from netplay.core.userfile import directory_error
 from netplay.load import builtins, clab
-from netplay.model.topology import from_dict, parse_yaml, read_text
+from netplay.load.yamlfile import parse_yaml, read_text
+from netplay.model.validate import from_dict
 
 
 def resolve(spec):

@@ -15,7 +15,7 @@ is checked here, and refused with one line naming the offending step if any chec
    captured value is used only after the step that captures it. The one exception is a
    node's own command under its heading `exec NODE` (`ip netns exec NODE PROGRAM ...` or
    `nsenter --target $pid_NODE --all PROGRAM ...`): any program, one-line arguments.
-3. The re-plan: the header's topology is validated like a topology file (topology.from_dict)
+3. The re-plan: the header's topology is validated like a topology file (netplay.model.validate.from_dict)
    and planned again; the logged steps must equal the planned ones, program for program and
    argument for argument, undo for undo, heading for heading. So every command that replay
    runs and export writes is one that `netplay run` would run for that topology on this
@@ -43,7 +43,8 @@ from netplay.core.names import check_ifname, check_name
 from netplay.core.consts import LAB_LABEL, NETNS_DIR
 from netplay.plan.build import plan
 from netplay.plan.steps import Ref, Step
-from netplay.model.topology import Topology, check_image, from_dict
+from netplay.model.topology import Topology
+from netplay.model.validate import check_image, from_dict
 
 # Programs netplay runs, and those it runs inside a namespace with `ip netns exec`.
 PROGRAMS = ("ip", "brctl", "docker", "sysctl", "iptables", "ip6tables", "tc", "mkdir", "ln", "rm")

@@ -46,7 +46,7 @@ def main(args):
     from netplay.core.errors import InputError
     from netplay.lab import link
     from netplay.model import impairment as impair
-    from netplay.model.topology import from_dict
+    from netplay.model.validate import from_dict
     from netplay.plan.steps import Step
     from netplay.plan.tc import change_argv
     from netplay.run import state

@@ -25,7 +25,7 @@ def main(args):
     from netplay.load.resolve import resolve
     from netplay.plan import build as plan
     from netplay.render.bash import script_lines
-    from netplay.model.topology import uses_docker
+    from netplay.model.runtime import uses_docker
 
     topo = resolve(args.topology)
     machine = common.machine()

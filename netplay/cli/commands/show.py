@@ -57,7 +57,7 @@ def main(args):
 
     topo = resolve(args.topology)
     if args.runtime or args.image:
-        from netplay.model.topology import with_runtime
+        from netplay.model.runtime import with_runtime
 
         topo = with_runtime(topo, args.runtime, args.image)
     data = topo.to_dict()

@@ -29,7 +29,7 @@ def main(args):
                            headers=["LAB", "STATUS", "NODES", "RUNTIME", "CREATED", "LOG"]))
         return EXIT_OK
     from netplay.check import preflight
-    from netplay.model.topology import uses_docker
+    from netplay.model.runtime import uses_docker
 
     machine = common.machine()
     preflight.require_root(machine)

@@ -31,7 +31,7 @@ def main(args):
     from netplay.check import preflight, verify
     from netplay.lab import status
     from netplay.core.errors import InputError
-    from netplay.model.topology import uses_docker
+    from netplay.model.runtime import uses_docker
 
     machine = common.machine()
     preflight.require_root(machine)

@@ -5,7 +5,8 @@ from importlib import resources
 
 from netplay.load.builtins import generators
 from netplay.core.errors import InputError
-from netplay.model.topology import from_dict, gc_paused, parse_yaml
+from netplay.load.yamlfile import parse_yaml
+from netplay.model.validate import from_dict, gc_paused
 
 
 def files():

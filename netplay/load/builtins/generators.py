@@ -1,8 +1,8 @@
 """Generated topologies, run by name with parameters: `linear:5`, `tree:2,3`, `leafspine:2,4,2`.
 
 Each generator returns plain topology data (what a YAML file would hold), validated by
-topology.from_dict like any file, so a generated lab is planned, logged, replayed and
-exported exactly as a written one.
+netplay.model.validate.from_dict like any file, so a generated lab is planned, logged,
+replayed and exported exactly as a written one.
 
 linear and tree have Mininet's shapes (`mn --topo linear,N` and `--topo tree,D,F`): hosts
 h1..hN with Mininet's default addresses 10.0.0.i/8, switches s1..sM as Linux bridges with

@@ -1,0 +1,80 @@
+"""A Topology's normalized form: every default filled in, plain data that the step log
+stores and that netplay.model.validate.from_dict loads back unchanged."""
+
+
+def _iface_dict(iface):
+    out = {"up": iface.up}
+    if iface.addresses:
+        out["addresses"] = list(iface.addresses)
+    for key in ("mac", "mtu"):
+        if getattr(iface, key) is not None:
+            out[key] = getattr(iface, key)
+    if iface.kind != "veth":
+        out["kind"] = iface.kind
+    if iface.impair:
+        out["impair"] = iface.impair.to_dict()
+    return out
+
+
+def _node_dict(node):
+    out = {"kind": node.kind}
+    if node.interfaces:
+        out["interfaces"] = {i.name: _iface_dict(i) for i in node.interfaces.values()}
+    if node.routes:
+        out["routes"] = [{k: v for k, v in vars(r).items() if v is not None and v is not False}
+                         for r in node.routes]
+    if node.role:
+        out["role"] = node.role
+    if node.forwarding:
+        out["forwarding"] = True
+    if node.nat:
+        out["nat"] = {"masquerade": list(node.nat)}
+    if not node.loopback:
+        out["loopback"] = False
+    for key in ("image", "cmd", "dns", "env", "exec", "binds"):
+        if getattr(node, key):
+            out[key] = getattr(node, key)
+    return out
+
+
+def _bridge_dict(bridge):
+    out = {}
+    if bridge.namespace:
+        out["namespace"] = bridge.namespace
+    if not bridge.up:
+        out["up"] = False
+    if bridge.addresses:
+        out["addresses"] = list(bridge.addresses)
+    if bridge.subnets:
+        out["subnet"] = list(bridge.subnets)
+    ports = {p.name: {"impair": p.impair.to_dict()} for p in bridge.interfaces.values()
+             if p.impair}
+    if ports:
+        out["ports"] = ports
+    return out
+
+
+def _link_dict(link):
+    out = {"endpoints": [str(link.a), str(link.b)]}
+    if link.mtu is not None:
+        out["mtu"] = link.mtu
+    if link.impair:
+        out["impair"] = link.impair.to_dict()
+    if link.subnets:
+        out["subnet"] = list(link.subnets)
+    return out
+
+
+def to_dict(topo):
+    """The normalized topology: every default filled in, loadable by from_dict."""
+    out = {"name": topo.name}
+    if topo.description:
+        out["description"] = topo.description
+    out["image"] = topo.image
+    if not topo.ipv6_link_local:
+        out["ipv6_link_local"] = False
+    out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
+    if topo.bridges:
+        out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}
+    out["links"] = [_link_dict(link) for link in topo.links]
+    return out

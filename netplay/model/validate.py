@@ -1,0 +1,418 @@
+"""Plain data (as parsed from YAML) validated field by field into a Topology: one-line
+errors naming where the bad value is and how to fix it. from_dict then runs the graph
+checks (wiring), assigns addresses (addressing) and checks routes (routing)."""
+
+import gc
+import ipaddress
+import re
+from contextlib import contextmanager
+
+from netplay.core import cidr
+from netplay.core.errors import InputError
+from netplay.core.names import check_ifname, check_name, check_new_ifname
+from netplay.model import impairment as impairments
+from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
+from netplay.model.routing import check_routing
+from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node, Route,
+                                   Topology)
+from netplay.model.wiring import check_graph, place_impairments
+
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")
+_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def as_mapping(value, where, allowed=None, required=()):
+    """A dict whose keys are all in allowed (any keys when allowed is None)."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: expected a mapping of keys, got {type(value).__name__}")
+    for key in value:
+        if allowed is not None and key not in allowed:
+            raise InputError(
+                f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+            )
+    for key in required:
+        if key not in value:
+            raise InputError(f"{where}: missing required key {key!r}")
+    return value
+
+
+def as_list(value, where):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{where}: expected a list, got {type(value).__name__}")
+    return value
+
+
+def _bool(value, where):
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _string(value, where):
+    if not isinstance(value, str) or "\n" in value or "\0" in value:
+        raise InputError(f"{where}: expected a one-line string, got {value!r}")
+    return value
+
+
+PRIVATE_HINT = "use a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fd00::/8)"
+
+
+def check_cidr(value, where):
+    """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64; not one
+    the kernel refuses on an interface or treats as a martian (unspecified, loopback,
+    multicast). A link-local address may be given (fe80::1 as a gateway); see _subnets."""
+    if not isinstance(value, str) or "/" not in value:
+        raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
+    try:
+        parsed = cidr.interface(value)
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not a valid IPv4 or IPv6 CIDR address") from None
+    what = cidr.special(parsed.version, parsed.ip, parsed.ip, cidr.NOT_AN_INTERFACE)
+    if what:
+        raise InputError(f"{where}: {value} is in {what}, which is not an address for a lab's "
+                         f"interface; {PRIVATE_HINT}")
+    return value
+
+
+def _address(value, where):
+    try:
+        if isinstance(value, str):
+            return cidr.address_text(value)
+        return str(ipaddress.ip_address(value))  # a YAML number is an address too
+    except (ValueError, TypeError):
+        raise InputError(f"{where}: {value!r} is not a valid IP address") from None
+
+
+IFACE_KINDS = ("veth", "dummy")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
+
+
+def check_mac(value, where):
+    """A unicast MAC address (the kernel refuses others on an interface), lower case."""
+    mac = value.lower() if isinstance(value, str) else value
+    if not isinstance(mac, str) or not _MAC.match(mac):
+        raise InputError(f"{where}: {value!r} is not a MAC address (e.g. 02:00:00:00:00:01)")
+    if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+        raise InputError(f"{where}: {value!r} is a multicast or zero MAC address; an "
+                         "interface needs a unicast one (first byte even, e.g. 02:...)")
+    return mac
+
+
+def check_mtu(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or not 68 <= value <= 65535:
+        raise InputError(f"{where}: {value!r} is not an MTU (a whole number, 68 to 65535)")
+    return value
+
+
+def _interface(name, raw, where):
+    check_new_ifname(name, where)
+    raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
+    addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
+    iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
+    if raw.get("mac") is not None:
+        iface.mac = check_mac(raw["mac"], f"{where}.mac")
+    if raw.get("mtu") is not None:
+        iface.mtu = check_mtu(raw["mtu"], f"{where}.mtu")
+    iface.kind = raw.get("kind", "veth")
+    if iface.kind not in IFACE_KINDS:
+        raise InputError(f"{where}.kind: unknown interface kind {iface.kind!r}; use veth (made "
+                         "by a link) or dummy (made alone, connected to nothing)")
+    iface.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
+    return iface
+
+
+def _route(raw, where):
+    raw = as_mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
+    to = raw["to"]
+    if to != "default":
+        try:
+            to = cidr.network_text(to) if isinstance(to, str) and "/" in to else None
+        except ValueError:
+            to = None
+        if to is None:
+            raise InputError(f"{where}.to: {raw['to']!r} is not 'default' or a CIDR network")
+    via = _address(raw["via"], f"{where}.via") if raw.get("via") is not None else None
+    dev = check_ifname(raw["dev"], f"{where}.dev") if raw.get("dev") is not None else None
+    if via is None and dev is None:
+        raise InputError(f"{where}: a route needs 'via', 'dev' or both")
+    route = Route(to, via, dev, _bool(raw.get("onlink", False), f"{where}.onlink"))
+    if via and route.to != "default" and cidr.address(via)[0] != route.family:
+        raise InputError(f"{where}: 'via' {via} is not of the same IP family as {to}")
+    if route.onlink and not (via and dev):
+        raise InputError(f"{where}: onlink needs both 'via' and 'dev' (the gateway is on "
+                         "that device's link)")
+    return route
+
+
+NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
+             "image", "cmd", "dns", "env", "exec", "binds", "role", "nat")
+
+
+def _node(name, raw, where):
+    check_name(name, "node name", where)
+    raw = as_mapping(raw, where, NODE_KEYS)
+    kind = raw.get("kind", "netns")
+    if kind not in NODE_KINDS:
+        raise InputError(f"{where}.kind: unknown kind {kind!r}; use one of {', '.join(NODE_KINDS)}")
+    if kind == "docker" and len(name) < 2:
+        raise InputError(f"{where}: Docker needs container names of two characters or more; "
+                         f"rename node {name!r}")
+    if kind == "docker" and name.startswith("_"):  # Docker: [a-zA-Z0-9][a-zA-Z0-9_.-]+
+        raise InputError(f"{where}: Docker refuses container names that start with '_'; "
+                         f"rename node {name!r} to start with a letter or digit")
+    node = Node(name, kind)
+    ifaces = as_mapping(raw.get("interfaces"), f"{where}.interfaces", None)
+    for ifname, iraw in ifaces.items():
+        node.interfaces[ifname] = _interface(ifname, iraw, f"{where}.interfaces.{ifname}")
+    node.routes = [_route(r, f"{where}.routes[{i}]")
+                   for i, r in enumerate(as_list(raw.get("routes"), f"{where}.routes"))]
+    node.forwarding = _bool(raw.get("forwarding", False), f"{where}.forwarding")
+    node.loopback = _bool(raw.get("loopback", True), f"{where}.loopback")
+    _routing_fields(node, raw, where)
+    if kind == "host" and node.forwarding:
+        raise InputError(f"{where}: netplay does not change the host's own forwarding; "
+                         "use a netns node as the router")
+    _docker_fields(node, raw, where)
+    node.exec = _exec(raw.get("exec"), f"{where}.exec")
+    if node.exec and kind == "host":
+        raise InputError(f"{where}.exec: netplay runs no commands in the root namespace; "
+                         "use a netns or docker node")
+    return node
+
+
+def _routing_fields(node, raw, where):
+    """role (router) and nat (masquerade out of some interfaces)."""
+    if raw.get("role") is not None:
+        if raw["role"] not in ROLES:
+            raise InputError(f"{where}.role: unknown role {raw['role']!r}; use one of "
+                             f"{', '.join(ROLES)}")
+        node.role = raw["role"]
+        if node.kind == "host":
+            raise InputError(f"{where}: netplay does not turn the host itself into a router; "
+                             "use a netns node as the router")
+        if raw.get("forwarding") is False:
+            raise InputError(f"{where}: role router forwards packets, but forwarding is "
+                             "false; remove one of them")
+        node.forwarding = True
+    nat = as_mapping(raw.get("nat"), f"{where}.nat", ("masquerade",))
+    out = nat.get("masquerade")
+    out = [out] if isinstance(out, str) else as_list(out, f"{where}.nat.masquerade")
+    node.nat = [check_ifname(i, f"{where}.nat.masquerade") for i in out]
+    if node.nat and node.kind == "host":
+        raise InputError(f"{where}.nat: netplay does not change the host's own NAT; "
+                         "masquerade in a netns node (role: router)")
+    if node.nat and not node.forwarding:
+        raise InputError(f"{where}.nat: a node that masquerades must forward packets; "
+                         "add role: router (or forwarding: true)")
+
+
+def _exec(value, where):
+    """Commands (each an argv list) run inside the node once the lab's links are up."""
+    out = []
+    for i, argv in enumerate(as_list(value, where)):
+        if not isinstance(argv, list) or not argv:
+            raise InputError(f"{where}[{i}]: expected a non-empty list of arguments (argv), "
+                             "e.g. [ip, route, add, default, via, 10.0.0.1]")
+        out.append([_string(a, f"{where}[{i}]") for a in argv])
+    return out
+
+
+_BIND = re.compile(r"/[^:\n\0]*:/[^:\n\0]*(:[a-zA-Z,]+)?\Z")
+
+
+def _binds(value, where):
+    """Docker bind mounts, `HOST_PATH:CONTAINER_PATH[:OPTIONS]`, both paths absolute."""
+    out = []
+    for bind in as_list(value, where):
+        if not isinstance(bind, str) or not _BIND.match(bind):
+            raise InputError(f"{where}: {bind!r} is not HOST_PATH:CONTAINER_PATH[:ro], with "
+                             "both paths absolute (e.g. /srv/lab:/lab:ro)")
+        out.append(bind)
+    return out
+
+
+def _docker_fields(node, raw, where):
+    docker_keys = [k for k in ("image", "cmd", "dns", "env", "binds") if k in raw]
+    if docker_keys and node.kind != "docker":
+        # Allowed so that one file serves both runtimes; ignored on netns nodes.
+        if node.kind == "host":
+            raise InputError(f"{where}: {docker_keys[0]!r} applies to docker nodes only")
+    if raw.get("image") is not None:
+        node.image = check_image(raw["image"], f"{where}.image")
+    if raw.get("cmd") is not None:
+        cmd = raw["cmd"]
+        if not isinstance(cmd, list) or not cmd:
+            raise InputError(f"{where}.cmd: expected a non-empty list of arguments (argv)")
+        node.cmd = [_string(c, f"{where}.cmd") for c in cmd]
+    node.dns = [_address(d, f"{where}.dns") for d in as_list(raw.get("dns"), f"{where}.dns")]
+    node.binds = _binds(raw.get("binds"), f"{where}.binds")
+    env = as_mapping(raw.get("env"), f"{where}.env", None)
+    for key, value in env.items():
+        if not isinstance(key, str) or not _ENV_KEY.match(key):
+            raise InputError(f"{where}.env: {key!r} is not a valid variable name")
+        node.env[key] = _string(str(value) if isinstance(value, (int, float)) else value,
+                                f"{where}.env.{key}")
+
+
+def check_image(value, where):
+    if not isinstance(value, str) or not _IMAGE.match(value) or len(value) > 255:
+        raise InputError(f"{where}: {value!r} is not a valid image reference (e.g. ubuntu:22.04)")
+    return value
+
+
+def _bridge(name, raw, where):
+    check_new_ifname(name, where)
+    raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
+    bridge = Bridge(name)
+    if raw.get("namespace") is not None:
+        bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
+    bridge.up = _bool(raw.get("up", True), f"{where}.up")
+    bridge.addresses = [check_cidr(a, f"{where}.addresses")
+                        for a in as_list(raw.get("addresses"), f"{where}.addresses")]
+    bridge.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
+    return bridge
+
+
+def _ports(raw, where):
+    """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
+    out = {}
+    for port, praw in as_mapping(raw, where, None).items():
+        check_new_ifname(port, f"{where}.{port}")
+        praw = as_mapping(praw, f"{where}.{port}", ("impair",))
+        out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
+    return out
+
+
+def _subnets(value, where):
+    """`subnet`: one network or a list (e.g. [10.0.1.0/24, "fd00:1::/64"]), one per family."""
+    values = [value] if isinstance(value, str) else as_list(value, where)
+    out, families = [], set()
+    for v in values:
+        try:
+            net = ipaddress.ip_network(v, strict=True) if isinstance(v, str) and "/" in v \
+                else None
+        except ValueError:
+            try:
+                fixed = ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                fixed = None
+            hint = f"; did you mean {fixed}?" if fixed else ""
+            raise InputError(f"{where}: {v!r} is not a network address with a prefix{hint} "
+                             "(e.g. 10.0.1.0/24 or fd00:1::/64)") from None
+        if net is None:
+            raise InputError(f"{where}: {v!r} is not a network with a prefix (e.g. 10.0.1.0/24)")
+        if net.version in families:
+            raise InputError(f"{where}: two IPv{net.version} subnets; give at most one per "
+                             "family")
+        what = cidr.special(net.version, int(net.network_address), int(net.broadcast_address),
+                            cidr.NOT_A_SUBNET)
+        if what:
+            raise InputError(f"{where}: {net} overlaps {what}, whose addresses are not handed "
+                             f"to a lab's interfaces; {PRIVATE_HINT}")
+        families.add(net.version)
+        out.append(str(net))
+    return out
+
+
+def _endpoint(text, where, topo):
+    """'node:iface', or a bridge name alone (its port is named after the other end)."""
+    if not isinstance(text, str):
+        raise InputError(f"{where}: an endpoint is a string 'node:iface', got {text!r}")
+    node, sep, iface = text.partition(":")
+    if node not in topo.nodes and node not in topo.bridges:
+        check_name(node, "node name", where)
+        raise InputError(f"{where}: {text!r} names node {node!r}, which is not defined")
+    if not sep:
+        if node not in topo.bridges:
+            raise InputError(f"{where}: {text!r} needs an interface, as in '{node}:eth1'")
+        return Endpoint(node, "")  # named once the other end is known
+    return Endpoint(node, check_new_ifname(iface, where))
+
+
+def _link(raw, where, topo):
+    raw = as_mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
+    ends = as_list(raw["endpoints"], f"{where}.endpoints")
+    if len(ends) != 2:
+        raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
+    a, b = (_endpoint(e, f"{where}.endpoints", topo) for e in ends)
+    if not b.iface:
+        b = Endpoint(b.node, _port_name(a, b, where))
+    if not a.iface:
+        a = Endpoint(a.node, _port_name(b, a, where))
+    if a.node == b.node and a.iface == b.iface:
+        raise InputError(f"{where}: both endpoints are {a}")
+    mtu = check_mtu(raw["mtu"], f"{where}.mtu") if raw.get("mtu") is not None else None
+    link = Link(a, b, mtu)
+    link.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
+    link.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
+    if link.subnets and (a.node in topo.bridges or b.node in topo.bridges):
+        raise InputError(f"{where}.subnet: a link to a bridge takes its addresses from the "
+                         "bridge's subnet; put subnet on the bridge")
+    return link
+
+
+def _port_name(other, bridge_end, where):
+    """The tutorial names a bridge port after what it connects: laptop:eth1 -> laptop_eth1."""
+    name = f"{other.node}_{other.iface}"
+    if not other.iface or len(name) > 15:
+        raise InputError(
+            f"{where}: the port on bridge {bridge_end.node!r} would be named {name!r}, which is "
+            f"not a valid interface name (15 characters at most); name it: '{bridge_end.node}:PORT'"
+        )
+    return check_ifname(name, where)
+
+
+TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges", "links")
+
+
+@contextmanager
+def gc_paused():
+    """Python's cyclic garbage collector paused: making tens of thousands of small objects
+    (a 574-node fabric has 33,000 interfaces) sets off full collections that walk all of
+    them again and again, which took half the time of loading that fabric. Nothing made
+    here needs collecting meanwhile; the collector runs again when the outermost exits."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
+
+
+def from_dict(raw, source="topology"):
+    """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
+    with gc_paused():
+        return _from_dict(raw, source)
+
+
+def _from_dict(raw, source):
+    raw = as_mapping(raw, source, TOP_KEYS, required=("name",))
+    name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
+    topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))
+    if raw.get("image") is not None:
+        topo.image = check_image(raw["image"], f"{source}: image")
+    topo.ipv6_link_local = _bool(raw.get("ipv6_link_local", True), f"{source}: ipv6_link_local")
+    for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
+        topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
+    ports = {}
+    for bname, braw in as_mapping(raw.get("bridges"), f"{source}: bridges").items():
+        if bname in topo.nodes:
+            raise InputError(f"{source}: bridges.{bname}: a node has that name already")
+        topo.bridges[bname] = _bridge(bname, braw, f"{source}: bridges.{bname}")
+        ports[bname] = _ports(braw.get("ports") if isinstance(braw, dict) else None,
+                              f"{source}: bridges.{bname}.ports")
+    for i, lraw in enumerate(as_list(raw.get("links"), f"{source}: links")):
+        topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
+    check_graph(topo, source)
+    place_impairments(topo, ports, source)
+    used, repeated = addresses_given(topo)
+    assign_addresses(topo, source, used)
+    if repeated:  # else no address is given twice anywhere, let alone on one segment
+        check_unique_addresses(topo, source)
+    check_routing(topo, source)
+    return topo

@@ -1,0 +1,96 @@
+"""A topology's graph, checked and wired: one host node, bridges in real namespaces, each
+link end given its Interface (no two devices of one name in a namespace), and the
+impairments of links and bridge ports placed on the ends they shape."""
+
+from netplay.core.errors import InputError
+from netplay.model import impairment as impairments
+from netplay.model.topology import Interface
+
+
+def check_graph(topo, source):
+    """Cross-references: one host node, bridges placed in real namespaces, names unique."""
+    hosts = [n.name for n in topo.nodes.values() if n.kind == "host"]
+    if len(hosts) > 1:
+        raise InputError(f"{source}: nodes {', '.join(hosts)} are all of kind host; "
+                         "there is one root namespace, so keep one host node")
+    for bridge in topo.bridges.values():
+        ns = bridge.namespace
+        if ns is not None and (ns not in topo.nodes or topo.nodes[ns].kind == "host"):
+            raise InputError(f"{source}: bridges.{bridge.name}.namespace: {ns!r} is not a "
+                             "netns or docker node of this topology")
+    place_interfaces(topo, source)
+    own_bridges = {(b.namespace, b.name) for b in topo.bridges.values() if b.namespace}
+    for node in topo.nodes.values():
+        for i, route in enumerate(node.routes):
+            # a route may leave by one of the node's interfaces or a bridge in its namespace
+            if route.dev and route.dev not in node.interfaces and \
+                    (node.name, route.dev) not in own_bridges:
+                raise InputError(f"{source}: nodes.{node.name}.routes[{i}].dev: {node.name} "
+                                 f"has no interface {route.dev!r}")
+
+
+def place_interfaces(topo, source):
+    """Give every link end its Interface and refuse two devices of one name in a namespace."""
+    declared = {n.name: dict(n.interfaces) for n in topo.nodes.values()}
+    owner = {}  # (namespace, ifname) -> what made it
+
+    def claim(ns, ifname, what):
+        key = (ns, ifname)
+        if key in owner:
+            where = f"namespace {ns}" if ns else "the root namespace"
+            raise InputError(f"{source}: {what} and {owner[key]} both make interface "
+                             f"{ifname!r} in {where}; rename one")
+        owner[key] = what
+
+    for bridge in topo.bridges.values():
+        claim(bridge.namespace, bridge.name, f"bridge {bridge.name}")
+    for node in topo.nodes.values():
+        for ifname, iface in list(declared[node.name].items()):
+            if iface.kind == "dummy":  # made alone, not by a link
+                if node.kind == "host":
+                    raise InputError(f"{source}: nodes.{node.name}.interfaces.{ifname}: dummy "
+                                     "interfaces are made in netns or docker nodes only")
+                claim(node.namespace, ifname, f"dummy interface {node.name}:{ifname}")
+                del declared[node.name][ifname]
+    for i, link in enumerate(topo.links):
+        for end in (link.a, link.b):
+            claim(topo.namespace_of(end.node), end.iface, f"links[{i}] ({end})")
+            if end.node in topo.bridges:
+                topo.bridges[end.node].interfaces[end.iface] = Interface(end.iface)
+            else:
+                iface = declared[end.node].pop(end.iface, None) or Interface(end.iface)
+                topo.nodes[end.node].interfaces[end.iface] = iface
+    for nname, rest in declared.items():
+        for ifname in rest:
+            raise InputError(f"{source}: nodes.{nname}.interfaces.{ifname}: no link creates "
+                             f"this interface; add a link with endpoint '{nname}:{ifname}'")
+
+
+def end_interface(topo, end):
+    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
+    return owner.interfaces[end.iface]
+
+
+def place_impairments(topo, ports, source):
+    """Bridge ports' own impairments, then each link's on both its ends (an end's own
+    settings win key by key), each checked whole."""
+    for bname, declared in ports.items():
+        bridge = topo.bridges[bname]
+        for port, imp in declared.items():
+            if port not in bridge.interfaces:
+                raise InputError(f"{source}: bridges.{bname}.ports.{port}: no link makes this "
+                                 f"port; add a link with endpoint '{bname}:{port}'")
+            bridge.interfaces[port].impair = imp
+    for i, link in enumerate(topo.links):
+        if link.impair:
+            impairments.check_complete(link.impair, f"{source}: links[{i}].impair")
+            for end in (link.a, link.b):
+                iface = end_interface(topo, end)
+                iface.impair = link.impair.merged(iface.impair)
+    for node in list(topo.nodes.values()) + list(topo.bridges.values()):
+        kind = "bridges" if node.name in topo.bridges else "nodes"
+        for iface in node.interfaces.values():
+            if iface.impair is not None and not iface.impair:
+                iface.impair = None  # an empty mapping: no impairment
+            impairments.check_complete(
+                iface.impair, f"{source}: {kind}.{node.name}.interfaces.{iface.name}.impair")
