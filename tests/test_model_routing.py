@@ -251,7 +251,7 @@ def test_a_route_by_a_bridge_carries_traffic_and_verify_agrees(lab, netplay, tmp
 def test_verify_routes_by_an_addressless_bridge_in_the_node():
     import ipaddress
 
-    from netplay.check.verify import Network
+    from netplay.check.routing import Network
 
     topo = load("""
 name: x

@@ -9,7 +9,7 @@ import pytest
 from conftest import TEST_IMAGE, write_topology
 from netplay.load import builtins
 from netplay.observe import ip as observe
-from netplay.check import verify
+from netplay.check import expect, pingplan, routing
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.validate import from_dict
 
@@ -24,7 +24,7 @@ def topo_of(text):
 
 
 def test_expected_state_of_levels_follows_the_tutorial():
-    exp = {(e.kind, e.subject): e for e in verify.expected_state(builtins.load("levels"))}
+    exp = {(e.kind, e.subject): e for e in expect.expected_state(builtins.load("levels"))}
     assert exp[("interface", "host:veth0a")].up is False
     assert exp[("interface", "host:veth0a")].ns is None
     assert exp[("interface", "levela:veth1a")].up is True
@@ -42,7 +42,7 @@ def test_expected_state_of_levels_follows_the_tutorial():
 
 
 def test_expected_state_of_home_has_containers_ports_routes_forwarding():
-    exp = {(e.kind, e.subject): e for e in verify.expected_state(builtins.load("home"))}
+    exp = {(e.kind, e.subject): e for e in expect.expected_state(builtins.load("home"))}
     assert {s for k, s in exp if k == "container"} == {"laptop", "router", "verizon"}
     assert {s for k, s in exp if k == "member"} == {"home:laptop_eth1", "home:router_eth1"}
     assert exp[("member", "home:laptop_eth1")].ns is None
@@ -58,7 +58,7 @@ def test_expected_state_of_home_has_containers_ports_routes_forwarding():
 
 
 def reaching(topo):
-    return {(p.source, p.address) for p in verify.reachability(topo) if p.reaches}
+    return {(p.source, p.address) for p in routing.reachability(topo) if p.reaches}
 
 
 def test_home_reachability_follows_routes_through_the_router():
@@ -67,14 +67,14 @@ def test_home_reachability_follows_routes_through_the_router():
         ("router", "10.200.1.2"), ("router", "198.51.100.1"),
         ("verizon", "198.51.100.2"), ("verizon", "10.200.1.1"), ("verizon", "10.200.1.2"),
     }
-    paths = {(p.source, p.address): p for p in verify.reachability(builtins.load("home"))}
+    paths = {(p.source, p.address): p for p in routing.reachability(builtins.load("home"))}
     assert paths[("laptop", "198.51.100.1")].hops == ["laptop", "router", "verizon"]
 
 
 def test_levels_reaches_nothing_and_samples_isolated_pairs_not_from_the_host():
     topo = builtins.load("levels")
     assert reaching(topo) == set()
-    reach, isolated, total = verify.ping_plan(topo)
+    reach, isolated, total = pingplan.ping_plan(topo)
     assert reach == [] and total == 0
     pairs = {(p.source, p.address) for p in isolated}
     assert ("levela", "10.1.1.1") in pairs
@@ -107,13 +107,13 @@ def test_without_forwarding_the_router_stops_traffic():
     assert ("laptop", "10.200.1.1") in got
     # the router's other address is local to it: reached without forwarding
     assert ("laptop", "198.51.100.2") in got
-    why = {(p.source, p.address): p.reason for p in verify.reachability(topo)}
+    why = {(p.source, p.address): p.reason for p in routing.reachability(topo)}
     assert why[("laptop", "198.51.100.1")] == "router does not forward"
 
 
 def test_without_a_route_back_the_reply_is_lost():
     topo = home_variant(verizon={"routes": None})
-    paths = {(p.source, p.address): p for p in verify.reachability(topo)}
+    paths = {(p.source, p.address): p for p in routing.reachability(topo)}
     lost = paths[("laptop", "198.51.100.1")]
     assert not lost.reaches and "reply" in lost.reason and "verizon has no route" in lost.reason
     assert ("laptop", "198.51.100.2") in reaching(topo)  # the router answers from its own
@@ -167,17 +167,17 @@ links:
   - endpoints: [c:e1, z:e0]
   - endpoints: [x:e0, y:e0]
 """)
-    net = verify.Network(topo)
+    net = routing.Network(topo)
     import ipaddress
 
     # 10.9.9.9 matches both routes; the /24 through c wins
     assert net.lookup(net.stacks["a"], ipaddress.ip_address("10.9.9.9")) == \
         ("e1", ipaddress.ip_address("10.0.1.2"))
-    paths = {(p.source, p.address): p for p in verify.reachability(topo)}
+    paths = {(p.source, p.address): p for p in routing.reachability(topo)}
     assert paths[("a", "10.9.9.9")].reaches and paths[("a", "10.9.9.9")].hops == ["a", "c"]
     assert paths[("d", "10.0.0.1")].reaches  # through b, and a's route back via b's subnet
     reached, hops, _, why = net.deliver("x", ipaddress.ip_address("10.7.1.1"))
-    assert reached is None and "loop" in why and len(hops) <= verify.MAX_HOPS + 1
+    assert reached is None and "loop" in why and len(hops) <= routing.MAX_HOPS + 1
 
 
 def test_ipv6_is_simulated_like_ipv4():
@@ -228,7 +228,7 @@ links:
 
 def test_masquerade_brings_replies_back_and_private_twins_are_not_sampled():
     topo = topo_of(NAT)
-    paths = {(p.source, p.target, p.address): p for p in verify.reachability(topo)}
+    paths = {(p.source, p.target, p.address): p for p in routing.reachability(topo)}
     out = paths[("h1", "isp", "10.25.1.1")]
     assert out.reaches and out.reason == "h1 > modem1 > isp (masqueraded by modem1)"
     # a /32 point-to-point address, its gateway reached by a device route
@@ -241,7 +241,7 @@ def test_masquerade_brings_replies_back_and_private_twins_are_not_sampled():
     assert not paths[("isp", "h1", "192.168.1.11")].reaches  # nobody routes private space in
     twin = paths[("h1", "modem2", "192.168.1.1")]
     assert not twin.reaches and twin.answered_by == "modem1"
-    plan = verify.ping_plan(topo, sample=20)
+    plan = pingplan.ping_plan(topo, sample=20)
     sampled = {(p.source, p.address) for p in plan.isolated}
     assert ("isp", "192.168.1.11") not in sampled  # two nodes hold it
     assert all(p.address not in ("192.168.1.1", "192.168.1.11") for p in plan.isolated)
@@ -265,11 +265,11 @@ def test_a_large_lab_pings_a_spread_sample_of_its_pairs():
              for i in range(1, 31)}
     links = [{"endpoints": [f"n{i}:e0", "br"]} for i in range(1, 31)]
     topo = from_dict({"name": "many", "nodes": nodes, "bridges": {"br": {}}, "links": links})
-    plan = verify.ping_plan(topo, limit=60)
+    plan = pingplan.ping_plan(topo, limit=60)
     assert plan.reach_total == 30 * 29 and len(plan.reach) == 60
     assert {p.source for p in plan.reach} == set(nodes)
     assert len({p.target for p in plan.reach}) >= 25
-    assert len(verify.ping_plan(topo, limit=None).reach) == 30 * 29
+    assert len(pingplan.ping_plan(topo, limit=None).reach) == 30 * 29
 
 
 # --- evaluation against an observed host (pure) ---------------------------------------------
@@ -314,17 +314,17 @@ def perfect_host(topo):
     sysctls = {(n.namespace, key): "1" if n.forwarding else "0" for n in topo.nodes.values()
                if n.namespace
                for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")}
-    return verify.Observed(states, containers, sysctls)
+    return expect.Observed(states, containers, sysctls)
 
 
 def failures(topo, observed):
-    return {(c.kind, c.subject): c.reason for c in verify.evaluate(topo, observed) if not c.ok}
+    return {(c.kind, c.subject): c.reason for c in expect.evaluate(topo, observed) if not c.ok}
 
 
 @pytest.mark.parametrize("name", ["levels", "home"])
 def test_a_perfect_host_passes(name):
     topo = builtins.load(name)
-    checks = verify.evaluate(topo, perfect_host(topo))
+    checks = expect.evaluate(topo, perfect_host(topo))
     assert checks and all(c.ok for c in checks), [c for c in checks if not c.ok]
 
 

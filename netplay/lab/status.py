@@ -5,7 +5,8 @@ come from `ip -j` in each of its namespaces and, for containers, the Docker SDK.
 Read-only; nothing here is logged.
 """
 
-from netplay.check.verify import endpoint_labels, lab_namespaces
+from netplay.check.expect import endpoint_labels
+from netplay.check.verify import lab_namespaces
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
 from netplay.core.errors import InputError

@@ -11,7 +11,7 @@ import re
 import shutil
 import subprocess
 
-from netplay.check.verify import route_text
+from netplay.check.expect import route_text
 from netplay.core.errors import HostError
 
 FORMATS = ("dot", "mermaid", "svg", "png")

@@ -28,7 +28,7 @@ def add_arguments(parser):
 def main(args):
     from tabulate import tabulate
 
-    from netplay.check import preflight, verify
+    from netplay.check import pingplan, preflight, verify
     from netplay.lab import status
     from netplay.core.errors import InputError
     from netplay.model.runtime import uses_docker
@@ -42,7 +42,7 @@ def main(args):
     data, topo, path = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
     cli = machine.docker() if uses_docker(topo) else None
-    sample = verify.ISOLATION_SAMPLE if args.sample is None else args.sample
+    sample = pingplan.ISOLATION_SAMPLE if args.sample is None else args.sample
     limit = verify.default_ping_limit(machine) if args.max_pings is None else \
         (args.max_pings or None)
     checks, plan = verify.verify_lab(topo, machine, cli, pings=not args.no_ping,
