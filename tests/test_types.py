@@ -1,6 +1,6 @@
-"""The type hints of the machine seam and the runner hold: mypy (pinned in setup.cfg's
-test extras) checks them as setup.cfg's [mypy] section says, with full annotations
-required there."""
+"""The type hints of the machine seam (machine/), the planner (plan/) and the runner's
+layer (run/) hold: mypy (pinned in setup.cfg's test extras) checks them as setup.cfg's
+[mypy] section says, with full annotations required there."""
 
 import importlib.util
 import pathlib
@@ -14,7 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
                     reason="mypy is not installed (scripts/setup.sh installs the test extras)")
-def test_mypy_passes_on_the_machine_seam_and_the_runner(tmp_path):
+def test_mypy_passes_on_the_checked_layers(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mypy", "--config-file", "setup.cfg",
                            "--cache-dir", str(tmp_path / "cache")],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)

@@ -8,30 +8,32 @@ namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 """
 
 import re
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from netplay.core import cidr
 from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
+from netplay.model.topology import Bridge, Endpoint, Link, Node, Topology
 from netplay.plan import tc
-from netplay.plan.steps import Ref, Step
+from netplay.plan.steps import Arg, Ref, Step
 
 DEFAULT_CMD = ["sleep", "infinity"]  # quiet, unlike the tutorial's busy `echo` loop
 
 
-def ip(ns, *args):
+def ip(ns: Optional[str], *args: str) -> List[str]:
     """`ip` in namespace ns (None: the root namespace)."""
     return ["ip", "-n", ns, *args] if ns else ["ip", *args]
 
 
-def in_ns(ns, *argv):
+def in_ns(ns: Optional[str], *argv: str) -> List[str]:
     """Any other program inside namespace ns, the way the tutorial does it."""
     return ["ip", "netns", "exec", ns, *argv] if ns else list(argv)
 
 
-def mark(ns, dev, lab, phase):
+def mark(ns: Optional[str], dev: str, lab: str, phase: str) -> Step:
     return Step(ip(ns, "link", "set", dev, "alias", owner_mark(lab)), phase=phase)
 
 
-def plan(topo):
+def plan(topo: Topology) -> List[Step]:
     """The steps that build topo, in order."""
     steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
     pids = _pid_vars(topo)
@@ -59,13 +61,15 @@ def plan(topo):
     return steps
 
 
-def _node_step_rank(step):
-    return {("docker", "run"): 0, ("docker", "inspect"): 1}.get(tuple(step.argv[:2]), 2)
+def _node_step_rank(step: Step) -> int:
+    ranks: Dict[Tuple[Arg, ...], int] = {("docker", "run"): 0, ("docker", "inspect"): 1}
+    return ranks.get(tuple(step.argv[:2]), 2)
 
 
-def _pid_vars(topo):
+def _pid_vars(topo: Topology) -> Dict[str, str]:
     """A shell variable name per container for its PID: pid_<name>, made unique."""
-    out, used = {}, set()
+    out: Dict[str, str] = {}
+    used = set()
     for node in topo.nodes.values():
         if node.kind == "docker":
             var = "pid_" + re.sub(r"[^a-z0-9_]", "_", node.name.lower())
@@ -76,7 +80,7 @@ def _pid_vars(topo):
     return out
 
 
-def node_steps(topo, node, pids):
+def node_steps(topo: Topology, node: Node, pids: Dict[str, str]) -> List[Step]:
     phase = f"node {node.name}"
     if node.kind == "netns":
         return [Step(["ip", "netns", "add", node.name], undo=["ip", "netns", "delete", node.name],
@@ -91,7 +95,7 @@ NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accep
 DOCKER_IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
 
 
-def settings_steps(topo, node, off=()):
+def settings_steps(topo: Topology, node: Node, off: Iterable[str] = ()) -> List[Step]:
     """Kernel settings a node needs before its devices exist, so that each device inherits
     them: a router forwards whatever path a packet took to reach it (reverse-path filter
     off; a namespace inherits the host's, which may be strict), and a node with IPv6
@@ -110,14 +114,14 @@ def settings_steps(topo, node, off=()):
     return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
 
 
-def _has_ipv6(topo, node):
+def _has_ipv6(topo: Topology, node: Node) -> bool:
     addresses = [a for i in node.interfaces.values() for a in i.addresses]
     addresses += [a for b in topo.bridges.values() if b.namespace == node.name
                   for a in b.addresses]
     return any(cidr.interface(a).version == 6 for a in addresses)
 
 
-def docker_steps(topo, node, pid_var, phase):
+def docker_steps(topo: Topology, node: Node, pid_var: str, phase: str) -> List[Step]:
     """The tutorial's three lines: run with --net=none, read the PID, name its namespace.
 
     `ip netns attach` names the namespace by a bind mount rather than the tutorial's
@@ -141,7 +145,7 @@ def docker_steps(topo, node, pid_var, phase):
 
 
 
-def bridge_steps(topo, bridge):
+def bridge_steps(topo: Topology, bridge: Bridge) -> List[Step]:
     ns, name = bridge.namespace, bridge.name
     phase = f"bridge {name}"
     undo = None if ns else ["ip", "link", "delete", name]
@@ -161,7 +165,8 @@ def bridge_steps(topo, bridge):
     return steps
 
 
-def activate_steps(topo, ns, dev, up, phase):
+def activate_steps(topo: Topology, ns: Optional[str], dev: str, up: bool,
+                   phase: str) -> List[Step]:
     """`link set DEV up` if up; before it, in a lab without IPv6 link-local addresses,
     `link set DEV addrgenmode none`. That must come first (the kernel makes the address as
     the device comes up) and on a line of its own (given with `up`, the kernel applies it
@@ -171,19 +176,19 @@ def activate_steps(topo, ns, dev, up, phase):
     return steps + ([Step(ip(ns, "link", "set", dev, "up"), phase=phase)] if up else [])
 
 
-def addbr(ns, bridge):
+def addbr(ns: Optional[str], bridge: str) -> List[str]:
     """brctl in the root namespace, as the tutorial does; inside a namespace `ip link`,
     which joins that namespace's `ip -batch` instead of costing `ip netns exec` + brctl."""
     return ["brctl", "addbr", bridge] if ns is None else ip(ns, "link", "add", bridge,
                                                              "type", "bridge")
 
 
-def addif(ns, bridge, port):
+def addif(ns: Optional[str], bridge: str, port: str) -> List[str]:
     return ["brctl", "addif", bridge, port] if ns is None else ip(ns, "link", "set", port,
                                                                   "master", bridge)
 
 
-def link_steps(topo, link):
+def link_steps(topo: Topology, link: Link) -> Tuple[List[Step], List[Step]]:
     """One veth pair, each end created in its own namespace, and the steps that join a
     bridge end to its bridge: (create, attach)."""
     a, b = link.a, link.b
@@ -206,7 +211,7 @@ def link_steps(topo, link):
     return steps, attach
 
 
-def _link_options(topo, link, end):
+def _link_options(topo: Topology, link: Link, end: Endpoint) -> List[str]:
     """`address MAC` and `mtu N` for one end: its interface's own, else the link's mtu."""
     owner = topo.bridges.get(end.node) or topo.nodes[end.node]
     iface = owner.interfaces.get(end.iface)
@@ -215,7 +220,7 @@ def _link_options(topo, link, end):
     return [*(["address", mac] if mac else []), *(["mtu", str(mtu)] if mtu else [])]
 
 
-def exec_steps(node, pids):
+def exec_steps(node: Node, pids: Dict[str, str]) -> List[Step]:
     """The node's own commands, run inside it as root, as `ip netns exec` runs them in a
     namespace node. In a container they enter all its namespaces (its files, its network)
     with nsenter, since the container itself may not configure its network (containerlab's
@@ -229,14 +234,14 @@ def exec_steps(node, pids):
             for argv in node.exec]
 
 
-def _addr_args(address):
+def _addr_args(address: str) -> List[str]:
     """IPv4 gets a broadcast address, as ifconfig gave one in the tutorial; IPv6 skips
     duplicate address detection, which would leave it unusable for its first seconds."""
     return [address, "brd", "+"] if cidr.interface(address).version == 4 else \
         [address, "nodad"]
 
 
-def config_steps(topo, node):
+def config_steps(topo: Topology, node: Node) -> List[Step]:
     """Addresses, link states, forwarding and routes inside one node."""
     ns, phase = node.namespace, f"configure {node.name}"
     steps = []
@@ -265,7 +270,7 @@ def config_steps(topo, node):
     return steps
 
 
-def nat_steps(node):
+def nat_steps(node: Node) -> List[Step]:
     """Masquerade out of each NAT interface, inside the node as a home router does; IPv6
     too when that interface has an IPv6 address. Gone with the namespace: no undo."""
     steps = []
@@ -280,7 +285,7 @@ def nat_steps(node):
     return steps
 
 
-def impair_steps(topo):
+def impair_steps(topo: Topology) -> List[Step]:
     """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone.
     No undo: the qdisc goes with its device, a veth end the lab deletes."""
     mtus = {}
@@ -299,7 +304,7 @@ def impair_steps(topo):
     return steps
 
 
-def forwarding_off(topo):
+def forwarding_off(topo: Topology) -> Dict[str, List[str]]:
     """{node: the sysctls that turn its forwarding off} for the netns and docker nodes that
     do not forward.
 
@@ -313,7 +318,8 @@ def forwarding_off(topo):
     it), or a route of the lab has one of its addresses as gateway. A node with one
     interface that no route goes through is only ever sent its own packets. IPv6's key
     only for a node with IPv6 addresses (a kernel without IPv6 has none)."""
-    bridges, gateways = {}, set()
+    bridges: Dict[Optional[str], List[Bridge]] = {}
+    gateways: Set[Tuple[int, int]] = set()
     for bridge in topo.bridges.values():
         bridges.setdefault(bridge.namespace, []).append(bridge)
     for node in topo.nodes.values():
@@ -335,7 +341,7 @@ def forwarding_off(topo):
     return out
 
 
-def forwarding_on(node):
+def forwarding_on(node: Node) -> List[str]:
     """The sysctls that make a forwarding node forward (IPv6 too on a router or a node
     with an IPv6 address)."""
     keys = ["net.ipv4.ip_forward=1"]

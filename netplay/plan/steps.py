@@ -9,7 +9,7 @@ export resolve it afresh instead of copying the old value.
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
 from netplay.core.errors import InputError
 
@@ -23,7 +23,7 @@ class Ref:
 
     var: str
 
-    def shell(self):
+    def shell(self) -> str:
         return f'"${self.var}"'
 
 
@@ -32,7 +32,7 @@ Arg = Union[str, Ref]
 
 @dataclass
 class Step:
-    argv: List[Arg]
+    argv: Sequence[Arg]
     undo: Optional[List[str]] = None  # None: undone with its parent (e.g. its namespace)
     capture: Optional[str] = None  # the variable this step's stdout sets
     phase: str = ""  # a heading for logs and exported scripts: "node laptop"
@@ -43,15 +43,15 @@ class Step:
     # (a logged step equals its planned one whatever this says).
     node_command: bool = field(default=False, compare=False)
 
-    def refs(self):
+    def refs(self) -> List[str]:
         return [a.var for a in self.argv if isinstance(a, Ref)]
 
-    def shell(self):
+    def shell(self) -> str:
         """The step as one bash line, every argument quoted."""
         line = " ".join(a.shell() if isinstance(a, Ref) else shlex.quote(a) for a in self.argv)
         return f"{self.capture}=$({line})" if self.capture else line
 
-    def resolve(self, values):
+    def resolve(self, values: Mapping[str, str]) -> List[str]:
         """argv with each Ref replaced by its captured value."""
         out = []
         for arg in self.argv:
@@ -64,8 +64,8 @@ class Step:
                 out.append(arg)
         return out
 
-    def to_dict(self):
-        out = {"argv": [{"ref": a.var} if isinstance(a, Ref) else a for a in self.argv],
+    def to_dict(self) -> Dict[str, Any]:
+        out: Dict[str, Any] = {"argv": [{"ref": a.var} if isinstance(a, Ref) else a for a in self.argv],
                "shell": self.shell(), "phase": self.phase, "host": self.host}
         if self.undo is not None:
             out["undo"] = list(self.undo)
@@ -75,7 +75,7 @@ class Step:
         return out
 
 
-def check_var(name, where):
+def check_var(name: Any, where: str) -> str:
     if not isinstance(name, str) or not _VAR.match(name):
         raise InputError(f"{where}: {name!r} is not a valid captured-value name")
     return name

@@ -31,6 +31,8 @@ def qdisc(imp: Impairment, mtu: Optional[int] = None) -> List[str]:
         if imp.rate is not None:
             out += ["rate", imp.rate]
         return out
+    if imp.rate is None:
+        raise ValueError("an empty impairment has no qdisc; clear_argv removes one")
     # tbf: a burst of 10 ms at the rate, never less than a few large packets
     burst = max(rate_bits(imp.rate) // 800, MIN_BURST, 2 * (mtu or 1500))
     return ["tbf", "rate", imp.rate, "burst", str(burst), "latency", TBF_LATENCY]

@@ -11,10 +11,11 @@ import json
 import os
 import time
 from datetime import datetime, timezone
+from typing import Any, Dict, Iterator, List, Sequence, Union
 
 from netplay import __version__
 from netplay.core.errors import InputError
-from netplay.plan.steps import Ref, Step, check_var
+from netplay.plan.steps import Arg, Ref, Step, check_var
 from netplay.core.userfile import LOG_LIMIT, check_depth, read_bytes, too_big, too_deep
 
 FORMAT = "netplay-log"
@@ -25,21 +26,22 @@ FLUSH_INTERVAL = 0.2  # seconds between rewrites while a run goes on
 RUNNING, UP, FAILED, DOWN = "running", "up", "failed", "down"
 
 
-def now():
+def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 class StepLog:
     """A log file being written: the header, the steps, and their results."""
 
-    def __init__(self, path, data):
+    def __init__(self, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> None:
         self.path = str(path)
         self.data = data
         self._last_flush = 0.0
         self._interval = FLUSH_INTERVAL
 
     @classmethod
-    def create(cls, path, lab, topology, steps, action="run", **extra):
+    def create(cls, path: Union[str, "os.PathLike[str]"], lab: str, topology: Dict[str, Any],
+               steps: Sequence[Step], action: str = "run", **extra: Any) -> "StepLog":
         data = {"format": FORMAT, "version": VERSION, "netplay": __version__,
                 "lab": lab, "action": action, "created": now(), "status": RUNNING,
                 **extra, "topology": topology, "steps": [s.to_dict() for s in steps],
@@ -49,23 +51,24 @@ class StepLog:
         return log
 
     @property
-    def steps(self):
-        return self.data["steps"]
+    def steps(self) -> List[Dict[str, Any]]:
+        steps: List[Dict[str, Any]] = self.data["steps"]
+        return steps
 
-    def record(self, index, result):
+    def record(self, index: int, result: Dict[str, Any]) -> None:
         self.steps[index]["result"] = result
         self.flush()
 
-    def record_teardown(self, entry):
+    def record_teardown(self, entry: Dict[str, Any]) -> None:
         self.data["teardown"].append(entry)
         self.flush()
 
-    def set_status(self, status):
+    def set_status(self, status: str) -> None:
         self.data["status"] = status
         self.data["updated"] = now()
         self.flush(force=True)
 
-    def flush(self, force=False):
+    def flush(self, force: bool = False) -> None:
         """Rewrite the file, at most once per FLUSH_INTERVAL unless forced, and at most
         about 5% of the time: a large lab's log takes a while to write."""
         start = time.monotonic()
@@ -76,11 +79,11 @@ class StepLog:
         self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
 
 
-def encode(data):
+def encode(data: Dict[str, Any]) -> Iterator[str]:
     """JSON with one line per step and teardown entry: readable with grep and less, and
     written by the C encoder (an indented dump is many times slower). Yielded in pieces,
     so a 1000-node lab's log is never held twice in memory as one string."""
-    def compact(value):
+    def compact(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
     yield "{\n"
@@ -96,7 +99,7 @@ def encode(data):
     yield "\n}\n"
 
 
-def write_json_atomic(path, data):
+def write_json_atomic(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> None:
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -104,7 +107,7 @@ def write_json_atomic(path, data):
     os.replace(tmp, path)
 
 
-def read(path):
+def read(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     """A log file's data, checked for format and version; InputError if unusable."""
     raw = read_bytes(path, "log", LOG_LIMIT, example="log.json")
     try:
@@ -126,11 +129,11 @@ def read(path):
     return data
 
 
-def step_from_dict(raw, where):
+def step_from_dict(raw: Any, where: str) -> Step:
     """One logged step back into a Step (its argv checked by the caller's policy)."""
     if not isinstance(raw, dict) or not isinstance(raw.get("argv"), list) or not raw["argv"]:
         raise InputError(f"{where}: a step needs a non-empty 'argv' list")
-    argv = []
+    argv: List[Arg] = []
     for arg in raw["argv"]:
         if isinstance(arg, dict) and set(arg) == {"ref"}:
             argv.append(Ref(check_var(arg["ref"], where)))

@@ -33,16 +33,17 @@ the lab's own, so replay and export refuse them unless the user consents with --
 """
 
 import ipaddress
+import os
 import re
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union, cast
 
 from netplay.run import log as steplog
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name
 from netplay.core.consts import LAB_LABEL, NETNS_DIR
 from netplay.plan.build import plan
-from netplay.plan.steps import Ref, Step
+from netplay.plan.steps import Arg, Ref, Step
 from netplay.model.topology import Topology
 from netplay.model.validate import check_image, from_dict
 
@@ -82,19 +83,19 @@ class CheckedLog:
     lab: str
     topology: Topology
     steps: List[Step]  # the planned steps, equal to the logged ones, node commands marked
-    data: dict
+    data: Dict[str, Any]
 
     def node_commands(self) -> List[Tuple[int, Step]]:
         """The steps (with their index) that run a node's own `exec` commands."""
         return [(i, step) for i, step in enumerate(self.steps) if step.node_command]
 
 
-def load(path):
+def load(path: Union[str, "os.PathLike[str]"]) -> CheckedLog:
     """Read and check the log at path; InputError (one line) if it is not safe to use."""
     return check(steplog.read(path), str(path))
 
 
-def check(data, source):
+def check(data: Dict[str, Any], source: str) -> CheckedLog:
     """Check a log's data (as log.read returns it) against the policy and the re-plan."""
     lab = data["lab"]
     try:
@@ -126,9 +127,10 @@ def refuse_node_commands(checked: CheckedLog, doing: str) -> None:
                          "with --allow-exec")
 
 
-def checked_steps(raw_steps, source):
+def checked_steps(raw_steps: List[Any], source: str) -> List[Step]:
     """The logged steps as Steps, each checked against the per-argument policy."""
-    steps, captured = [], set()
+    steps: List[Step] = []
+    captured: Set[str] = set()
     for i, raw in enumerate(raw_steps):
         where = f"{source}: steps[{i}]"
         step = steplog.step_from_dict(raw, where)
@@ -142,7 +144,7 @@ def checked_steps(raw_steps, source):
     return steps
 
 
-def same_as_plan(logged, planned, source):
+def same_as_plan(logged: Sequence[Step], planned: Sequence[Step], source: str) -> None:
     """The logged steps must be exactly the ones netplay plans for the logged topology."""
     for i, (got, want) in enumerate(zip(logged, planned)):
         if got != want:
@@ -159,7 +161,7 @@ def same_as_plan(logged, planned, source):
                          f"{len(planned)}: {extra}; refusing this log")
 
 
-def _difference(got, want):
+def _difference(got: Step, want: Step) -> str:
     if got.argv != want.argv:
         return f"netplay plans `{show(want.argv)}`"
     if got.undo != want.undo:
@@ -171,7 +173,7 @@ def _difference(got, want):
     return f"its heading should be {want.phase!r}"
 
 
-def show(argv):
+def show(argv: Sequence[Arg]) -> str:
     """A step for a one-line message: shell-like, control characters escaped, shortened."""
     words = []
     for arg in argv:
@@ -188,7 +190,7 @@ def show(argv):
 # --- the per-step policy -------------------------------------------------------------------
 
 
-def check_step(step, captured):
+def check_step(step: Step, captured: Set[str]) -> None:
     """Raise Refused if step (or its undo) is not a command netplay would run."""
     if step.host != "local":
         raise Refused(f"it runs on host {step.host!r}; netplay runs logged steps on this host "
@@ -212,7 +214,7 @@ def check_step(step, captured):
             raise Refused(f"its undo `{show(step.undo)}`: {why}") from None
 
 
-def _node_command(step):
+def _node_command(step: Step) -> bool:
     """Whether step is a node's own command as the planner writes it, under its heading
     `exec NODE`: `ip netns exec NODE PROGRAM ...` or `nsenter --target $pid_NODE --all
     PROGRAM ...`, any program, one-line string arguments, no undo. Refused if it has that
@@ -228,16 +230,17 @@ def _node_command(step):
     elif argv[:2] != ["nsenter", "--target"] or not isinstance(argv[2], Ref) \
             or argv[3] != "--all":
         return False
-    if any(not isinstance(arg, str) for arg in argv[4:]):
+    words = [arg for arg in argv[4:] if isinstance(arg, str)]
+    if len(words) != len(argv) - 4:
         raise Refused("a captured value stands in a node's command")
-    if any(c in arg for arg in argv[4:] for c in "\n\r\0"):
+    if any(c in arg for arg in words for c in "\n\r\0"):
         raise Refused("a node's command has an argument that spans lines")
     if step.undo is not None:
         raise Refused("a node's command has no undo")
     return True
 
 
-def check_argv(argv, namespace=None):
+def check_argv(argv: Sequence[Arg], namespace: Optional[str] = None) -> None:
     """Raise Refused unless argv is a command of a program netplay runs, as netplay runs it."""
     program = argv[0]
     if not isinstance(program, str):
@@ -256,7 +259,7 @@ def check_argv(argv, namespace=None):
     _CHECKS[program](list(argv[1:]))
 
 
-def _plain(args, refs=False):
+def _plain(args: Sequence[Arg], refs: bool = False) -> None:
     """Every argument is a Ref (when allowed) or a string of safe characters."""
     for arg in args:
         if isinstance(arg, Ref):
@@ -269,7 +272,7 @@ def _plain(args, refs=False):
             raise Refused(f"argument {arg!r} is not an option netplay uses")
 
 
-def _name(value, what="name"):
+def _name(value: Arg, what: str = "name") -> str:
     if isinstance(value, Ref):
         raise Refused(f"a captured value stands where a {what} belongs")
     try:
@@ -282,23 +285,23 @@ def _name(value, what="name"):
     return value
 
 
-def _ifname(value):
+def _ifname(value: Arg) -> str:
     return _name(value, "interface name")
 
 
-def _ns_or_pid(value):
+def _ns_or_pid(value: Arg) -> None:
     """What follows `netns` in `ip link ... netns X`: a namespace name or a captured PID."""
     if not isinstance(value, Ref):
         _name(value, "namespace name")
 
 
-def _take(args, after):
+def _take(args: List[Arg], after: str) -> Arg:
     if not args:
         raise Refused(f"nothing follows {after!r}")
     return args.pop(0)
 
 
-def _ip(args):
+def _ip(args: List[Arg]) -> None:
     while args and isinstance(args[0], str) and args[0].startswith("-"):
         opt = args.pop(0)
         if opt == "-n":
@@ -318,7 +321,7 @@ def _ip(args):
     _plain(args, refs=True)
 
 
-def _keywords(args):
+def _keywords(args: List[Arg]) -> None:
     """Names after `dev`, `name`, `master` and `netns` pass the topology's name checks."""
     for i, arg in enumerate(args):
         if arg in IFNAME_AFTER:
@@ -327,7 +330,7 @@ def _keywords(args):
             _ns_or_pid(args[i + 1] if i + 1 < len(args) else _take([], arg))
 
 
-def _ip_netns(args):
+def _ip_netns(args: List[Arg]) -> None:
     verb = _take(args, "ip netns")
     if verb not in NETNS_VERBS:
         raise Refused(f"`ip netns {verb}` is not a command netplay uses")
@@ -348,7 +351,7 @@ def _ip_netns(args):
         raise Refused(f"`ip netns {verb} {name}` takes nothing more")
 
 
-def _brctl(args):
+def _brctl(args: List[Arg]) -> None:
     verb = args[0] if args else _take(args, "brctl")
     if verb not in BRCTL_VERBS:
         raise Refused(f"`brctl {verb}` is not a command netplay uses")
@@ -358,9 +361,9 @@ def _brctl(args):
     _plain(args)
 
 
-def _sysctl(args):
+def _sysctl(args: List[Arg]) -> None:
     _plain(args)
-    settings = [a for a in args if a not in ("-w", "-q")]
+    settings = [a for a in args if isinstance(a, str) and a not in ("-w", "-q")]  # no Ref: _plain
     if "-w" not in args or not settings:
         raise Refused("netplay runs sysctl only as `sysctl -w net.KEY=VALUE`")
     for setting in settings:
@@ -369,7 +372,7 @@ def _sysctl(args):
             raise Refused(f"{setting!r} is not a net.* setting; netplay sets no other")
 
 
-def _iptables(args):
+def _iptables(args: List[Arg]) -> None:
     for i, arg in enumerate(args):
         if not isinstance(arg, str):
             continue
@@ -380,7 +383,7 @@ def _iptables(args):
     _plain(args)
 
 
-def _tc(args):
+def _tc(args: List[Arg]) -> None:
     if args[:1] == ["-n"]:
         _name(args[1] if len(args) > 1 else _take([], "-n"), "namespace name")
     for arg in args:
@@ -390,7 +393,7 @@ def _tc(args):
     _plain(args)
 
 
-def _docker(args):
+def _docker(args: List[Arg]) -> None:
     verb = _take(args, "docker")
     if verb == "run":
         _docker_run(args)
@@ -409,7 +412,7 @@ def _docker(args):
         raise Refused(f"`docker {verb}` is not a command netplay uses")
 
 
-def _docker_exec(args):
+def _docker_exec(args: List[Arg]) -> None:
     """docker exec NAME ARGV...: a command run inside a container with its own limits (no
     option: no other user, and not --privileged, which hands the command the host's kernel:
     a node's own `exec` commands run so are not replayed from a log)."""
@@ -425,12 +428,12 @@ def _docker_exec(args):
         raise Refused("a captured value stands in the container's command")
 
 
-def _docker_run(args):
+def _docker_run(args: List[Arg]) -> None:
     """docker run --net=none --name=N --hostname=N --label netplay.lab=LAB [--dns=ADDR]...
     [-e KEY=VALUE]... -d IMAGE [CMD...]: options as netplay writes them, nothing else."""
     seen = set()
     while args and isinstance(args[0], str) and args[0].startswith("-"):
-        opt = args.pop(0)
+        opt = cast(str, args.pop(0))  # a string, as the loop's condition says
         key, sep, value = opt.partition("=")
         if opt == "--net=none" or opt == "-d":
             seen.add(opt)
@@ -470,12 +473,12 @@ def _docker_run(args):
         raise Refused("a captured value stands in the container's command")
 
 
-def _mkdir(args):
+def _mkdir(args: List[Arg]) -> None:
     if args != ["-p", NETNS_DIR]:
         raise Refused(f"netplay runs mkdir only as `mkdir -p {NETNS_DIR}`")
 
 
-def _netns_file(path):
+def _netns_file(path: Arg) -> None:
     """A name in the netns directory: /var/run/netns/NAME."""
     prefix = NETNS_DIR + "/"
     if not isinstance(path, str) or not path.startswith(prefix):
@@ -483,14 +486,14 @@ def _netns_file(path):
     _name(path[len(prefix):], "namespace name")
 
 
-def _ln(args):
+def _ln(args: List[Arg]) -> None:
     if len(args) != 3 or args[0] not in ("-s", "-sf", "-sfT") \
             or not isinstance(args[1], str) or not _PROC_NS.match(args[1]):
         raise Refused(f"netplay runs ln only as `ln -s /proc/PID/ns/net {NETNS_DIR}/NAME`")
     _netns_file(args[2])
 
 
-def _rm(args):
+def _rm(args: List[Arg]) -> None:
     if args[:1] == ["-f"]:
         args = args[1:]
     if len(args) != 1:

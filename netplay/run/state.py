@@ -11,6 +11,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from netplay.core.errors import HostError, InputError
 from netplay.run.log import read
@@ -20,11 +21,11 @@ DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
 
 
-def state_dir(option=None):
+def state_dir(option: Optional[str] = None) -> Path:
     return Path(option or os.environ.get(ENV_STATE_DIR) or DEFAULT_STATE_DIR)
 
 
-def private_dir(*parts):
+def private_dir(*parts: Union[str, Path]) -> Path:
     """Make each directory of the path (root only: 0700), and return the path."""
     path = Path(parts[0])
     for part in (None, *parts[1:]):
@@ -39,21 +40,21 @@ def private_dir(*parts):
     return path
 
 
-def lab_dir(root, lab, create=False):
+def lab_dir(root: Union[str, Path], lab: str, create: bool = False) -> Path:
     check_name(lab, "lab name", "lab", limit=32)  # a path component: no '..', no '/'
     return private_dir(root, "labs", lab) if create else Path(root) / "labs" / lab
 
 
-def cleanup_log_path(root):
+def cleanup_log_path(root: Union[str, Path]) -> Path:
     """A new log for one `netplay clean`, beside (not among) the labs."""
     return private_dir(root, "cleanups") / f"clean-{time.strftime('%Y%m%dT%H%M%S')}.json"
 
 
-def log_path(root, lab):
+def log_path(root: Union[str, Path], lab: str) -> Path:
     return lab_dir(root, lab) / "log.json"
 
 
-def read_lab(root, lab):
+def read_lab(root: Union[str, Path], lab: str) -> Optional[Dict[str, Any]]:
     """The lab's log data, or None when netplay has no record of that lab."""
     path = log_path(root, lab)
     if not _exists(root, path):
@@ -65,7 +66,7 @@ def read_lab(root, lab):
                          "after checking nothing of the lab is left)") from None
 
 
-def labs(root):
+def labs(root: Union[str, Path]) -> List[str]:
     """Names of the labs with a log in this state directory."""
     base = Path(root) / "labs"
     try:
@@ -76,7 +77,7 @@ def labs(root):
         raise _unreadable(root) from None
 
 
-def _exists(root, path):
+def _exists(root: Union[str, Path], path: Path) -> bool:
     """path.exists(), with a state directory this user may not read said in one line."""
     try:
         return path.exists()
@@ -84,14 +85,14 @@ def _exists(root, path):
         raise _unreadable(root) from None
 
 
-def _unreadable(root):
+def _unreadable(root: Union[str, Path]) -> HostError:
     return HostError(f"cannot read the state directory {root}: permission denied (netplay "
                      "keeps it root-only); run netplay with sudo, or choose another with "
                      f"--state-dir or ${ENV_STATE_DIR}")
 
 
 @contextmanager
-def lab_lock(root, lab):
+def lab_lock(root: Union[str, Path], lab: str) -> Iterator[None]:
     """Hold the lab's lock, or refuse at once if another netplay process holds it."""
     path = lab_dir(root, lab, create=True) / "lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
