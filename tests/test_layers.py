@@ -53,11 +53,25 @@ def _resolve(name):
 
 class Imports(ast.NodeVisitor):
     """Every netplay import of one module: (line, imported module, names, in a function),
-    and the local names bound to netplay modules."""
+    the local names bound to netplay modules, and the modules imported only for type
+    annotations (under `if TYPE_CHECKING:`, never run)."""
 
     def __init__(self, module):
-        self.module, self.depth = module, 0
-        self.found, self.aliases = [], {}
+        self.module, self.depth, self.typing_only = module, 0, False
+        self.found, self.aliases, self.annotations_only = [], {}, set()
+
+    def visit_If(self, node):
+        test = node.test
+        if (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or \
+                (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"):
+            self.typing_only = True
+            for child in node.body:
+                self.visit(child)
+            self.typing_only = False
+            for child in node.orelse:
+                self.visit(child)
+        else:
+            self.generic_visit(node)
 
     def visit_FunctionDef(self, node):
         self.depth += 1
@@ -66,14 +80,19 @@ class Imports(ast.NodeVisitor):
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
+    def _add(self, line, target, names):
+        self.found.append((line, target, names, self.depth > 0))
+        if self.typing_only and target:
+            self.annotations_only.add(target)
+
     def visit_Import(self, node):
         for alias in node.names:
             if alias.name == "netplay" or alias.name.startswith("netplay."):
-                self.found.append((node.lineno, _resolve(alias.name), [], self.depth > 0))
+                self._add(node.lineno, _resolve(alias.name), [])
 
     def visit_ImportFrom(self, node):
         if node.level:
-            self.found.append((node.lineno, None, ["relative import"], self.depth > 0))
+            self._add(node.lineno, None, ["relative import"])
             return
         if not node.module or not (node.module == "netplay"
                                    or node.module.startswith("netplay.")):
@@ -81,11 +100,10 @@ class Imports(ast.NodeVisitor):
         for alias in node.names:
             sub = _resolve(f"{node.module}.{alias.name}")
             if sub == f"{node.module}.{alias.name}":  # a module: from netplay.run import log
-                self.found.append((node.lineno, sub, [], self.depth > 0))
+                self._add(node.lineno, sub, [])
                 self.aliases[alias.asname or alias.name] = sub
             else:  # a name: from netplay.run.log import now
-                self.found.append((node.lineno, _resolve(node.module), [alias.name],
-                                   self.depth > 0))
+                self._add(node.lineno, _resolve(node.module), [alias.name])
 
 
 def problems(module, source, where):
@@ -115,7 +133,9 @@ def problems(module, source, where):
                 and not node.attr.startswith("__")):
             out.append(f"{where}:{node.lineno}: uses the private "
                        f"{imports.aliases[node.value.id]}.{node.attr}; make it public")
-    return out, {t for _, t, _, _ in imports.found if t and t != module}
+    # what runs when the module is imported: annotation-only imports make no cycle
+    runs = {t for _, t, _, _ in imports.found if t and t != module}
+    return out, runs - imports.annotations_only
 
 
 def _modules():
@@ -193,6 +213,15 @@ def test_the_check_allows_what_the_layering_allows():
     assert problems("netplay.run.runner", ok, "x")[0] == []
     lazy = "def main(args):\n    from netplay.lab import lifecycle\n"
     assert problems("netplay.cli.commands.run", lazy, "x")[0] == []
+
+
+def test_imports_for_annotations_only_are_layered_but_make_no_cycle():
+    source = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+              "    from netplay.model.topology import Topology\n")
+    found, runs = problems("netplay.model.impairment", source, "x")
+    assert found == [] and runs == set()
+    up = source.replace("netplay.model.topology import Topology", "netplay.run.log import StepLog")
+    assert problems("netplay.model.impairment", up, "x")[0]
 
 
 def test_the_cycle_check_finds_a_cycle():

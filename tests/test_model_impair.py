@@ -118,6 +118,7 @@ BAD = [
     ("impair: {jitter: 5ms}", "needs a delay to vary around"),
     ("impair: {loss: 101%}", "not a loss percentage"),
     ("impair: {loss: lots}", "not a loss percentage"),
+    ("impair: {loss: [1]}", "not a loss percentage"),  # was a TypeError traceback
     ("impair: {rate: fast}", "not a rate"),
     ("impair: {rate: 100bit}", "at least 8kbit"),
     ("impair: {latency: 5ms}", "unknown key 'latency'"),

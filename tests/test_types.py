@@ -1,6 +1,6 @@
-"""The type hints of the machine seam (machine/), the planner (plan/) and the runner's
-layer (run/) hold: mypy (pinned in setup.cfg's test extras) checks them as setup.cfg's
-[mypy] section says, with full annotations required there."""
+"""The type hints of the model (model/), the planner (plan/), the machine seam (machine/)
+and the runner's layer (run/) hold: mypy (pinned in setup.cfg's test extras) checks them
+as setup.cfg's [mypy] section says, with full annotations required there."""
 
 import importlib.util
 import pathlib

@@ -5,6 +5,7 @@ shell, `ip` or `docker` could read as something other than a name.
 """
 
 import re
+from typing import Any
 
 from netplay.core.errors import InputError
 
@@ -13,7 +14,7 @@ MAX_NAME = 63  # namespaces and containers: a file name and a DNS label
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 
-def check_name(value, what, where, limit=MAX_NAME):
+def check_name(value: Any, what: str, where: str, limit: int = MAX_NAME) -> str:
     """Return value if it is a safe object name, else raise InputError saying why."""
     if not isinstance(value, str) or not value:
         raise InputError(f"{where}: {what} must be a non-empty string, got {value!r}")
@@ -30,7 +31,7 @@ def check_name(value, what, where, limit=MAX_NAME):
     return value
 
 
-def check_ifname(value, where):
+def check_ifname(value: Any, where: str) -> str:
     """An interface name: a safe name of at most IFNAMSIZ characters."""
     if isinstance(value, str) and value in _GOOD_IFNAMES:  # a big lab repeats a few names
         return value
@@ -48,7 +49,7 @@ def check_ifname(value, where):
 _GOOD_IFNAMES = set()  # names check_ifname has accepted (only str ones get here)
 
 
-def check_new_ifname(value, where):
+def check_new_ifname(value: Any, where: str) -> str:
     """The name of an interface the lab creates: not `lo`, which every namespace has."""
     check_ifname(value, where)
     if value == "lo":

@@ -2,13 +2,18 @@
 without one, and no address twice on one layer-2 segment."""
 
 import ipaddress
+from typing import Dict, Hashable, List, Set, Tuple, Union
 
 from netplay.core import cidr
 from netplay.core.errors import InputError
+from netplay.model.topology import Interface, Topology
 from netplay.model.wiring import end_interface
 
+Used = Dict[int, Set[int]]  # version -> the addresses (as integers) taken
+Device = Tuple[str, str]  # (owner, ifname): a node's interface, or a bridge (name, name)
 
-def _usable(net):
+
+def _usable(net: Union[ipaddress.IPv4Network, ipaddress.IPv6Network]) -> Tuple[int, int]:
     """The addresses of net that interfaces may hold, lowest first (a /31 or /127 has two,
     a /32 or /128 one; otherwise IPv4 skips the network and broadcast addresses and
     IPv6 the subnet-router anycast address)."""
@@ -20,10 +25,11 @@ def _usable(net):
     return first, last
 
 
-def addresses_given(topo):
+def addresses_given(topo: Topology) -> Tuple[Used, bool]:
     """The addresses the topology gives to interfaces and bridges, {version: {ip}}, and
     whether any address is given twice."""
-    used, count = {4: set(), 6: set()}, 0
+    used: Used = {4: set(), 6: set()}
+    count = 0
     lists = [i.addresses for n in topo.nodes.values() for i in n.interfaces.values()]
     lists += [b.addresses for b in topo.bridges.values()]
     for addresses in lists:
@@ -34,23 +40,23 @@ def addresses_given(topo):
     return used, count > len(used[4]) + len(used[6])
 
 
-def assign_addresses(topo, source, used):
+def assign_addresses(topo: Topology, source: str, used: Used) -> None:
     """Addresses from subnets: every node interface on a bridge (or link) with a subnet
     gets the lowest free address of each subnet it has none of, in the order of the
     topology's links, so the same topology always gets the same addresses. used:
     {version: {ip}} of the addresses already given, which it adds its own to."""
-    jobs = []  # (where, subnet, [Interface]) in topology order
-    members = {name: [] for name in topo.bridges}
+    jobs: List[Tuple[str, str, List[Interface]]] = []  # (where, subnet, ifaces), in order
+    members: Dict[str, List[Interface]] = {name: [] for name in topo.bridges}
     for link in topo.links:
         for end, other in ((link.a, link.b), (link.b, link.a)):
             if other.node in topo.bridges and end.node in topo.nodes:
                 members[other.node].append(topo.nodes[end.node].interfaces[end.iface])
     for bridge in topo.bridges.values():
-        for net in bridge.subnets:
-            jobs.append((f"bridges.{bridge.name}.subnet", net, members[bridge.name]))
+        for subnet_text in bridge.subnets:
+            jobs.append((f"bridges.{bridge.name}.subnet", subnet_text, members[bridge.name]))
     for i, link in enumerate(topo.links):
-        for net in link.subnets:
-            jobs.append((f"links[{i}].subnet", net, [end_interface(topo, link.a),
+        for subnet_text in link.subnets:
+            jobs.append((f"links[{i}].subnet", subnet_text, [end_interface(topo, link.a),
                                                      end_interface(topo, link.b)]))
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
@@ -58,7 +64,9 @@ def assign_addresses(topo, source, used):
         first, last = _usable(net)
         cursor = first
         for iface in ifaces:
-            if any(cidr.interface(a)[:2] in subnet for a in iface.addresses):
+            # Cidr.__contains__ takes a (version, ip); mypy sees the NamedTuple's ints
+            if any(cidr.interface(a)[:2] in subnet  # type: ignore[comparison-overlap]
+                   for a in iface.addresses):
                 continue
             while cursor <= last and cursor in used[version]:
                 cursor += 1
@@ -70,13 +78,13 @@ def assign_addresses(topo, source, used):
             iface.addresses.append(f"{cidr.text(version, cursor)}/{net.prefixlen}")
 
 
-def _segments(topo):
+def _segments(topo: Topology) -> Dict[Device, Tuple[str, Hashable]]:
     """The layer-2 segment of every device that holds addresses: {(owner, ifname): key}.
     A link joins its two ends; a bridge joins itself, its ports and, through links between
     bridges, other bridges. A device on no link (a dummy) is a segment of its own."""
     parent = {name: name for name in topo.bridges}
 
-    def find(name):
+    def find(name: str) -> str:
         while parent[name] != name:
             parent[name] = parent[parent[name]]
             name = parent[name]
@@ -85,7 +93,8 @@ def _segments(topo):
     for link in topo.links:
         if link.a.node in topo.bridges and link.b.node in topo.bridges:
             parent[find(link.a.node)] = find(link.b.node)
-    out = {(name, name): ("bridge", find(name)) for name in topo.bridges}
+    out: Dict[Device, Tuple[str, Hashable]] = {(name, name): ("bridge", find(name))
+                                               for name in topo.bridges}
     for i, link in enumerate(topo.links):
         for end, other in ((link.a, link.b), (link.b, link.a)):
             if end.node in topo.nodes:
@@ -94,16 +103,17 @@ def _segments(topo):
     return out
 
 
-def check_unique_addresses(topo, source):
+def check_unique_addresses(topo: Topology, source: str) -> None:
     """No address twice on one layer-2 segment: the kernel takes both, and then whichever
     answers ARP or neighbour discovery first gets the other's traffic."""
-    devices = [((n.name, i.name), i.addresses) for n in topo.nodes.values()
-               for i in n.interfaces.values() if i.addresses]
+    devices: List[Tuple[Device, List[str]]] = [
+        ((n.name, i.name), i.addresses) for n in topo.nodes.values()
+        for i in n.interfaces.values() if i.addresses]
     devices += [((b.name, b.name), b.addresses) for b in topo.bridges.values() if b.addresses]
     segments = _segments(topo)
-    seen = {}  # (segment, version, ip) -> the device that holds it
+    seen: Dict[Tuple[Hashable, int, int], Device] = {}  # (segment, version, ip) -> holder
     for device, addresses in devices:
-        segment = segments.get(device, device)
+        segment: Hashable = segments.get(device, device)
         for a in addresses:
             key = (segment, *cidr.interface(a)[:2])
             first = seen.get(key)
@@ -119,6 +129,6 @@ def check_unique_addresses(topo, source):
                              "what they join); give each its own address")
 
 
-def _device_label(topo, device):
+def _device_label(topo: Topology, device: Device) -> str:
     owner, ifname = device
     return f"bridge {owner}" if owner in topo.bridges else f"{owner}:{ifname}"

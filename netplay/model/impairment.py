@@ -18,7 +18,10 @@ whether the kernel has netem is netplay.observe.kernel's to say.
 
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional
+
+if TYPE_CHECKING:  # for annotations only: the topology's types hold Impairments
+    from netplay.model.topology import Topology
 
 from netplay.core.errors import InputError
 
@@ -39,51 +42,56 @@ class Impairment:
     loss: Optional[str] = None  # "1%": of the packets sent
     rate: Optional[str] = None  # "10mbit"
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return any(getattr(self, k) is not None for k in KEYS)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, str]:
         return {k: getattr(self, k) for k in KEYS if getattr(self, k) is not None}
 
-    def merged(self, other):
+    def merged(self, other: Optional["Impairment"]) -> "Impairment":
         """This impairment with other's settings on top (other wins key by key)."""
         if other is None:
             return self
         return Impairment(**{k: getattr(other, k) if getattr(other, k) is not None
                              else getattr(self, k) for k in KEYS})
 
-    def describe(self):
+    def describe(self) -> str:
         """One line as a person would say it: 'delay 50ms jitter 5ms loss 1% rate 10mbit'."""
         return " ".join(f"{k} {getattr(self, k)}" for k in KEYS
                         if getattr(self, k) is not None) or "none"
 
     @property
-    def uses_netem(self):
+    def uses_netem(self) -> bool:
         return any(getattr(self, k) is not None for k in ("delay", "jitter", "loss"))
 
-def rate_bits(rate):
+
+def rate_bits(rate: str) -> int:
     """A tc rate ("10mbit") in bits per second."""
-    number, unit = _RATE.match(rate).groups()
+    match = _RATE.match(rate)
+    if match is None:
+        raise ValueError(f"{rate!r} is not a tc rate")
+    number, unit = match.groups()
     return int(float(number) * _RATE_BITS[unit])
 
 
 # --- validation ----------------------------------------------------------------------------
 
 
-def check_time(value, where):
+def check_time(value: Any, where: str) -> str:
     text = str(value).strip().lower() if isinstance(value, str) else value
-    if not isinstance(text, str) or not _TIME.match(text):
+    match = _TIME.match(text) if isinstance(text, str) else None
+    if match is None:
         raise InputError(f"{where}: {value!r} is not a time with a unit (e.g. 50ms, 1.5ms, "
                          "500us or 1s)")
-    number, unit = _TIME.match(text).groups()
+    number, unit = match.groups()
     seconds = float(number) * {"us": 1e-6, "ms": 1e-3, "s": 1.0}[unit]
     if seconds > 60:
         raise InputError(f"{where}: {value!r} is more than 60 s; use a shorter time")
     return text
 
 
-def check_loss(value, where):
-    text = value
+def check_loss(value: Any, where: str) -> str:
+    text: Optional[str] = value if isinstance(value, str) else None
     if isinstance(value, bool):
         text = None
     elif isinstance(value, (int, float)):
@@ -96,13 +104,13 @@ def check_loss(value, where):
         number = float(text[:-1]) if text else -1.0
     except ValueError:
         number = -1.0
-    if not 0 <= number <= 100 or not re.fullmatch(r"[0-9]+(\.[0-9]+)?%", text or ""):
+    if text is None or not 0 <= number <= 100 or not re.fullmatch(r"[0-9]+(\.[0-9]+)?%", text):
         raise InputError(f"{where}: {value!r} is not a loss percentage (e.g. 1% or 0.5%, "
                          "0 to 100)")
     return text
 
 
-def check_rate(value, where):
+def check_rate(value: Any, where: str) -> str:
     text = value.strip().lower() if isinstance(value, str) else value
     if not isinstance(text, str) or not _RATE.match(text) or rate_bits(text) < 8000:
         raise InputError(f"{where}: {value!r} is not a rate of at least 8kbit with a unit "
@@ -110,7 +118,7 @@ def check_rate(value, where):
     return text
 
 
-def from_dict(raw, where):
+def from_dict(raw: Any, where: str) -> Optional[Impairment]:
     """An Impairment from a mapping with keys delay, jitter, loss, rate; one-line errors."""
     if raw is None:
         return None
@@ -132,7 +140,7 @@ def from_dict(raw, where):
     return Impairment(**values)
 
 
-def check_complete(imp, where):
+def check_complete(imp: Optional[Impairment], where: str) -> Optional[Impairment]:
     """Checks on a whole impairment, once an end's own settings and its link's are merged."""
     if imp is not None and imp.jitter is not None and imp.delay is None:
         raise InputError(f"{where}: jitter {imp.jitter} needs a delay to vary around; "
@@ -143,7 +151,7 @@ def check_complete(imp, where):
 # --- the impairments of a lab --------------------------------------------------------------
 
 
-def endpoints(topo):
+def endpoints(topo: "Topology") -> Dict[str, Impairment]:
     """Every impaired end of a Topology: {'node:iface': Impairment}, in topology order."""
     out = {}
     for node in topo.nodes.values():
@@ -167,7 +175,7 @@ class End:
     mtu: Optional[int] = None
 
 
-def find_end(topo, spec):
+def find_end(topo: "Topology", spec: str) -> End:
     """The End named 'node:iface' (or 'bridge:port') in topo; InputError naming the choices."""
     owner, sep, dev = spec.partition(":")
     ends = {}

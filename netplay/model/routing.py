@@ -1,14 +1,18 @@
 """Routes of a topology checked against its addressing: every gateway reachable on a
 segment the node is on."""
 
+from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
+
 from netplay.core import cidr
 from netplay.core.errors import InputError
+from netplay.model.topology import Bridge, Node, Route, Topology
 
 
-def check_routing(topo, source):
+def check_routing(topo: Topology, source: str) -> None:
     """NAT names a real interface; every gateway is on a link the node can reach (an
     address's subnet or a route with `dev` only), as the kernel requires."""
-    bridges_in = {}  # namespace -> its bridges, so each node looks at its own only
+    # namespace -> its bridges, so each node looks at its own only
+    bridges_in: Dict[Optional[str], List[Bridge]] = {}
     for bridge in topo.bridges.values():
         bridges_in.setdefault(bridge.namespace, []).append(bridge)
     for node in topo.nodes.values():
@@ -19,8 +23,8 @@ def check_routing(topo, source):
                                  f"{ifname!r}")
         if node.kind == "host":
             continue  # the host's own routes may cover its gateways
-        for i, r in _unreachable_gateways(node, bridges_in.get(node.name, ())):
-            version, ip = cidr.address(r.via)
+        for i, r, via in _unreachable_gateways(node, bridges_in.get(node.name, ())):
+            version, ip = cidr.address(via)
             if cidr.is_link_local(version, ip):
                 raise InputError(f"{where}.routes[{i}]: the link-local gateway {r.via} needs "
                                  "'dev' (which link it is on)")
@@ -30,12 +34,13 @@ def check_routing(topo, source):
                 f"{{to: {r.via}/{cidr.BITS[version]}, dev: IFACE}} before it, or onlink: true")
 
 
-def _unreachable_gateways(node, bridges):
-    """(index, route) of each route whose gateway the node cannot reach:
+def _unreachable_gateways(node: Node,
+                          bridges: Iterable[Bridge]) -> Iterator[Tuple[int, Route, str]]:
+    """(index, route, gateway) of each route whose gateway the node cannot reach:
     on no connected subnet and no device route, or link-local without `dev`. The node's
     networks are indexed by (version, prefix length), so each gateway costs one lookup
     per prefix length the node uses, not one per network."""
-    nets = {4: {}, 6: {}}  # version -> {netmask: {network}}
+    nets: Dict[int, Dict[int, Set[int]]] = {4: {}, 6: {}}  # version -> {netmask: {network}}
     addresses = [a for i in node.interfaces.values() for a in i.addresses]
     addresses += [a for b in bridges for a in b.addresses]
     connected = [cidr.interface(a) for a in addresses]
@@ -49,7 +54,7 @@ def _unreachable_gateways(node, bridges):
         version, ip = cidr.address(r.via)
         if cidr.is_link_local(version, ip):
             if r.dev is None:
-                yield i, r
+                yield i, r, r.via
             continue
         if not any(ip & netmask in networks for netmask, networks in nets[version].items()):
-            yield i, r
+            yield i, r, r.via

@@ -1,17 +1,19 @@
 """Choosing a runtime: whether a topology needs Docker, and the same topology with its
 container nodes on namespaces or containers."""
 
+from typing import Optional
+
 from netplay.core.errors import InputError
 from netplay.model.serialize import to_dict
-from netplay.model.topology import RUNTIMES
+from netplay.model.topology import RUNTIMES, Topology
 from netplay.model.validate import check_image, from_dict
 
 
-def uses_docker(topo):
+def uses_docker(topo: Topology) -> bool:
     return any(n.kind == "docker" for n in topo.nodes.values())
 
 
-def with_runtime(topo, runtime, image=None):
+def with_runtime(topo: Topology, runtime: Optional[str], image: Optional[str] = None) -> Topology:
     """The same topology with its container nodes on `runtime` (None: as they are), and
     `image` (None: unchanged) as the default image.
 

@@ -1,9 +1,14 @@
 """A Topology's normalized form: every default filled in, plain data that the step log
 stores and that netplay.model.validate.from_dict loads back unchanged."""
 
+from typing import TYPE_CHECKING, Any, Dict
 
-def _iface_dict(iface):
-    out = {"up": iface.up}
+if TYPE_CHECKING:  # for annotations only: Topology.to_dict calls to_dict
+    from netplay.model.topology import Bridge, Interface, Link, Node, Topology
+
+
+def _iface_dict(iface: "Interface") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"up": iface.up}
     if iface.addresses:
         out["addresses"] = list(iface.addresses)
     for key in ("mac", "mtu"):
@@ -16,8 +21,8 @@ def _iface_dict(iface):
     return out
 
 
-def _node_dict(node):
-    out = {"kind": node.kind}
+def _node_dict(node: "Node") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"kind": node.kind}
     if node.interfaces:
         out["interfaces"] = {i.name: _iface_dict(i) for i in node.interfaces.values()}
     if node.routes:
@@ -37,8 +42,8 @@ def _node_dict(node):
     return out
 
 
-def _bridge_dict(bridge):
-    out = {}
+def _bridge_dict(bridge: "Bridge") -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
     if bridge.namespace:
         out["namespace"] = bridge.namespace
     if not bridge.up:
@@ -54,8 +59,8 @@ def _bridge_dict(bridge):
     return out
 
 
-def _link_dict(link):
-    out = {"endpoints": [str(link.a), str(link.b)]}
+def _link_dict(link: "Link") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"endpoints": [str(link.a), str(link.b)]}
     if link.mtu is not None:
         out["mtu"] = link.mtu
     if link.impair:
@@ -65,9 +70,9 @@ def _link_dict(link):
     return out
 
 
-def to_dict(topo):
+def to_dict(topo: "Topology") -> Dict[str, Any]:
     """The normalized topology: every default filled in, loadable by from_dict."""
-    out = {"name": topo.name}
+    out: Dict[str, Any] = {"name": topo.name}
     if topo.description:
         out["description"] = topo.description
     out["image"] = topo.image

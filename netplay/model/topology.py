@@ -6,7 +6,7 @@ gives the normalized form that the step log stores and that loads back unchanged
 """
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from netplay.core import cidr
 from netplay.model.impairment import Impairment
@@ -37,7 +37,7 @@ class Route:
     onlink: bool = False  # the gateway is on dev's link though no route says so
 
     @property
-    def family(self):
+    def family(self) -> int:
         if self.to == "default":
             return cidr.address(self.via)[0] if self.via else 4
         return cidr.interface(self.to).version
@@ -61,7 +61,7 @@ class Node:
     nat: List[str] = field(default_factory=list)  # interfaces it masquerades out of
 
     @property
-    def namespace(self):
+    def namespace(self) -> Optional[str]:
         """The network namespace name this node's interfaces live in (None: the root one)."""
         return None if self.kind == "host" else self.name
 
@@ -81,7 +81,7 @@ class Endpoint:
     node: str
     iface: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.node}:{self.iface}"
 
 
@@ -107,17 +107,17 @@ class Topology:
     # frames in a chain of N bridges). Addresses the topology gives still work.
     ipv6_link_local: bool = True
 
-    def namespace_of(self, name):
+    def namespace_of(self, name: str) -> Optional[str]:
         """The namespace of a node or bridge by name (None: root)."""
         if name in self.bridges:
             return self.bridges[name].namespace
         return self.nodes[name].namespace
 
-    def is_bridge(self, name):
+    def is_bridge(self, name: str) -> bool:
         return name in self.bridges
 
-    def image_of(self, node):
+    def image_of(self, node: Node) -> str:
         return node.image or self.image
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return to_dict(self)

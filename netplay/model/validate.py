@@ -6,22 +6,25 @@ import gc
 import ipaddress
 import re
 from contextlib import contextmanager
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from netplay.core import cidr
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name, check_new_ifname
 from netplay.model import impairment as impairments
+from netplay.model.impairment import Impairment
 from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
 from netplay.model.routing import check_routing
-from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node, Route,
-                                   Topology)
+from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node,
+                                   Route, Topology)
 from netplay.model.wiring import check_graph, place_impairments
 
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")
 _ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
-def as_mapping(value, where, allowed=None, required=()):
+def as_mapping(value: Any, where: str, allowed: Optional[Iterable[str]] = None,
+               required: Iterable[str] = ()) -> Dict[Any, Any]:
     """A dict whose keys are all in allowed (any keys when allowed is None)."""
     if value is None:
         value = {}
@@ -38,7 +41,7 @@ def as_mapping(value, where, allowed=None, required=()):
     return value
 
 
-def as_list(value, where):
+def as_list(value: Any, where: str) -> List[Any]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -46,13 +49,13 @@ def as_list(value, where):
     return value
 
 
-def _bool(value, where):
+def _bool(value: Any, where: str) -> bool:
     if not isinstance(value, bool):
         raise InputError(f"{where}: expected true or false, got {value!r}")
     return value
 
 
-def _string(value, where):
+def _string(value: Any, where: str) -> str:
     if not isinstance(value, str) or "\n" in value or "\0" in value:
         raise InputError(f"{where}: expected a one-line string, got {value!r}")
     return value
@@ -61,7 +64,7 @@ def _string(value, where):
 PRIVATE_HINT = "use a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, fd00::/8)"
 
 
-def check_cidr(value, where):
+def check_cidr(value: Any, where: str) -> str:
     """An interface address with its prefix length, e.g. 10.0.0.1/24 or fd00::1/64; not one
     the kernel refuses on an interface or treats as a martian (unspecified, loopback,
     multicast). A link-local address may be given (fe80::1 as a gateway); see _subnets."""
@@ -78,7 +81,7 @@ def check_cidr(value, where):
     return value
 
 
-def _address(value, where):
+def _address(value: Any, where: str) -> str:
     try:
         if isinstance(value, str):
             return cidr.address_text(value)
@@ -91,7 +94,7 @@ IFACE_KINDS = ("veth", "dummy")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 
-def check_mac(value, where):
+def check_mac(value: Any, where: str) -> str:
     """A unicast MAC address (the kernel refuses others on an interface), lower case."""
     mac = value.lower() if isinstance(value, str) else value
     if not isinstance(mac, str) or not _MAC.match(mac):
@@ -102,13 +105,13 @@ def check_mac(value, where):
     return mac
 
 
-def check_mtu(value, where):
+def check_mtu(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 68 <= value <= 65535:
         raise InputError(f"{where}: {value!r} is not an MTU (a whole number, 68 to 65535)")
     return value
 
 
-def _interface(name, raw, where):
+def _interface(name: str, raw: Any, where: str) -> Interface:
     check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
@@ -125,7 +128,7 @@ def _interface(name, raw, where):
     return iface
 
 
-def _route(raw, where):
+def _route(raw: Any, where: str) -> Route:
     raw = as_mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
     to = raw["to"]
     if to != "default":
@@ -152,7 +155,7 @@ NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
              "image", "cmd", "dns", "env", "exec", "binds", "role", "nat")
 
 
-def _node(name, raw, where):
+def _node(name: str, raw: Any, where: str) -> Node:
     check_name(name, "node name", where)
     raw = as_mapping(raw, where, NODE_KEYS)
     kind = raw.get("kind", "netns")
@@ -184,7 +187,7 @@ def _node(name, raw, where):
     return node
 
 
-def _routing_fields(node, raw, where):
+def _routing_fields(node: Node, raw: Dict[Any, Any], where: str) -> None:
     """role (router) and nat (masquerade out of some interfaces)."""
     if raw.get("role") is not None:
         if raw["role"] not in ROLES:
@@ -210,7 +213,7 @@ def _routing_fields(node, raw, where):
                          "add role: router (or forwarding: true)")
 
 
-def _exec(value, where):
+def _exec(value: Any, where: str) -> List[List[str]]:
     """Commands (each an argv list) run inside the node once the lab's links are up."""
     out = []
     for i, argv in enumerate(as_list(value, where)):
@@ -224,7 +227,7 @@ def _exec(value, where):
 _BIND = re.compile(r"/[^:\n\0]*:/[^:\n\0]*(:[a-zA-Z,]+)?\Z")
 
 
-def _binds(value, where):
+def _binds(value: Any, where: str) -> List[str]:
     """Docker bind mounts, `HOST_PATH:CONTAINER_PATH[:OPTIONS]`, both paths absolute."""
     out = []
     for bind in as_list(value, where):
@@ -235,7 +238,7 @@ def _binds(value, where):
     return out
 
 
-def _docker_fields(node, raw, where):
+def _docker_fields(node: Node, raw: Dict[Any, Any], where: str) -> None:
     docker_keys = [k for k in ("image", "cmd", "dns", "env", "binds") if k in raw]
     if docker_keys and node.kind != "docker":
         # Allowed so that one file serves both runtimes; ignored on netns nodes.
@@ -258,13 +261,13 @@ def _docker_fields(node, raw, where):
                                 f"{where}.env.{key}")
 
 
-def check_image(value, where):
+def check_image(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _IMAGE.match(value) or len(value) > 255:
         raise InputError(f"{where}: {value!r} is not a valid image reference (e.g. ubuntu:22.04)")
     return value
 
 
-def _bridge(name, raw, where):
+def _bridge(name: str, raw: Any, where: str) -> Bridge:
     check_new_ifname(name, where)
     raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
     bridge = Bridge(name)
@@ -277,7 +280,7 @@ def _bridge(name, raw, where):
     return bridge
 
 
-def _ports(raw, where):
+def _ports(raw: Any, where: str) -> Dict[str, Optional[Impairment]]:
     """A bridge's `ports`: {PORT: {impair: ...}}, each made by a link to the bridge."""
     out = {}
     for port, praw in as_mapping(raw, where, None).items():
@@ -287,7 +290,7 @@ def _ports(raw, where):
     return out
 
 
-def _subnets(value, where):
+def _subnets(value: Any, where: str) -> List[str]:
     """`subnet`: one network or a list (e.g. [10.0.1.0/24, "fd00:1::/64"]), one per family."""
     values = [value] if isinstance(value, str) else as_list(value, where)
     out, families = [], set()
@@ -318,7 +321,7 @@ def _subnets(value, where):
     return out
 
 
-def _endpoint(text, where, topo):
+def _endpoint(text: Any, where: str, topo: Topology) -> Endpoint:
     """'node:iface', or a bridge name alone (its port is named after the other end)."""
     if not isinstance(text, str):
         raise InputError(f"{where}: an endpoint is a string 'node:iface', got {text!r}")
@@ -333,7 +336,7 @@ def _endpoint(text, where, topo):
     return Endpoint(node, check_new_ifname(iface, where))
 
 
-def _link(raw, where, topo):
+def _link(raw: Any, where: str, topo: Topology) -> Link:
     raw = as_mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
     ends = as_list(raw["endpoints"], f"{where}.endpoints")
     if len(ends) != 2:
@@ -355,7 +358,7 @@ def _link(raw, where, topo):
     return link
 
 
-def _port_name(other, bridge_end, where):
+def _port_name(other: Endpoint, bridge_end: Endpoint, where: str) -> str:
     """The tutorial names a bridge port after what it connects: laptop:eth1 -> laptop_eth1."""
     name = f"{other.node}_{other.iface}"
     if not other.iface or len(name) > 15:
@@ -370,7 +373,7 @@ TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges
 
 
 @contextmanager
-def gc_paused():
+def gc_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused: making tens of thousands of small objects
     (a 574-node fabric has 33,000 interfaces) sets off full collections that walk all of
     them again and again, which took half the time of loading that fabric. Nothing made
@@ -384,13 +387,13 @@ def gc_paused():
             gc.enable()
 
 
-def from_dict(raw, source="topology"):
+def from_dict(raw: Any, source: str = "topology") -> Topology:
     """Validate plain data (as parsed from YAML) into a Topology, or raise InputError."""
     with gc_paused():
         return _from_dict(raw, source)
 
 
-def _from_dict(raw, source):
+def _from_dict(raw: Any, source: str) -> Topology:
     raw = as_mapping(raw, source, TOP_KEYS, required=("name",))
     name = check_name(raw["name"], "lab name", f"{source}: name", limit=32)
     topo = Topology(name, description=_string(raw.get("description", ""), f"{source}: description"))

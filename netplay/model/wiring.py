@@ -2,12 +2,15 @@
 link end given its Interface (no two devices of one name in a namespace), and the
 impairments of links and bridge ports placed on the ends they shape."""
 
+from typing import Dict, Optional, Tuple
+
 from netplay.core.errors import InputError
 from netplay.model import impairment as impairments
-from netplay.model.topology import Interface
+from netplay.model.impairment import Impairment
+from netplay.model.topology import Endpoint, Interface, Topology
 
 
-def check_graph(topo, source):
+def check_graph(topo: Topology, source: str) -> None:
     """Cross-references: one host node, bridges placed in real namespaces, names unique."""
     hosts = [n.name for n in topo.nodes.values() if n.kind == "host"]
     if len(hosts) > 1:
@@ -29,12 +32,12 @@ def check_graph(topo, source):
                                  f"has no interface {route.dev!r}")
 
 
-def place_interfaces(topo, source):
+def place_interfaces(topo: Topology, source: str) -> None:
     """Give every link end its Interface and refuse two devices of one name in a namespace."""
     declared = {n.name: dict(n.interfaces) for n in topo.nodes.values()}
-    owner = {}  # (namespace, ifname) -> what made it
+    owner: Dict[Tuple[Optional[str], str], str] = {}  # (namespace, ifname) -> what made it
 
-    def claim(ns, ifname, what):
+    def claim(ns: Optional[str], ifname: str, what: str) -> None:
         key = (ns, ifname)
         if key in owner:
             where = f"namespace {ns}" if ns else "the root namespace"
@@ -58,7 +61,8 @@ def place_interfaces(topo, source):
             if end.node in topo.bridges:
                 topo.bridges[end.node].interfaces[end.iface] = Interface(end.iface)
             else:
-                iface = declared[end.node].pop(end.iface, None) or Interface(end.iface)
+                mine = declared[end.node]
+                iface = mine.pop(end.iface) if end.iface in mine else Interface(end.iface)
                 topo.nodes[end.node].interfaces[end.iface] = iface
     for nname, rest in declared.items():
         for ifname in rest:
@@ -66,12 +70,13 @@ def place_interfaces(topo, source):
                              f"this interface; add a link with endpoint '{nname}:{ifname}'")
 
 
-def end_interface(topo, end):
+def end_interface(topo: Topology, end: Endpoint) -> Interface:
     owner = topo.bridges.get(end.node) or topo.nodes[end.node]
     return owner.interfaces[end.iface]
 
 
-def place_impairments(topo, ports, source):
+def place_impairments(topo: Topology, ports: Dict[str, Dict[str, Optional[Impairment]]],
+                      source: str) -> None:
     """Bridge ports' own impairments, then each link's on both its ends (an end's own
     settings win key by key), each checked whole."""
     for bname, declared in ports.items():

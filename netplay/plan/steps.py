@@ -65,8 +65,9 @@ class Step:
         return out
 
     def to_dict(self) -> Dict[str, Any]:
-        out: Dict[str, Any] = {"argv": [{"ref": a.var} if isinstance(a, Ref) else a for a in self.argv],
-               "shell": self.shell(), "phase": self.phase, "host": self.host}
+        argv = [{"ref": a.var} if isinstance(a, Ref) else a for a in self.argv]
+        out: Dict[str, Any] = {"argv": argv,
+                               "shell": self.shell(), "phase": self.phase, "host": self.host}
         if self.undo is not None:
             out["undo"] = list(self.undo)
             out["undo_shell"] = shlex.join(self.undo)

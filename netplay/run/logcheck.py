@@ -15,9 +15,10 @@ is checked here, and refused with one line naming the offending step if any chec
    captured value is used only after the step that captures it. The one exception is a
    node's own command under its heading `exec NODE` (`ip netns exec NODE PROGRAM ...` or
    `nsenter --target $pid_NODE --all PROGRAM ...`): any program, one-line arguments.
-3. The re-plan: the header's topology is validated like a topology file (netplay.model.validate.from_dict)
-   and planned again; the logged steps must equal the planned ones, program for program and
-   argument for argument, undo for undo, heading for heading. So every command that replay
+3. The re-plan: the header's topology is validated like a topology file
+   (netplay.model.validate.from_dict) and planned again; the logged steps must equal the
+   planned ones, program for program and argument for argument, undo for undo, heading for
+   heading. So every command that replay
    runs and export writes is one that `netplay run` would run for that topology on this
    version of netplay.
 
