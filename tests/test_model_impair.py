@@ -149,7 +149,7 @@ def test_current_impairments_are_the_topologys_then_the_logged_changes():
         {"command": "link", "endpoint": "np6i1:eth0", "impair": {"rate": "1mbit"},
          "applied": False},  # failed: not in force
     ]}
-    assert link.current(data) == {"np6i1:eth0": Impairment(delay="20ms")}
+    assert link.current(topo, data) == {"np6i1:eth0": Impairment(delay="20ms")}
 
 
 def test_find_end_names_the_choices():

@@ -11,7 +11,7 @@ from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import log as steplog, state
 from netplay.plan import build as planner
 from netplay.check import preflight
-from netplay.core.errors import HostError, InputError, StepFailed
+from netplay.core.errors import HostError, StepFailed
 from netplay.run.runner import Runner
 from netplay.model.runtime import uses_docker, with_runtime
 
@@ -136,11 +136,9 @@ def down(lab, machine, root, echo=None, progress=None):
     """Undo the lab's logged steps in reverse. Returns notes on objects already gone,
     or None when the lab was not up."""
     if not state.log_path(root, lab).exists():  # before the lock, which would leave its file
-        raise _no_such_lab(lab)
+        raise state.no_such_lab(root, lab)
     with state.lab_lock(root, lab):
-        data = state.read_lab(root, lab)
-        if data is None:
-            raise _no_such_lab(lab)
+        data = state.require_lab(root, lab)
         if data["status"] == steplog.DOWN:
             return None
         path = state.log_path(root, lab)
@@ -160,10 +158,6 @@ def down(lab, machine, root, echo=None, progress=None):
                              f"(fix that and run `netplay down {lab}` again)")
         log.set_status(steplog.DOWN)
         return gone
-
-
-def _no_such_lab(lab):
-    return InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
 
 
 def _missing_containers(data, lab, machine):

@@ -8,10 +8,10 @@ again), and current() reads the recorded changes on top. Side effects: change() 
 
 from typing import Any, Dict, Optional, Tuple
 
-from netplay.core.errors import HostError, InputError, StepFailed
+from netplay.core.errors import HostError, StepFailed
 from netplay.machine.base import Machine
 from netplay.model.impairment import End, Impairment, endpoints, find_end, from_dict
-from netplay.model.validate import from_dict as topology_from_dict
+from netplay.model.topology import Topology
 from netplay.observe import kernel
 from netplay.plan.steps import Step
 from netplay.plan.tc import change_argv
@@ -22,10 +22,11 @@ from netplay.run.runner import Runner
 ALREADY_CLEAR = "Cannot delete qdisc with handle of zero"
 
 
-def current(data: Dict[str, Any]) -> Dict[str, Impairment]:
-    """The impairments a lab's log says are in force: the topology's, then every change
-    `netplay link` recorded in the log's "changes", in order. {'node:iface': Impairment}."""
-    out = endpoints(topology_from_dict(data["topology"], source=f"lab {data.get('lab')}"))
+def current(topo: Topology, data: Dict[str, Any]) -> Dict[str, Impairment]:
+    """The impairments a lab's log (data, of topology topo) says are in force: the
+    topology's, then every change `netplay link` recorded in the log's "changes", in order.
+    {'node:iface': Impairment}."""
+    out = endpoints(topo)
     for change in data.get("changes") or []:
         if change.get("command") != "link" or not change.get("applied"):
             continue
@@ -43,15 +44,13 @@ def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: M
     the lab's log under "changes" with the command and its result. Returns (End, what
     was in force before, note) where note says what happened."""
     with state.lab_lock(root, lab):
-        data = state.read_lab(root, lab)
-        if data is None:
-            raise InputError(f"no lab named {lab!r} on this host (`netplay status` lists labs)")
+        data = state.require_lab(root, lab)
         if data.get("status") != steplog.UP:
             raise HostError(f"lab {lab!r} is {data.get('status')}, not up; `netplay run` it "
                             "first")
-        topo = topology_from_dict(data["topology"], source=f"lab {lab}")
+        topo = state.lab_topology(data, state.log_path(root, lab))
         end = find_end(topo, spec)
-        before = current(data).get(end.name)
+        before = current(topo, data).get(end.name)
         if not imp and not before:
             return end, before, "has no impairment; nothing to clear"
         feature = ("netem" if imp.uses_netem else "tbf") if imp else None

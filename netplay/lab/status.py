@@ -10,19 +10,13 @@ from netplay.check.verify import lab_namespaces
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
 from netplay.core.errors import InputError
-from netplay.model.validate import from_dict
 
 
 def load_lab(root, name):
     """(log data, Topology, log path) of a lab this host has a record of."""
-    data = state.read_lab(root, name)
+    data = state.require_lab(root, name)
     path = state.log_path(root, name)
-    if data is None:
-        raise InputError(f"no lab named {name!r} on this host (`netplay status` lists the labs "
-                         f"in {root})")
-    if not isinstance(data.get("topology"), dict):
-        raise InputError(f"{path}: the log has no topology; it cannot be read as a lab")
-    return data, from_dict(data["topology"], source=str(path)), path
+    return data, state.lab_topology(data, path), path
 
 
 def require_up(data, name):

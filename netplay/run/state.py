@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Union
 
 from netplay.core.errors import HostError, InputError
-from netplay.run.log import read
 from netplay.core.names import check_name
+from netplay.model.topology import Topology
+from netplay.model.validate import from_dict
+from netplay.run.log import read
 
 DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
@@ -64,6 +66,27 @@ def read_lab(root: Union[str, Path], lab: str) -> Optional[Dict[str, Any]]:
     except InputError as err:
         raise InputError(f"{err} (the state of lab {lab!r} is unusable; remove {path} "
                          "after checking nothing of the lab is left)") from None
+
+
+def no_such_lab(root: Union[str, Path], lab: str) -> InputError:
+    """The one line for a lab this state directory has no record of."""
+    return InputError(f"no lab named {lab!r} on this host (`netplay status` lists the labs "
+                      f"in {root})")
+
+
+def require_lab(root: Union[str, Path], lab: str) -> Dict[str, Any]:
+    """The lab's log data; InputError when netplay has no record of that lab."""
+    data = read_lab(root, lab)
+    if data is None:
+        raise no_such_lab(root, lab)
+    return data
+
+
+def lab_topology(data: Dict[str, Any], path: Union[str, Path]) -> Topology:
+    """The topology a lab's log (read from path) was built from, validated again."""
+    if not isinstance(data.get("topology"), dict):
+        raise InputError(f"{path}: the log has no topology; it cannot be read as a lab")
+    return from_dict(data["topology"], source=str(path))
 
 
 def labs(root: Union[str, Path]) -> List[str]:

@@ -44,12 +44,10 @@ def _wanted(args):
 
 def main(args):
     from netplay.core.errors import InputError
-    from netplay.lab import link
+    from netplay.lab import link, status
     from netplay.model import impairment as impair
-    from netplay.model.validate import from_dict
     from netplay.plan.steps import Step
     from netplay.plan.tc import change_argv
-    from netplay.run import state
 
     root = common.state_root(args)
     wanted = _wanted(args)
@@ -57,16 +55,12 @@ def main(args):
         raise InputError("link: say which end to change, as in "
                          f"`netplay link {args.lab} NODE:IFACE --delay 20ms`")
     if wanted is None or args.dry_run:  # only reading the log
-        data = state.read_lab(root, args.lab)
-        if data is None:
-            raise InputError(f"no lab named {args.lab!r} on this host "
-                             "(`netplay status` lists labs)")
-        topo = from_dict(data["topology"], source=f"lab {args.lab}")
+        data, topo, _ = status.load_lab(root, args.lab)
         if args.dry_run and wanted is not None:
             end = impair.find_end(topo, args.end)
             print(Step(change_argv(end, wanted)).shell())
             return EXIT_OK
-        now = link.current(data)
+        now = link.current(topo, data)
         if args.end is not None:
             end = impair.find_end(topo, args.end)
             now = {end.name: now[end.name]} if end.name in now else {end.name: None}
