@@ -75,10 +75,20 @@ class Summary:
     seconds: float
     log_path: str
 
+    @classmethod
+    def of(cls, topo, steps, start, path):
+        """The summary of topo built by steps, started at time.monotonic() start."""
+        return cls(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
+                   len(steps), time.monotonic() - start, str(path))
+
     def line(self):
-        return (f"lab {self.lab} is up: {self.nodes} nodes, {self.bridges} bridges, "
-                f"{self.links} links, {self.steps} commands in {self.seconds:.2f} s; "
-                f"log: {self.log_path}")
+        return (f"lab {self.lab} is up: {sizes(self.nodes, self.bridges, self.links)}, "
+                f"{self.steps} commands in {self.seconds:.2f} s; log: {self.log_path}")
+
+
+def sizes(nodes, bridges, links):
+    """A lab's size as run, replay and down say it: '3 nodes, 1 bridges, 3 links'."""
+    return f"{nodes} nodes, {bridges} bridges, {links} links"
 
 
 def up(topo, machine, root, cli=None, echo=None, progress=None):
@@ -88,8 +98,7 @@ def up(topo, machine, root, cli=None, echo=None, progress=None):
     path = apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
                  check=lambda: preflight.check(topo, steps, machine, cli),
                  progress=progress)
-    return Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
-                   len(steps), time.monotonic() - start, str(path))
+    return Summary.of(topo, steps, start, path)
 
 
 def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run",

@@ -53,8 +53,7 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exe
     path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
                       check=lambda: preflight.check(topo, steps, machine, cli),
                       action="replay", progress=progress)
-    return labs.Summary(topo.name, len(topo.nodes), len(topo.bridges), len(topo.links),
-                        len(steps), time.monotonic() - start, str(path))
+    return labs.Summary.of(topo, steps, start, path)
 
 
 def announcing(steps: Sequence[Step], announce: Callable[[List[str]], None],

@@ -38,8 +38,9 @@ def main(args):
 
 def _counts(data):
     """'3 nodes, 1 bridges, 3 links ' from a log's topology, as run's summary says it."""
+    from netplay.lab.lifecycle import sizes
+
     topo = data.get("topology") if isinstance(data, dict) else None
     if not isinstance(topo, dict):
         return ""
-    sizes = [len(topo.get(k) or ()) for k in ("nodes", "bridges", "links")]
-    return f"{sizes[0]} nodes, {sizes[1]} bridges, {sizes[2]} links "
+    return sizes(*(len(topo.get(k) or ()) for k in ("nodes", "bridges", "links"))) + " "
