@@ -7,7 +7,6 @@ from typing import Dict, Hashable, List, Set, Tuple, Union
 from netplay.core import cidr
 from netplay.core.errors import InputError
 from netplay.model.topology import Interface, Topology
-from netplay.model.wiring import end_interface
 
 Used = Dict[int, Set[int]]  # version -> the addresses (as integers) taken
 Device = Tuple[str, str]  # (owner, ifname): a node's interface, or a bridge (name, name)
@@ -56,8 +55,8 @@ def assign_addresses(topo: Topology, source: str, used: Used) -> None:
             jobs.append((f"bridges.{bridge.name}.subnet", subnet_text, members[bridge.name]))
     for i, link in enumerate(topo.links):
         for subnet_text in link.subnets:
-            jobs.append((f"links[{i}].subnet", subnet_text, [end_interface(topo, link.a),
-                                                     end_interface(topo, link.b)]))
+            jobs.append((f"links[{i}].subnet", subnet_text, [topo.interface_at(link.a),
+                                                     topo.interface_at(link.b)]))
     for where, text, ifaces in jobs:
         net = ipaddress.ip_network(text)
         subnet, version = cidr.network(text), net.version

@@ -179,10 +179,6 @@ def find_end(topo: "Topology", spec: str) -> End:
     """The End named 'node:iface' (or 'bridge:port') in topo; InputError naming the choices."""
     owner, sep, dev = spec.partition(":")
     ends = {}
-    mtus = {}
-    for link in topo.links:
-        for e in (link.a, link.b):
-            mtus[str(e)] = link.mtu
     for node in topo.nodes.values():
         for iface in node.interfaces.values():
             ends[f"{node.name}:{iface.name}"] = End(f"{node.name}:{iface.name}", node.namespace,
@@ -199,5 +195,5 @@ def find_end(topo: "Topology", spec: str) -> End:
         raise InputError(f"{spec!r}: lab {topo.name} has no node or bridge {owner!r}; give "
                          "NODE:IFACE (`netplay status` shows them)")
     end = ends[spec]
-    end.mtu = end.mtu or mtus.get(spec)
+    end.mtu = topo.end_mtus().get(spec, end.mtu)
     return end

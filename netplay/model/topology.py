@@ -93,6 +93,11 @@ class Link:
     impair: Optional[Impairment] = None  # both ends' impairment (an end's own keys win)
     subnets: List[str] = field(default_factory=list)  # networks both ends' addresses come from
 
+    def mtu_of(self, iface: Interface) -> Optional[int]:
+        """The MTU of one of this link's ends: its interface's own, else the link's (None:
+        the kernel's default). The one place that says which wins."""
+        return iface.mtu or self.mtu
+
 
 @dataclass
 class Topology:
@@ -118,6 +123,16 @@ class Topology:
 
     def image_of(self, node: Node) -> str:
         return node.image or self.image
+
+    def interface_at(self, end: Endpoint) -> Interface:
+        """The Interface a link end makes (once the topology is validated, every end has one)."""
+        owner = self.bridges.get(end.node) or self.nodes[end.node]
+        return owner.interfaces[end.iface]
+
+    def end_mtus(self) -> Dict[str, Optional[int]]:
+        """The MTU of every link end: {'node:iface' (or 'bridge:port'): Link.mtu_of}."""
+        return {str(end): link.mtu_of(self.interface_at(end))
+                for link in self.links for end in (link.a, link.b)}
 
     def to_dict(self) -> Dict[str, Any]:
         return to_dict(self)

@@ -7,7 +7,7 @@ from typing import Dict, Optional, Tuple
 from netplay.core.errors import InputError
 from netplay.model import impairment as impairments
 from netplay.model.impairment import Impairment
-from netplay.model.topology import Endpoint, Interface, Topology
+from netplay.model.topology import Interface, Topology
 
 
 def check_graph(topo: Topology, source: str) -> None:
@@ -70,11 +70,6 @@ def place_interfaces(topo: Topology, source: str) -> None:
                              f"this interface; add a link with endpoint '{nname}:{ifname}'")
 
 
-def end_interface(topo: Topology, end: Endpoint) -> Interface:
-    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
-    return owner.interfaces[end.iface]
-
-
 def place_impairments(topo: Topology, ports: Dict[str, Dict[str, Optional[Impairment]]],
                       source: str) -> None:
     """Bridge ports' own impairments, then each link's on both its ends (an end's own
@@ -90,7 +85,7 @@ def place_impairments(topo: Topology, ports: Dict[str, Dict[str, Optional[Impair
         if link.impair:
             impairments.check_complete(link.impair, f"{source}: links[{i}].impair")
             for end in (link.a, link.b):
-                iface = end_interface(topo, end)
+                iface = topo.interface_at(end)
                 iface.impair = link.impair.merged(iface.impair)
     for node in list(topo.nodes.values()) + list(topo.bridges.values()):
         kind = "bridges" if node.name in topo.bridges else "nodes"

@@ -212,12 +212,10 @@ def link_steps(topo: Topology, link: Link) -> Tuple[List[Step], List[Step]]:
 
 
 def _link_options(topo: Topology, link: Link, end: Endpoint) -> List[str]:
-    """`address MAC` and `mtu N` for one end: its interface's own, else the link's mtu."""
-    owner = topo.bridges.get(end.node) or topo.nodes[end.node]
-    iface = owner.interfaces.get(end.iface)
-    mac = getattr(iface, "mac", None)
-    mtu = getattr(iface, "mtu", None) or link.mtu
-    return [*(["address", mac] if mac else []), *(["mtu", str(mtu)] if mtu else [])]
+    """`address MAC` and `mtu N` for one end (its interface's own MTU, else the link's)."""
+    iface = topo.interface_at(end)
+    mtu = link.mtu_of(iface)
+    return [*(["address", iface.mac] if iface.mac else []), *(["mtu", str(mtu)] if mtu else [])]
 
 
 def exec_steps(node: Node, pids: Dict[str, str]) -> List[Step]:
@@ -288,17 +286,14 @@ def nat_steps(node: Node) -> List[Step]:
 def impair_steps(topo: Topology) -> List[Step]:
     """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone.
     No undo: the qdisc goes with its device, a veth end the lab deletes."""
-    mtus = {}
-    for link in topo.links:
-        for end in (link.a, link.b):
-            mtus[(end.node, end.iface)] = link.mtu
+    mtus = topo.end_mtus()
     steps = []
     owners = list(topo.nodes.values()) + list(topo.bridges.values())
     for owner in owners:
         ns = topo.namespace_of(owner.name)
         for iface in owner.interfaces.values():
             if iface.impair:
-                mtu = iface.mtu or mtus.get((owner.name, iface.name))
+                mtu = mtus.get(f"{owner.name}:{iface.name}", iface.mtu)
                 steps.append(Step(tc.set_argv(ns, iface.name, iface.impair, mtu=mtu),
                                   phase=f"impair {owner.name}:{iface.name}"))
     return steps
