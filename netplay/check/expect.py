@@ -66,7 +66,7 @@ def route_text(route):
         text += f" via {route.via}"
     if route.dev:
         text += f" dev {route.dev}"
-    if getattr(route, "onlink", False):
+    if route.onlink:
         text += " onlink"
     return text
 

@@ -88,7 +88,7 @@ class Network:
             ends = {i: (node.name, i) for i in node.interfaces}
             self.stacks[node.name] = _Stack(node.name, node.forwarding, ifaces,
                                             list(node.routes), ends,
-                                            list(getattr(node, "nat", []) or []))
+                                            list(node.nat))
         for bridge in topo.bridges.values():
             owner = bridge.namespace if bridge.namespace else self.host
             if owner is None or not (bridge.addresses or bridge.namespace):
@@ -161,7 +161,7 @@ class Network:
                 continue
             dev = route.dev
             via = ipaddress.ip_address(route.via) if route.via else None
-            if via is not None and getattr(route, "onlink", False):
+            if via is not None and route.onlink:
                 pass  # `onlink`: the gateway is on dev's link, whatever the subnets say
             elif via is not None:
                 onlink = self._onlink(stack, via)

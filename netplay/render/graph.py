@@ -53,7 +53,7 @@ def _table(title, subtitle, color, rows):
 def _notes(node):
     """The small print under a node's interfaces: its routes and NAT."""
     out = ["route " + route_text(r) for r in node.routes]
-    out += [f"masquerade out of {i}" for i in getattr(node, "nat", None) or []]
+    out += [f"masquerade out of {i}" for i in node.nat]
     return out
 
 
