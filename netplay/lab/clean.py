@@ -16,7 +16,7 @@ from netplay.core.consts import FIREWALLS, LAB_LABEL
 from netplay.core.errors import HostError, InputError
 from netplay.observe import ip as observe
 from netplay.run import log as steplog, state
-from netplay.run.runner import Runner, has_program
+from netplay.run.runner import Runner
 
 MARK_PREFIX = "netplay:"
 # Removal order: containers hold namespaces, namespaces hold veth peers, bridges hold ports.
@@ -67,7 +67,7 @@ def firewall_rules(machine):
     ip6tables rule's name starts with "IPv6"."""
     found = []
     for program in FIREWALLS:
-        if not has_program(machine, program):
+        if not machine.which(program):
             continue
         rc, out, _ = machine.run([program, "-S", "FORWARD"])
         for line in out.splitlines() if rc == 0 else []:

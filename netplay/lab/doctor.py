@@ -20,7 +20,6 @@ from netplay.core.errors import NetplayError
 from netplay.lab import clean
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
-from netplay.run.runner import has_program
 from netplay.run.state import ENV_STATE_DIR
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -164,7 +163,7 @@ def check_iproute(machine):
 
 
 def check_program(machine, program, package, needed_for):
-    if has_program(machine, program):
+    if machine.which(program):
         return Check(program, OK, f"{program} found")
     return Check(program, FAIL, f"{program} not found; netplay runs it for {needed_for}",
                  f"apt-get install {package}")
@@ -213,7 +212,7 @@ def check_docker(machine, cli):
         except Exception as err:  # the daemon went away between ping and version
             out.append(Check("docker daemon", WARN, f"the daemon answered, then failed: {err}",
                              "check `docker version`"))
-    if cli is not None and not has_program(machine, "docker"):
+    if cli is not None and not machine.which("docker"):
         out.append(Check("docker CLI", FAIL, "the daemon answers but the `docker` command is "
                                              "not installed; netplay's steps run it",
                          "apt-get install docker.io (or docker-ce-cli)"))

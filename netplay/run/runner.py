@@ -48,12 +48,7 @@ PACKAGES = {"ip": "iproute2", "brctl": "bridge-utils", "iptables": "iptables",
 def missing_programs(steps: Sequence[Step], machine: Machine) -> List[str]:
     """Programs the steps (and their undos) need that the machine does not have."""
     needed = {cast(str, s.argv[0]) for s in steps} | {s.undo[0] for s in steps if s.undo}
-    return sorted(p for p in needed if not has_program(machine, p))
-
-
-def has_program(machine: Machine, program: str) -> bool:
-    """Whether the machine has program (on its PATH)."""
-    return machine.which(program)
+    return sorted(p for p in needed if not machine.which(p))
 
 
 def ip_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
@@ -251,7 +246,7 @@ class Runner:
             for argv in argvs:
                 self.echo(argv)
         lines = [" ".join(argv[len(prefix):]) for argv in argvs]
-        command = batch_command(prefix, force, has_program(self.machine, "nsenter"))
+        command = batch_command(prefix, force, self.machine.which("nsenter"))
         rc, _, err, seconds = self.execute(command, "\n".join(lines) + "\n")
         share = seconds / len(argvs)
         outcomes: List[Optional[StepOutcome]] = [(0, "", "", share)] * len(argvs)
