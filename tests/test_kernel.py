@@ -1,4 +1,5 @@
-"""netplay.kernel: which kernel features a topology needs, probed once, refused in one line.
+"""netplay.observe.kernel: which kernel features a topology needs, probed once, refused in
+one line.
 
 The decision is tested here without root, on a recording machine that answers the probes
 as a kernel without the feature would; tests/test_clab.py refuses a dummy link on this

@@ -2,7 +2,7 @@
 with one line naming the problem (the offending step when there is one), and change
 nothing on the host.
 
-The checks are pure (netplay.logcheck) and tested without root; the tests marked root run
+The checks are pure (netplay.run.logcheck) and tested without root; the tests marked root run
 `netplay replay` on bad logs as root and compare the host before and after.
 """
 

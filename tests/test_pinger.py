@@ -1,4 +1,4 @@
-"""netplay.pinger: packets, parsing and reply matching without root; then real echo
+"""netplay.machine.pinger: packets, parsing and reply matching without root; then real echo
 requests from real namespaces (IPv4 and IPv6), an address nobody holds and an isolated
 pair failing within the deadline, and the calling thread left in its own namespace with
 no descriptor left open."""

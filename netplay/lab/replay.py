@@ -1,11 +1,11 @@
 """Replaying a recorded log on this host, and undoing what a log built.
 
-A log is untrusted input: it is checked by netplay.logcheck (format, version, per-argument
-policy, and re-planning its topology) before anything runs. Replay then runs the checked
-steps exactly as `netplay run` does, through lab.apply: under the lab's lock, refused when
-the lab is up, with the same preflight checks, rollback on failure, and a log of its own
-(action "replay") in the state directory. Captured values (container PIDs) come from this
-run; the results recorded in the log are never read.
+A log is untrusted input: it is checked by netplay.run.logcheck (format, version,
+per-argument policy, and re-planning its topology) before anything runs. Replay then runs the
+checked steps exactly as `netplay run` does, through lab.apply: under the lab's lock,
+refused when the lab is up, with the same preflight checks, rollback on failure, and a log
+of its own (action "replay") in the state directory. Captured values (container PIDs) come
+from this run; the results recorded in the log are never read.
 
 A log whose topology gives a node `exec` commands is refused unless the caller allows node
 commands (allow_exec, the CLI's --allow-exec): such a command runs any program as root and

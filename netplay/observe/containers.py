@@ -1,8 +1,8 @@
 """Docker observations through the Docker Engine API (the docker SDK). Read-only.
 
-Changes to containers are recorded `docker` commands (see plan.py); this module only looks:
-is an image present, which containers belong to a lab. The client comes from the machine
-whose daemon it is (Machine.docker(): None when no daemon answers).
+Changes to containers are recorded `docker` commands (see netplay.plan.build); this module
+only looks: is an image present, which containers belong to a lab. The client comes from the
+machine whose daemon it is (Machine.docker(): None when no daemon answers).
 """
 
 from netplay.core.consts import LAB_LABEL

@@ -8,7 +8,7 @@ script, like replay, reads each container's PID afresh.
 
 The scripts own only what they make, as `run` and `down` do:
 
-- The build script first checks, as `run` does (netplay.preflight), that every namespace,
+- The build script first checks, as `run` does (netplay.check.preflight), that every namespace,
   container and root-namespace device the lab creates is free, and stops before changing
   anything if one is taken. After each command that makes an object it records the command
   that undoes it, in RECORD_FILE.
@@ -18,7 +18,7 @@ The scripts own only what they make, as `run` and `down` do:
   the mark in the rule itself). An object of that name without either is left alone, with
   a line saying so.
 
-Render only steps that come from the planner or from a log that passed netplay.logcheck:
+Render only steps that come from the planner or from a log that passed netplay.run.logcheck:
 every argument is shell-quoted here, but headings become comments and are trusted to be
 one line.
 """
