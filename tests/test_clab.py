@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from conftest import TEST_IMAGE, ip_json
+from netplay.core.errors import InputError
 from netplay.load import clab
 from netplay.load.resolve import resolve
-from netplay.core.errors import InputError
-from netplay.plan.build import plan
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
 
 
 def write(tmp_path, text, name="np9.clab.yml"):

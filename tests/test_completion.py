@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from netplay.load import builtins
 from netplay.cli import completion
 from netplay.cli.app import build_parser
 from netplay.cli.commands import COMMANDS
+from netplay.load import builtins
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
 

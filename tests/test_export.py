@@ -14,13 +14,13 @@ import subprocess
 import pytest
 
 from netplay.load import builtins
-from netplay.render import bash as export
-from netplay.run import logcheck
-from netplay.run.log import FORMAT, VERSION
-from netplay.plan.build import plan
 from netplay.load.yamlfile import load_file
 from netplay.model.runtime import with_runtime
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
+from netplay.render import bash as export
+from netplay.run import logcheck
+from netplay.run.log import FORMAT, VERSION
 
 from conftest import ROOT, TEST_IMAGE, snapshot, write_topology
 

@@ -11,8 +11,8 @@ import pytest
 from conftest import write_topology
 from model_net import ping, ping_soon
 from netplay.load import builtins
-from netplay.plan.build import plan
 from netplay.model.runtime import with_runtime
+from netplay.plan.build import plan
 
 NF6 = "/proc/sys/net/bridge/bridge-nf-call-ip6tables"
 

@@ -14,10 +14,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from netplay.load import builtins, clab
 from netplay.cli import app as cli
-from netplay.load.builtins import generators
 from netplay.core.errors import InputError
+from netplay.load import builtins, clab
+from netplay.load.builtins import generators
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.serialize import to_dict
 from netplay.model.validate import from_dict

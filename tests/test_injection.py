@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from netplay.core.errors import InputError
-from netplay.render.bash import build_script, teardown_script
 from netplay.core.names import IP_KEYWORDS
-from netplay.plan.build import plan
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
+from netplay.render.bash import build_script, teardown_script
 
 STUB = """#!/bin/bash
 { printf '%s\\0' "${0##*/}" "$@"; printf '\\1\\0'; } >> "$STUB_LOG"

@@ -7,10 +7,10 @@ host's real kernel, which has none."""
 
 import pytest
 
-from netplay.observe import kernel
 from netplay.core.errors import HostError
 from netplay.machine.fake import FakeMachine
 from netplay.model.validate import from_dict
+from netplay.observe import kernel
 
 
 def Probes(missing=()):

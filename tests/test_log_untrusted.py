@@ -13,14 +13,14 @@ import subprocess
 
 import pytest
 
-from netplay.load import builtins
-from netplay.run import logcheck
 from netplay.core.errors import InputError
-from netplay.run.log import FORMAT, VERSION
-from netplay.plan.build import plan
-from netplay.plan.steps import Ref
+from netplay.load import builtins
 from netplay.model.runtime import with_runtime
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
+from netplay.plan.steps import Ref
+from netplay.run import logcheck
+from netplay.run.log import FORMAT, VERSION
 
 from conftest import TEST_IMAGE, snapshot
 

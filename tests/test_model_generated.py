@@ -8,8 +8,8 @@ import pytest
 
 from conftest import TEST_IMAGE, ip_json
 from model_net import ping, ping_soon
-from netplay.load import builtins
 from netplay.core.errors import InputError
+from netplay.load import builtins
 from netplay.plan.build import plan
 
 

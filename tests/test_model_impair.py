@@ -14,17 +14,17 @@ import pytest
 
 from conftest import TEST_IMAGE, ROOT, write_topology
 from model_net import ping_soon, rtt_ms, transfer_seconds
-from netplay.lab import link
-from netplay.model import impairment as impair
-from netplay.observe import kernel
 from netplay.core.errors import InputError
-from netplay.model.impairment import Impairment
-from netplay.machine.local import LocalMachine
-from netplay.plan import tc
-from netplay.plan.build import plan
+from netplay.lab import link
 from netplay.load.yamlfile import parse_yaml
+from netplay.machine.local import LocalMachine
+from netplay.model import impairment as impair
+from netplay.model.impairment import Impairment
 from netplay.model.serialize import to_dict
 from netplay.model.validate import from_dict
+from netplay.observe import kernel
+from netplay.plan import tc
+from netplay.plan.build import plan
 
 NETEM = ROOT and kernel.available(LocalMachine(), "netem")
 needs_netem = pytest.mark.skipif(not NETEM, reason="this kernel has no netem qdisc "

@@ -14,10 +14,10 @@ import pytest
 from conftest import write_topology
 from model_net import connect, ping, ping_soon
 from netplay.core.errors import InputError
-from netplay.plan.build import plan
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.serialize import to_dict
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
 
 
 def load(text):

@@ -1,10 +1,10 @@
 """Planning is pure: a topology in, the exact commands out. No root."""
 
 from netplay.load import builtins
-from netplay.plan.build import plan
-from netplay.plan.steps import Ref
 from netplay.model.runtime import with_runtime
 from netplay.model.validate import from_dict
+from netplay.plan.build import plan
+from netplay.plan.steps import Ref
 
 
 def shell(steps):

@@ -16,9 +16,9 @@ import subprocess
 import pytest
 
 from netplay.load import builtins
-from netplay.render import bash as export
-from netplay.plan.build import plan
 from netplay.model.runtime import with_runtime
+from netplay.plan.build import plan
+from netplay.render import bash as export
 
 from conftest import DOCKER, TEST_IMAGE, snapshot, write_topology
 

@@ -7,13 +7,13 @@ import time
 import pytest
 
 from conftest import ip_json
-from netplay.load import builtins
 from netplay.core.errors import StepFailed
-from netplay.run.log import StepLog
+from netplay.load import builtins
 from netplay.machine.local import LocalMachine
 from netplay.plan.build import plan
-from netplay.run.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
 from netplay.plan.steps import Ref, Step
+from netplay.run.log import StepLog
+from netplay.run.runner import Runner, _undo_groups, batch_prefix, groups, ip_prefix
 
 
 def test_ip_prefix_separates_global_options():

@@ -9,15 +9,15 @@ the root tests (test_runner.py, test_failures.py, ...), on the real kernel.
 
 import pytest
 
-from netplay.load import builtins
 from netplay.core.errors import StepFailed
-from netplay.run.log import StepLog
+from netplay.load import builtins
 from netplay.machine import Machine
 from netplay.machine.fake import FakeMachine, Replaced
 from netplay.machine.local import LocalMachine
 from netplay.plan.build import plan
-from netplay.run.runner import Runner
 from netplay.plan.steps import Ref, Step
+from netplay.run.log import StepLog
+from netplay.run.runner import Runner
 
 BATCH = ["ip", "-batch", "-"]
 FORCE_BATCH = ["ip", "-force", "-batch", "-"]

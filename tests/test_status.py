@@ -7,9 +7,9 @@ import subprocess
 import pytest
 
 from conftest import TEST_IMAGE
-from netplay.run import log as steplog
 from netplay.lab import status
 from netplay.model.validate import from_dict
+from netplay.run import log as steplog
 
 
 def write_log(root, lab, topology, state="up"):

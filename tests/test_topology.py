@@ -2,8 +2,8 @@
 
 import pytest
 
-from netplay.load import builtins
 from netplay.core.errors import InputError
+from netplay.load import builtins
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.runtime import with_runtime
 from netplay.model.serialize import to_dict

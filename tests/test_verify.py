@@ -7,11 +7,11 @@ import subprocess
 import pytest
 
 from conftest import TEST_IMAGE, write_topology
-from netplay.load import builtins
-from netplay.observe import ip as observe
 from netplay.check import expect, pingplan, routing
+from netplay.load import builtins
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.validate import from_dict
+from netplay.observe import ip as observe
 
 PING_KINDS = ("reach", "isolated")
 

@@ -5,10 +5,10 @@ Each check raises one clear error naming what is wrong and how to fix it.
 
 import ipaddress
 
-from netplay.observe import containers as dockerstate, kernel, ip as observe
 from netplay.core.errors import HostError, InputError
-from netplay.run.runner import PACKAGES, missing_programs
 from netplay.model.runtime import uses_docker
+from netplay.observe import containers as dockerstate, ip as observe, kernel
+from netplay.run.runner import PACKAGES, missing_programs
 
 NO_IMAGE_HINT = ("build a local image with scripts/build-image.sh and pass "
                  "--image netplay-busybox")

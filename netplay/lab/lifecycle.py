@@ -7,13 +7,13 @@ Terraform's shape: `plan` is pure, `up` applies it and records state (the step l
 import time
 from dataclasses import dataclass
 
-from netplay.observe import containers as dockerstate, ip as observe
-from netplay.run import log as steplog, state
-from netplay.plan import build as planner
 from netplay.check import preflight
 from netplay.core.errors import HostError, StepFailed
-from netplay.run.runner import Runner
 from netplay.model.runtime import uses_docker, with_runtime
+from netplay.observe import containers as dockerstate, ip as observe
+from netplay.plan import build as planner
+from netplay.run import log as steplog, state
+from netplay.run.runner import Runner
 
 
 # What a container node may hold that a plain namespace would lose or redirect: (key, what

@@ -15,8 +15,7 @@ from netplay.model.topology import Topology
 from netplay.observe import kernel
 from netplay.plan.steps import Step
 from netplay.plan.tc import change_argv
-from netplay.run import log as steplog
-from netplay.run import state
+from netplay.run import log as steplog, state
 from netplay.run.runner import Runner
 
 ALREADY_CLEAR = "Cannot delete qdisc with handle of zero"

@@ -22,12 +22,12 @@ lab down.
 import time
 from typing import Callable, List, Optional, Sequence
 
-from netplay.lab import lifecycle as labs
-from netplay.run import log as steplog, logcheck, state
 from netplay.check import preflight
 from netplay.core.errors import InputError
-from netplay.plan.steps import Arg, Ref, Step
+from netplay.lab import lifecycle as labs
 from netplay.model.runtime import uses_docker
+from netplay.plan.steps import Arg, Ref, Step
+from netplay.run import log as steplog, logcheck, state
 
 
 def load(path):

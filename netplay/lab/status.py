@@ -7,9 +7,9 @@ Read-only; nothing here is logged.
 
 from netplay.check.expect import endpoint_labels
 from netplay.check.verify import lab_namespaces
+from netplay.core.errors import InputError
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
-from netplay.core.errors import InputError
 
 
 def load_lab(root, name):

@@ -12,11 +12,11 @@ from netplay.core import cidr
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name, check_new_ifname
 from netplay.model import impairment as impairments
-from netplay.model.impairment import Impairment
 from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
+from netplay.model.impairment import Impairment
 from netplay.model.routing import check_routing
 from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node,
-                                   Route, Topology)
+                                    Route, Topology)
 from netplay.model.wiring import check_graph, place_impairments
 
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")

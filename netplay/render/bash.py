@@ -27,12 +27,12 @@ import shlex
 from typing import Callable, List, Optional, Sequence
 
 from netplay import __version__
-from netplay.core.consts import LAB_LABEL, NETNS_DIR, owner_mark
-from netplay.plan.build import plan
 from netplay.check.preflight import root_devices
-from netplay.run.runner import ALREADY_GONE
-from netplay.plan.steps import Step
+from netplay.core.consts import LAB_LABEL, NETNS_DIR, owner_mark
 from netplay.model.topology import Topology
+from netplay.plan.build import plan
+from netplay.plan.steps import Step
+from netplay.run.runner import ALREADY_GONE
 
 # Where the build script records what it made (the undo command of each object, one a
 # line); `NETPLAY_EXPORT_RECORD` overrides it. On tmpfs, so that it goes with a reboot, as

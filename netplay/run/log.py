@@ -15,8 +15,8 @@ from typing import Any, Dict, Iterator, List, Sequence, Union
 
 from netplay import __version__
 from netplay.core.errors import InputError
-from netplay.plan.steps import Arg, Ref, Step, check_var
 from netplay.core.userfile import LOG_LIMIT, check_depth, read_bytes, too_big, too_deep
+from netplay.plan.steps import Arg, Ref, Step, check_var
 
 FORMAT = "netplay-log"
 VERSION = 1

@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional,
                     Sequence, Tuple, TypeVar, cast)
 
-from netplay.core.errors import StepFailed
-from netplay.run.log import now
-from netplay.machine.base import Machine
 from netplay.core.consts import NETNS_DIR
+from netplay.core.errors import StepFailed
+from netplay.machine.base import Machine
 from netplay.plan.steps import CAPTURE_VALUE, Arg, Step
+from netplay.run.log import now
 
 if TYPE_CHECKING:
     from netplay.run.log import StepLog

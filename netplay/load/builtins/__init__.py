@@ -3,8 +3,8 @@ that take parameters (`linear:5`, `tree:2,3`, `leafspine:2,4,2`; see generators.
 
 from importlib import resources
 
-from netplay.load.builtins import generators
 from netplay.core.errors import InputError
+from netplay.load.builtins import generators
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.validate import from_dict, gc_paused
 
