@@ -342,7 +342,7 @@ def require_free(n):
 
 LOAD_SPECS = ("leafspine:64,255,1", "linear:1000")
 LOAD_CODE = ("import sys, time\n"
-             "from netplay import builtins\n"
+             "from netplay.load import builtins\n"
              "start = time.perf_counter()\n"
              "builtins.load(sys.argv[1])\n"
              "print(time.perf_counter() - start)\n")

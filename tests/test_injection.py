@@ -4,7 +4,6 @@ stub programs that record their argv, so nothing touches the host: the stubs say
 name is free (`ip link show`, `docker container inspect` fail), and the build script's
 record of what it made is a file of the test's."""
 
-import os
 import stat
 import subprocess
 

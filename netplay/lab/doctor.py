@@ -264,7 +264,7 @@ def check_state_dir(root):
                      f"choose another with --state-dir or ${ENV_STATE_DIR}")
     if not os.access(probe, os.W_OK | os.X_OK):
         return Check("state directory", FAIL, f"{path}: cannot write {probe}; lab logs live "
-                                              "there", f"run as root, or --state-dir DIR")
+                                              "there", "run as root, or --state-dir DIR")
     when = "present" if probe == path else "created on the first run"
     return Check("state directory", OK, f"{path} ({when})")
 
