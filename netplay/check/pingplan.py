@@ -1,10 +1,12 @@
 """Which pairs verify pings (pure): every pair that reaches, capped and spread over all
-sources, and a sample of pairs that must not reach."""
+sources, and a sample of pairs that must not reach; and which address `netplay ping`
+sends to for a node's name (`resolve_targets`)."""
 
 import ipaddress
 from typing import List, NamedTuple
 
 from netplay.check.routing import Network, Path, reachability
+from netplay.core.errors import InputError
 
 ISOLATION_SAMPLE = 6  # pairs that must not reach, pinged to show they do not
 MAX_REACH_PINGS = 2000  # pairs that reach, pinged at most (spread over every node)
@@ -60,3 +62,83 @@ def ping_plan(topo, sample=ISOLATION_SAMPLE, limit=MAX_REACH_PINGS):
         seen_pairs.add((p.source, p.target))
         candidates.setdefault(p.source, []).append(p)
     return PingPlan(reach, _round_robin(candidates.values(), sample), total)
+
+
+class Target(NamedTuple):
+    """One address `netplay ping` sends to: the node (or NODE:IFACE, or the address as
+    given) a person named, and the address chosen for it."""
+
+    label: str
+    address: str
+
+
+def _literal(spec):
+    try:
+        return ipaddress.ip_address(spec)
+    except ValueError:
+        return None
+
+
+def resolve_targets(topo, source, spec, family=None):
+    """The addresses `netplay ping` sends to from node source for spec: a node (one address
+    per IP version both ends have, or of `family` (4 or 6) alone), NODE:IFACE (that
+    interface's), or a literal address. Of a node's addresses, the first on a segment
+    source is on too, else the first the topology's routing says source reaches, else the
+    first. InputError (one line) for a node, interface or family that is not there."""
+    if source not in topo.nodes:
+        raise InputError(f"lab {topo.name!r} has no node {source!r}; its nodes are "
+                         f"{', '.join(topo.nodes) or 'none'}")
+    literal = _literal(spec)
+    if literal is not None:
+        if family and literal.version != family:
+            raise InputError(f"{spec} is not an IPv{family} address; drop -{family}")
+        return [Target(spec, str(literal))]
+    net = Network(topo)
+    node, _, ifname = spec.partition(":")
+    held = _held(net, topo, node, ifname, spec)
+    mine = {a.version for n, _, a in net.addresses() if n == source}
+    versions = [family] if family else \
+        [v for v in (4, 6) if any(a.version == v for _, a in held) and (v in mine or not mine)]
+    out = []
+    for version in versions:
+        candidates = [(i, a) for i, a in held if a.version == version]
+        if not candidates:
+            raise InputError(f"{spec} has no IPv{version} address in lab {topo.name}"
+                             + (f"; try -{10 - version}" if held else ""))
+        out.append(Target(spec, _best(net, source, node, candidates)))
+    if not out:
+        raise InputError(f"{spec} has no address {source} shares an IP version with "
+                         f"in lab {topo.name}")
+    return out
+
+
+def _held(net, topo, node, ifname, spec):
+    """[(ifname, ip_interface)] of node's addresses (of ifname alone when given)."""
+    if node not in topo.nodes:
+        raise InputError(f"{spec!r}: lab {topo.name!r} has no node {node!r} and it is not "
+                         f"an IP address; its nodes are {', '.join(topo.nodes) or 'none'}")
+    held = [(i, a) for n, i, a in net.addresses() if n == node]
+    if ifname:
+        names = list(net.stacks[node].ifaces)
+        if ifname not in names:
+            raise InputError(f"{spec!r}: node {node} has no interface {ifname!r}; its "
+                             f"interfaces are {', '.join(names) or 'none'}")
+        held = [(i, a) for i, a in held if i == ifname]
+    if not held:
+        raise InputError(f"{spec!r}: it has no address in lab {topo.name}")
+    return held
+
+
+def _best(net, source, target, candidates):
+    """The address of target source reaches most plainly: on a shared segment, else by the
+    topology's routes, else the first."""
+    stack = net.stacks[source]
+    shared = {net.segments.find(stack.ends[i]) for i in stack.ifaces}
+    tstack = net.stacks[target]
+    for ifname, addr in candidates:
+        if net.segments.find(tstack.ends[ifname]) in shared:
+            return str(addr.ip)
+    for _, addr in candidates:
+        if net.path(source, target, str(addr.ip)).reaches:
+            return str(addr.ip)
+    return str(candidates[0][1].ip)

@@ -1,18 +1,21 @@
-"""`netplay link`: the impairments in force on a running lab, and changing one end's.
+"""`netplay link`: the impairments in force on a running lab, and changing one end's
+impairment or its state (up or down).
 
 The change is a command of its own, after the build: the log's "steps" and "topology" stay
 what `netplay run` did (so replay and export can check the log by planning its topology
 again), and current() reads the recorded changes on top. Side effects: change() runs one
-`tc` command on the machine and rewrites the lab's log under its lock.
+`tc` command, set_state() one `ip link set` command, on the machine; each rewrites the
+lab's log under its lock.
 """
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from netplay.core.errors import HostError, StepFailed
 from netplay.machine.base import Machine
 from netplay.model.impairment import End, Impairment, endpoints, find_end, from_dict
 from netplay.model.topology import Topology
 from netplay.observe import kernel
+from netplay.plan.build import ip
 from netplay.plan.steps import Step
 from netplay.plan.tc import change_argv
 from netplay.run import log as steplog, state
@@ -27,8 +30,8 @@ def current(topo: Topology, data: Dict[str, Any]) -> Dict[str, Impairment]:
     {'node:iface': Impairment}."""
     out = endpoints(topo)
     for change in data.get("changes") or []:
-        if change.get("command") != "link" or not change.get("applied"):
-            continue
+        if change.get("command") != "link" or not change.get("applied") or "state" in change:
+            continue  # failed, or an end set up or down: its impairment is untouched
         imp = from_dict(change.get("impair"), "change") if change.get("impair") else None
         if imp:
             out[change["endpoint"]] = imp
@@ -43,10 +46,7 @@ def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: M
     the lab's log under "changes" with the command and its result. Returns (End, what
     was in force before, note) where note says what happened."""
     with state.lab_lock(root, lab):
-        data = state.require_lab(root, lab)
-        if data.get("status") != steplog.UP:
-            raise HostError(f"lab {lab!r} is {data.get('status')}, not up; `netplay run` it "
-                            "first")
+        data = _running(root, lab)
         topo = state.lab_topology(data, state.log_path(root, lab))
         end = find_end(topo, spec)
         before = current(topo, data).get(end.name)
@@ -56,18 +56,60 @@ def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: M
         if feature and not kernel.available(machine, feature):
             raise HostError(f"{end.name}: {kernel.FEATURES[feature].missing}")
         step = Step(change_argv(end, imp), phase=f"link {end.name}")
-        rc, _, err, seconds = Runner(machine, echo).execute(step.argv)
-        applied = rc == 0 or (not imp and ALREADY_CLEAR in err)
-        entry = {"command": "link", "endpoint": end.name,
-                 "impair": imp.to_dict() if imp else None, "applied": applied,
-                 **step.to_dict(),
-                 "result": {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4),
-                            "time": steplog.now()}}
-        data.setdefault("changes", []).append(entry)
-        data["updated"] = steplog.now()
-        steplog.write_json_atomic(state.log_path(root, lab), data)
-        if not applied:
-            raise StepFailed(f"`{step.shell()}` failed: {err.strip() or f'exit code {rc}'}")
+        rc, err = _record(root, lab, data, machine, echo, step, end,
+                          {"impair": imp.to_dict() if imp else None},
+                          lambda rc, err: rc == 0 or (not imp and ALREADY_CLEAR in err))
         if rc != 0:
             return end, before, "had no qdisc left; recorded as cleared"
         return end, before, None
+
+
+def state_step(end: End, up: bool) -> Step:
+    """The command that sets an end up or down, with the one that undoes it."""
+    states = ("up", "down") if up else ("down", "up")
+    return Step(ip(end.namespace, "link", "set", end.dev, states[0]),
+                undo=ip(end.namespace, "link", "set", end.dev, states[1]),
+                phase=f"link {end.name}")
+
+
+def set_state(root: str, lab: str, spec: str, up: bool, machine: Machine,
+              echo: Any = None) -> End:
+    """Set end `spec` of a running lab up or down (`ip link set IF up|down` in its
+    namespace), recorded in the lab's log under "changes" like an impairment change, with
+    "state" instead of "impair". Its impairment stays; `netplay down` still removes the
+    whole lab. Returns the End."""
+    with state.lab_lock(root, lab):
+        data = _running(root, lab)
+        end = find_end(state.lab_topology(data, state.log_path(root, lab)), spec)
+        _record(root, lab, data, machine, echo, state_step(end, up), end,
+                {"state": "up" if up else "down"}, lambda rc, err: rc == 0)
+        return end
+
+
+def _running(root: str, lab: str) -> Dict[str, Any]:
+    """The log of a lab that is up; HostError otherwise."""
+    data = state.require_lab(root, lab)
+    if data.get("status") != steplog.UP:
+        raise HostError(f"lab {lab!r} is {data.get('status')}, not up; `netplay run` it "
+                        "first")
+    return data
+
+
+def _record(root: str, lab: str, data: Dict[str, Any], machine: Machine, echo: Any,
+            step: Step, end: End, what: Dict[str, Any],
+            succeeded: Callable[[int, str], bool]) -> Tuple[int, str]:
+    """Run step on the machine and append it, with what it changes and its result, to the
+    log's "changes" (the caller holds the lab's lock); StepFailed when not succeeded(rc,
+    stderr). Returns (rc, stderr)."""
+    rc, _, err, seconds = Runner(machine, echo).execute(step.argv)
+    applied = succeeded(rc, err)
+    entry = {"command": "link", "endpoint": end.name, **what, "applied": applied,
+             **step.to_dict(),
+             "result": {"rc": rc, "stderr": err.strip(), "duration": round(seconds, 4),
+                        "time": steplog.now()}}
+    data.setdefault("changes", []).append(entry)
+    data["updated"] = steplog.now()
+    steplog.write_json_atomic(state.log_path(root, lab), data)
+    if not applied:
+        raise StepFailed(f"`{step.shell()}` failed: {err.strip() or f'exit code {rc}'}")
+    return rc, err

@@ -10,3 +10,4 @@ COMMANDS += ["verify", "status", "exec", "graph", "capture"]  # issue 5: observi
 COMMANDS += ["clean"]  # issue 8: leftovers found by ownership marks
 COMMANDS += ["show", "doctor", "completion"]  # issue 9: expanded topologies, host checks, shell completion
 COMMANDS += ["link"]  # issue 6: link impairments changed at run time
+COMMANDS += ["ping"]  # issue 18: ping one node from another by name

@@ -1,14 +1,17 @@
 """netplay link LAB [NODE:IFACE] [--delay D] [--jitter J] [--loss L] [--rate R] [--clear]:
-impair one end of a running lab's link, or show what is in force.
+impair one end of a running lab's link, or show what is in force; netplay link LAB
+NODE:IFACE --down|--up: set the end down or up.
 
 The options give the end's whole impairment: what is not given is off (as `tc qdisc
-replace` does). The change is one `tc` command, recorded in the lab's log with its result.
+replace` does). The change is one `tc` command (`ip link set` for --down/--up), recorded
+in the lab's log with its result.
 """
 
 from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
-HELP = "change a running lab's link impairments (delay, jitter, loss, rate) or show them"
+HELP = ("change a running lab's link impairments (delay, jitter, loss, rate) or show them; "
+        "set an end down or up")
 
 
 def add_arguments(parser):
@@ -21,6 +24,11 @@ def add_arguments(parser):
     parser.add_argument("--loss", help="packets dropped, e.g. 1%%")
     parser.add_argument("--rate", help="bandwidth limit, e.g. 10mbit")
     parser.add_argument("--clear", action="store_true", help="remove the end's impairment")
+    updown = parser.add_mutually_exclusive_group()
+    updown.add_argument("--down", dest="state", action="store_const", const="down",
+                        help="set the end down (`ip link set IF down`); its impairment stays")
+    updown.add_argument("--up", dest="state", action="store_const", const="up",
+                        help="set the end up again")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the command; change nothing")
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -50,6 +58,8 @@ def main(args):
     from netplay.plan.tc import change_argv
 
     root = common.state_root(args)
+    if args.state:
+        return _set_state(args, root)
     wanted = _wanted(args)
     if wanted is not None and args.end is None:
         raise InputError("link: say which end to change, as in "
@@ -78,6 +88,36 @@ def main(args):
     elif not args.quiet:
         now = wanted.describe() if wanted else "no impairment"
         print(f"{args.lab} {end.name}: {note}" if note else f"{args.lab} {end.name}: {now}")
+    return EXIT_OK
+
+
+def _set_state(args, root):
+    """--down or --up: one `ip link set` in the end's namespace, recorded in the log."""
+    from netplay.core.errors import InputError
+    from netplay.lab import link, status
+    from netplay.model import impairment as impair
+
+    other = [f"--{k}" for k in (*impair.KEYS, "clear") if getattr(args, k) not in (None, False)]
+    if other:
+        raise InputError(f"link: --{args.state} sets the end's state only; change the "
+                         f"impairment ({other[0]}) in a command of its own")
+    if args.end is None:
+        raise InputError("link: say which end to set, as in "
+                         f"`netplay link {args.lab} NODE:IFACE --{args.state}`")
+    up = args.state == "up"
+    if args.dry_run:
+        _, topo, _ = status.load_lab(root, args.lab)
+        print(link.state_step(impair.find_end(topo, args.end), up).shell())
+        return EXIT_OK
+    from netplay.check import preflight
+
+    machine = common.machine()
+    preflight.require_root(machine)
+    end = link.set_state(root, args.lab, args.end, up, machine, echo=common.echo(args))
+    if args.json:
+        common.print_json({"lab": args.lab, "end": end.name, "state": args.state})
+    elif not args.quiet:
+        print(f"{args.lab} {end.name}: {args.state}")
     return EXIT_OK
 
 

@@ -1,0 +1,59 @@
+"""netplay ping LAB A B [-c N] [-4|-6] [--json]: echo requests from node A to node B (or
+B:IFACE, or an address), by name; exit 0 when every request got its reply, 1 otherwise.
+"""
+
+from netplay.cli.commands import common
+from netplay.core.errors import EXIT_FAILED, EXIT_OK
+
+HELP = "ping from one node of a running lab to another, by name (exit 0 on replies)"
+
+
+def add_arguments(parser):
+    parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
+    parser.add_argument("node", help="the node the requests are sent from")
+    parser.add_argument("dest", metavar="TARGET",
+                        help="a node (its address on a network the source shares, one per IP "
+                             "version), NODE:IFACE (that interface's), or an IP address")
+    parser.add_argument("-c", "--count", type=int, default=1, metavar="N",
+                        help="rounds of requests, one a second (default 1)")
+    family = parser.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6,
+                        help="IPv6 only")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _line(source, outcome):
+    target = outcome.target
+    where = f"{source} -> {target.label}" + \
+        (f" ({target.address})" if target.label != target.address else "")
+    if outcome.replies == outcome.sent:
+        return f"{where}: reply" if outcome.sent == 1 else \
+            f"{where}: {outcome.replies}/{outcome.sent} replies"
+    if outcome.sent == 1:
+        return f"{where}: no reply ({outcome.reason})"
+    return f"{where}: {outcome.replies}/{outcome.sent} replies ({outcome.reason})"
+
+
+def main(args):
+    from netplay.check import preflight
+    from netplay.core.errors import InputError
+    from netplay.lab import ping, status
+
+    if args.count < 1:
+        raise InputError(f"ping: -c {args.count}: give a count of at least 1")
+    machine = common.machine()
+    preflight.require_root(machine)
+    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
+    status.require_up(data, args.lab)
+    outcomes = ping.ping(topo, machine, args.node, args.dest, args.family, args.count)
+    ok = all(o.replies == o.sent for o in outcomes)
+    if args.json:
+        common.print_json({"lab": args.lab, "source": args.node, "ok": ok, "targets": [
+            {"target": o.target.label, "address": o.target.address, "sent": o.sent,
+             "replies": o.replies, "reason": o.reason} for o in outcomes]})
+    elif not args.quiet or not ok:
+        for outcome in outcomes:
+            print(_line(args.node, outcome))
+    return EXIT_OK if ok else EXIT_FAILED
