@@ -23,9 +23,12 @@ ICMP, ECHO_REPLY, ECHO_REQUEST = 1, 0, 8
 
 
 def read_pcap(path):
-    """The packets of a classic pcap file: [(linktype, bytes)]."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """The packets of a classic pcap file, or of pcap bytes: [(linktype, bytes)]."""
+    if isinstance(path, bytes):
+        data = path
+    else:
+        with open(path, "rb") as f:
+            data = f.read()
     magic = data[:4]
     if magic in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1"):
         endian = "<"
@@ -46,7 +49,8 @@ def read_pcap(path):
 
 
 def icmp_packets(path):
-    """(type, source, destination) of each IPv4 ICMP packet in an Ethernet pcap."""
+    """(type, source, destination) of each IPv4 ICMP packet in an Ethernet pcap (a file's
+    path or the bytes of one)."""
     out = []
     for linktype, frame in read_pcap(path):
         assert linktype == 1  # Ethernet
@@ -68,28 +72,33 @@ class Capture:
         env = dict(os.environ, NETPLAY_STATE_DIR=state_dir)
         self.proc = subprocess.Popen([sys.executable, "-m", "netplay", "capture", *args],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+                                     env=env, cwd=os.path.dirname(state_dir))
         self.err_lines = []
+        self.listening = 0
+        self.tcpdumps = sum(1 for a in args if ":" in a and not a.startswith("-")) or 1
         self.ready = threading.Event()
         self._reader = threading.Thread(target=self._read_err, daemon=True)
         self._reader.start()
 
     def _read_err(self):
-        for line in self.proc.stderr:
+        for raw in self.proc.stderr:
+            line = raw.decode(errors="replace")
             self.err_lines.append(line)
             if "listening on" in line:
-                self.ready.set()
+                self.listening += 1
+                if self.listening == self.tcpdumps:  # every tcpdump of the capture
+                    self.ready.set()
         self.ready.set()
 
     def wait_ready(self, timeout=20):
         assert self.ready.wait(timeout), "tcpdump never said it was listening"
         assert self.proc.poll() is None, ("capture ended early", self.err_lines)
 
-    def wait(self, timeout=20):
-        out = self.proc.stdout.read() if self.proc.stdout else ""
+    def wait(self, timeout=20, binary=False):
+        out = self.proc.stdout.read()
         rc = self.proc.wait(timeout)
         self._reader.join(5)
-        return rc, out, "".join(self.err_lines)
+        return rc, out if binary else out.decode(errors="replace"), "".join(self.err_lines)
 
     def stop(self, sig=signal.SIGINT):
         self.proc.send_signal(sig)
@@ -185,3 +194,78 @@ def test_capture_names_a_missing_interface_in_one_line(lab, netplay):
     assert result.rc == 2 and "NODE:IFACE" in result.err
     result = netplay("capture", "home", "laptop:eth1", "-c", "0")
     assert result.rc == 2 and "Traceback" not in result.err
+
+
+TWO_NODES = """
+name: npcap
+nodes:
+  a: {interfaces: {e0: {addresses: [10.211.0.1/24]}}}
+  b: {interfaces: {e0: {addresses: [10.211.0.2/24]}}}
+links:
+  - endpoints: [a:e0, b:e0]
+"""
+
+
+def test_w_dash_streams_pcap_on_stdout_and_nothing_else(lab, captures, tmp_path):
+    from conftest import write_topology
+
+    lab(write_topology(tmp_path, TWO_NODES, "npcap.yaml"), "--runtime", "netns")
+    cap = captures("npcap", "a:e0", "-w", "-", "-c", "2", "--", "icmp")
+    cap.wait_ready()
+    assert ping("a", "10.211.0.2").returncode == 0
+    rc, out, err = cap.wait(binary=True)
+    assert rc == 0, err
+    assert not (tmp_path / "-").exists()  # the capture's working directory
+    assert icmp_packets(out) == [(ECHO_REQUEST, "10.211.0.1", "10.211.0.2"),
+                                 (ECHO_REPLY, "10.211.0.2", "10.211.0.1")]
+    assert "2 packets captured" in err and "netplay: wrote" not in err
+
+
+def test_several_interfaces_merge_into_one_pcap_stream(lab, captures, tmp_path):
+    from conftest import write_topology
+
+    lab(write_topology(tmp_path, TWO_NODES, "npcap.yaml"), "--runtime", "netns")
+    cap = captures("npcap", "a:e0", "b:e0", "-w", "-", "-c", "4", "--", "icmp")
+    cap.wait_ready()  # both tcpdumps listen
+    assert ping("a", "10.211.0.2", count=2).returncode == 0
+    rc, out, err = cap.wait(binary=True)
+    assert rc == 0, err
+    # one global header, then 4 whole records: the first echo's request and reply, seen
+    # on both ends of the link (which two comes first between the interfaces may vary)
+    packets = icmp_packets(out)
+    assert len(packets) == 4, packets
+    assert packets.count((ECHO_REQUEST, "10.211.0.1", "10.211.0.2")) == 2, packets
+    assert packets.count((ECHO_REPLY, "10.211.0.2", "10.211.0.1")) == 2, packets
+    assert err.count("listening on e0") == 2
+
+
+def test_several_interfaces_stop_together_on_sigterm(lab, captures, tmp_path):
+    from conftest import write_topology
+
+    lab(write_topology(tmp_path, TWO_NODES, "npcap.yaml"), "--runtime", "netns")
+    cap = captures("npcap", "a:e0", "b:e0", "-w", "-", "--", "icmp")
+    cap.wait_ready()
+    assert ping("a", "10.211.0.2", count=3).returncode == 0
+    time.sleep(0.3)
+    cap.stop(signal.SIGTERM)
+    rc, out, err = cap.wait(binary=True)
+    assert rc == 0, err
+    packets = icmp_packets(out)
+    assert packets.count((ECHO_REQUEST, "10.211.0.1", "10.211.0.2")) == 6, packets
+    assert packets.count((ECHO_REPLY, "10.211.0.2", "10.211.0.1")) == 6, packets
+    assert err.count("6 packets captured") == 2, err
+
+
+def test_several_interfaces_without_w_dash_are_refused_in_one_line(lab, netplay, tmp_path):
+    from conftest import write_topology
+
+    lab(write_topology(tmp_path, TWO_NODES, "npcap.yaml"), "--runtime", "netns")
+    result = netplay("capture", "npcap", "a:e0", "b:e0", "--", "icmp")
+    assert result.rc == 2 and result.out == ""
+    assert result.err.strip() == (
+        "netplay: error: a:e0 b:e0: several interfaces are captured into one pcap stream "
+        "on stdout only; add -w - (e.g. `-w - > both.pcap` or `-w - | wireshark -k -i -`)")
+    result = netplay("capture", "npcap", "a:e0", "a:e0", "-w", "-")
+    assert result.rc == 2 and "named twice" in result.err
+    result = netplay("capture", "npcap", "a:e0", "b:e9", "-w", "-")
+    assert result.rc == 2 and "b:e9: no interface e9 in namespace b" in result.err

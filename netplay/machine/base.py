@@ -2,9 +2,10 @@
 
 A Machine runs commands (argv lists, never a shell string), finds programs, reads files,
 lists directories, says which user it acts as, hands out a client of its Docker daemon,
-and does the three host-side operations that are not one command with a result: echo
+and does the host-side operations that are not one command with a result: echo
 requests from inside namespaces (verify), an interactive command that takes over the
-terminal (exec), and a command streaming to the terminal until stopped (capture).
+terminal (exec), a command streaming to the terminal until stopped (capture), and
+commands whose output netplay reads as it comes (capture of several interfaces).
 
 Everything netplay does to or reads from a host goes through these methods, so a host can
 be this one (LocalMachine), a recording fake (FakeMachine) or, later, a remote host over
@@ -13,7 +14,7 @@ one documents and no others.
 """
 
 from abc import ABC, abstractmethod
-from typing import Any, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
+from typing import IO, Any, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
 Outcome = Tuple[int, str, str]  # a finished command: (exit code, stdout, stderr)
 Target = Tuple[Optional[str], str]  # what to ping: (namespace, None for the root one; address)
@@ -35,6 +36,21 @@ def check_argv(argv: List[str]) -> List[str]:
             not all(isinstance(a, str) for a in argv):
         raise TypeError(f"a command is a non-empty list of strings, not {argv!r}")
     return list(argv)
+
+
+class Stream(ABC):
+    """A command started by Machine.stream, running on the host: its standard output
+    to read as it comes, a way to ask it to stop, its end to wait for."""
+
+    stdout: IO[bytes]  # the command's standard output, bytes, read as they are written
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Ask the command to stop (SIGINT), if it still runs; it may flush and exit."""
+
+    @abstractmethod
+    def wait(self) -> int:
+        """Wait for the command's end: its exit code (128 + N when signal N ended it)."""
 
 
 class Machine(ABC):
@@ -105,3 +121,10 @@ class Machine(ABC):
         when signal N ended it).
 
         Side effects: whatever argv does; signal handlers are restored afterwards."""
+
+    @abstractmethod
+    def stream(self, argv: List[str]) -> Stream:
+        """Start argv on the host with an empty stdin, its stdout a pipe netplay reads
+        (bytes, as they are written) and its stderr the terminal's, and return at once.
+
+        Side effects: whatever argv does, until it exits or Stream.stop asks it to."""

@@ -12,12 +12,14 @@ LocalMachine and the real kernel.
     assert fake.argvs() == [...]
 """
 
+import io
 import threading
 from dataclasses import dataclass
 from typing import (Any, Callable, Dict, Iterable, List, NoReturn, Optional, Sequence, Tuple,
                     Union)
 
-from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
+from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Stream, Target,
+                                  check_argv)
 
 Predicate = Callable[[List[str], Optional[str]], bool]  # (argv, stdin) -> does it match
 Responder = Callable[[List[str], Optional[str]], Outcome]  # (argv, stdin) -> the outcome
@@ -29,7 +31,7 @@ class Call:
 
     argv: List[str]
     stdin: Optional[str] = None
-    kind: str = "run"  # "run", "exec" (exec_interactive) or "attached" (run_attached)
+    kind: str = "run"  # "run", "exec" (exec_interactive), "attached" (run_attached), "stream"
 
 
 class Replaced(Exception):
@@ -38,6 +40,21 @@ class Replaced(Exception):
     def __init__(self, argv: List[str]) -> None:
         super().__init__(argv)
         self.argv = argv
+
+
+class FakeStream(Stream):
+    """A started command's canned output, read from memory; stop() is recorded."""
+
+    def __init__(self, data: bytes, rc: int) -> None:
+        self.stdout = io.BytesIO(data)
+        self.rc = rc
+        self.stopped = False
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def wait(self) -> int:
+        return self.rc
 
 
 class FakeMachine(Machine):
@@ -59,6 +76,8 @@ class FakeMachine(Machine):
         self.calls: List[Call] = []
         self.pinged: List[Target] = []
         self._rules: List[Tuple[Union[List[str], Predicate], Responder]] = []
+        self._feeds: Dict[Tuple[str, ...], Tuple[bytes, int]] = {}  # stream argv -> output
+        self.streams: List[FakeStream] = []  # every stream started, in order
         self._lock = threading.Lock()  # the runner runs docker commands from threads
 
     def answer(self, match: Union[List[str], Predicate], rc: int = 0, out: str = "",
@@ -68,6 +87,10 @@ class FakeMachine(Machine):
         over an earlier one that matches the same command."""
         responder = reply or (lambda argv, stdin: (rc, out, err))
         self._rules.append((match if callable(match) else list(match), responder))
+
+    def feed(self, argv: List[str], data: bytes, rc: int = 0) -> None:
+        """What stream(argv) writes to its stdout (bytes), and its exit code."""
+        self._feeds[tuple(argv)] = (data, rc)
 
     def argvs(self, kind: str = "run") -> List[List[str]]:
         """The argv of every call of this kind, in order."""
@@ -122,3 +145,12 @@ class FakeMachine(Machine):
     def run_attached(self, argv: List[str]) -> int:
         argv = self._record(argv, None, "attached")
         return self._outcome(argv, None)[0]
+
+    def stream(self, argv: List[str]) -> Stream:
+        argv = self._record(argv, None, "stream")
+        data, rc = self._feeds.get(tuple(argv), (b"", 0))
+        if argv[0] in self.missing:
+            data, rc = b"", EXIT_NOT_FOUND
+        handle = FakeStream(data, rc)
+        self.streams.append(handle)
+        return handle

@@ -12,7 +12,27 @@ import subprocess
 from typing import Any, ClassVar, List, NoReturn, Optional, Sequence, Set, Tuple
 
 from netplay.machine import pinger
-from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
+from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Stream, Target,
+                                  check_argv)
+
+
+class LocalStream(Stream):
+    """A process of this host whose stdout netplay reads through a pipe."""
+
+    def __init__(self, argv: List[str]) -> None:
+        # bufsize 0: read() hands out what the pipe holds, so packets pass as they come
+        self._proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      bufsize=0)
+        assert self._proc.stdout is not None
+        self.stdout = self._proc.stdout
+
+    def stop(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)
+
+    def wait(self) -> int:
+        rc = self._proc.wait()
+        return 128 - rc if rc < 0 else rc
 
 
 class LocalMachine(Machine):
@@ -101,3 +121,6 @@ class LocalMachine(Machine):
             for s, handler in old.items():
                 signal.signal(s, handler)
         return 128 - rc if rc < 0 else rc
+
+    def stream(self, argv: List[str]) -> Stream:
+        return LocalStream(check_argv(argv))

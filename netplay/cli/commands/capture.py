@@ -1,13 +1,16 @@
-"""netplay capture LAB NODE:IFACE [-w FILE.pcap] [-c N] [-- FILTER]: tcpdump inside a node.
+"""netplay capture LAB NODE:IFACE... [-w FILE.pcap|-] [-c N] [-- FILTER]: tcpdump in a node.
 
 tcpdump runs in the node's namespace (`ip netns exec`, for containers too: their
-namespace is named), printing packets or writing a pcap file that Wireshark opens. It
-stops after -c N packets, or cleanly on Ctrl-C or SIGTERM, which are passed to tcpdump
-so that it flushes the file and prints its counts.
+namespace is named), printing packets or writing a pcap file that Wireshark opens, or
+with `-w -` a pcap stream on stdout (`| wireshark -k -i -`). It stops after -c N packets,
+or cleanly on Ctrl-C or SIGTERM, which are passed to tcpdump so that it flushes the file
+and prints its counts. Several NODE:IFACE are captured by one tcpdump each, merged into
+one pcap stream (`-w -` only; netplay.lab.capture).
 """
 
 import argparse
 import os
+import re
 import sys
 
 from netplay.cli.commands import common
@@ -17,17 +20,26 @@ HELP = "capture packets on a node's interface with tcpdump (print them or write 
 
 def _options(parser):
     parser.add_argument("-w", "--write", metavar="FILE.pcap",
-                        help="write packets to this pcap file instead of printing them")
+                        help="write packets to this pcap file instead of printing them; "
+                             "- streams pcap to stdout (e.g. | wireshark -k -i -)")
     parser.add_argument("-c", "--count", type=int, metavar="N",
                         help="stop after N packets")
 
 
-def split_rest(args):
-    """Options after NODE:IFACE and the filter after `--`.
+# another NODE:IFACE after the first: one colon, so that neither an IPv6 address nor a MAC
+# (which a filter holds after a keyword anyway) is taken for one
+_TARGET = re.compile(r"[^\s:-][^\s:]*:[^\s:]+")
 
-    Everything after NODE:IFACE reaches us unparsed (so that a filter may hold words
-    that look like options), so the options there are parsed here, before `--`."""
+
+def split_rest(args):
+    """More NODE:IFACE (into args.targets), options after them, and the filter after `--`.
+
+    Everything after the first NODE:IFACE reaches us unparsed (so that a filter may hold
+    words that look like options), so the options there are parsed here, before `--`."""
     rest = list(args.filter)
+    args.targets = [args.target]
+    while rest and _TARGET.fullmatch(rest[0]):
+        args.targets.append(rest.pop(0))
     if "--" in rest:
         cut = rest.index("--")
         opts, expression = rest[:cut], rest[cut + 1:]
@@ -56,7 +68,8 @@ def add_arguments(parser):
     parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
     parser.add_argument("target", metavar="NODE:IFACE",
                         help="the interface to listen on, e.g. router:eth1 or home:laptop_eth1 "
-                             "(a bridge alone means the bridge device)")
+                             "(a bridge alone means the bridge device); more NODE:IFACE may "
+                             "follow, merged into one pcap stream with -w -")
     _options(parser)
     parser.add_argument("filter", nargs=argparse.REMAINDER, metavar="-- FILTER",
                         help="a tcpdump filter expression after --, e.g. -- icmp")
@@ -90,22 +103,12 @@ def tcpdump_argv(ns, ifname, write=None, count=None, expression=()):
     return ["ip", "netns", "exec", ns, *argv] if ns else argv
 
 
-def main(args):
+def check_target(machine, topo, text):
+    """(namespace, ifname, shown) of NODE:IFACE, after checking it is there on the host."""
+    from netplay.core.errors import InputError
     from netplay.observe import ip as observe
-    from netplay.check import preflight
-    from netplay.lab import status
-    from netplay.core.errors import HostError, InputError
 
-    expression = split_rest(args)
-    if args.count is not None and args.count < 1:
-        raise InputError(f"-c: expected a number of packets of 1 or more, got {args.count}")
-    machine = common.machine()
-    preflight.require_root(machine)
-    if not machine.which("tcpdump"):
-        raise HostError("tcpdump not found on this host; install it (apt-get install tcpdump)")
-    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
-    status.require_up(data, args.lab)
-    ns, ifname, shown = parse_target(topo, args.target)
+    ns, ifname, shown = parse_target(topo, text)
     if ns is not None and ns not in observe.netns_names(machine):
         raise InputError(f"{shown}: namespace {ns} is missing "
                          f"(`netplay verify {topo.name}` says what else is wrong)")
@@ -114,14 +117,70 @@ def main(args):
         raise InputError(f"{shown}: no interface {ifname} in "
                          f"{'namespace ' + ns if ns else 'the root namespace'}; it has "
                          f"{', '.join(sorted(names)) or 'none'}")
-    write = os.path.abspath(args.write) if args.write else None
-    if write and not os.path.isdir(os.path.dirname(write)):
+    return ns, ifname, shown
+
+
+def check_write(args):
+    """The -w argument as tcpdump gets it: "-" (stdout), an absolute path, or None."""
+    from netplay.core.errors import InputError
+
+    if len(args.targets) > 1 and args.write != "-":
+        raise InputError(f"{' '.join(args.targets)}: several interfaces are captured into "
+                         f"one pcap stream on stdout only; add -w - (e.g. `-w - > both.pcap` "
+                         f"or `-w - | wireshark -k -i -`)")
+    if len(set(args.targets)) < len(args.targets):
+        raise InputError(f"{' '.join(args.targets)}: an interface is named twice")
+    if args.write in (None, "-"):
+        return args.write
+    write = os.path.abspath(args.write)
+    if not os.path.isdir(os.path.dirname(write)):
         raise InputError(f"-w {args.write}: no such directory {os.path.dirname(write)}")
-    argv = tcpdump_argv(ns, ifname, write, args.count, expression)
+    return write
+
+
+def merge(machine, captures, count):
+    """Several tcpdumps merged into one pcap stream on stdout; Ctrl-C and SIGTERM stop
+    every one (each flushes and prints its counts on stderr)."""
+    import signal
+
+    from netplay.lab.capture import Merge
+
+    merged = Merge(machine, captures, sys.stdout.buffer, count)
+    old = {s: signal.signal(s, lambda signum, frame: merged.stop())
+           for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return merged.run()
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def main(args):
+    from netplay.check import preflight
+    from netplay.lab import status
+    from netplay.core.errors import HostError, InputError
+
+    expression = split_rest(args)
+    if args.count is not None and args.count < 1:
+        raise InputError(f"-c: expected a number of packets of 1 or more, got {args.count}")
+    write = check_write(args)
+    machine = common.machine()
+    preflight.require_root(machine)
+    if not machine.which("tcpdump"):
+        raise HostError("tcpdump not found on this host; install it (apt-get install tcpdump)")
+    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
+    status.require_up(data, args.lab)
+    captures = []
+    for text in args.targets:
+        ns, ifname, shown = check_target(machine, topo, text)
+        captures.append((shown, tcpdump_argv(ns, ifname, write, args.count, expression)))
     if args.verbose:
-        common.echo(args)(argv)
+        for _, argv in captures:
+            common.echo(args)(argv)
     sys.stdout.flush()
-    rc = machine.run_attached(argv)  # Ctrl-C and SIGTERM go to tcpdump, which flushes
-    if write and rc == 0 and not args.quiet:
+    if len(captures) > 1:
+        return merge(machine, captures, args.count)
+    rc = machine.run_attached(captures[0][1])  # Ctrl-C and SIGTERM go to tcpdump, which flushes
+    if write not in (None, "-") and rc == 0 and not args.quiet:
         print(f"netplay: wrote {write}", file=sys.stderr)
     return rc
