@@ -92,6 +92,16 @@ def test_a_root_namespace_route_leads_only_into_the_lab(lab, tmp_path, route, me
     assert message in one_line_error(result)
 
 
+def test_a_root_namespace_route_out_of_the_lab_is_refused_at_load(netplay, tmp_path):
+    """Checked at load, not only before a run as root: a dry run, show and the export of a
+    log holding such a route refuse it as well."""
+    path = write_topology(tmp_path, HOST_ROUTE % "{to: 0.0.0.0/1, via: 10.251.9.2}")
+    for argv in (["run", "--dry-run", path], ["show", path]):
+        result = netplay(*argv)
+        assert result.rc == 2 and result.out == "", result
+        assert "0.0.0.0/1 is not inside any network of lab 'npt-hr'" in one_line_error(result)
+
+
 def test_a_root_namespace_route_into_the_lab_is_built(lab, tmp_path):
     lab(write_topology(tmp_path, HOST_ROUTE % "{to: 10.251.9.0/25, via: 10.251.9.2}"),
         name="npt-hr")

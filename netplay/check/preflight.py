@@ -82,39 +82,6 @@ def check_root_addresses(topo, machine):
                                  f"{dev}; choose a subnet the host does not use")
 
 
-def lab_networks(topo):
-    """Every network the lab's own addresses and subnets span."""
-    texts = [a for n in topo.nodes.values() for i in n.interfaces.values() for a in i.addresses]
-    texts += [a for b in topo.bridges.values() for a in b.addresses]
-    nets = [ipaddress.ip_interface(a).network for a in texts]
-    nets += [ipaddress.ip_network(s) for b in topo.bridges.values() for s in b.subnets]
-    nets += [ipaddress.ip_network(s) for link in topo.links for s in link.subnets]
-    return nets
-
-
-def check_root_routes(topo):
-    """A route that the lab adds to the root namespace (a host node's) leads only into the
-    lab's own networks: the root namespace's table is the host's, and a wider route (a
-    default, or 0.0.0.0/1) would send the host's own traffic into the lab. Pure: a log from
-    elsewhere is held to it before anything runs."""
-    nets = None
-    for node in topo.nodes.values():
-        if node.kind != "host":
-            continue
-        for i, route in enumerate(node.routes):
-            where = f"nodes.{node.name}.routes[{i}]"
-            if route.to == "default":
-                raise InputError(f"{where}: a default route in the root namespace would send "
-                                 "the host's own traffic into the lab; route only the lab's "
-                                 "subnets through it")
-            nets = lab_networks(topo) if nets is None else nets
-            dst = ipaddress.ip_network(route.to)
-            if not any(dst.version == n.version and dst.subnet_of(n) for n in nets):
-                raise InputError(f"{where}: {route.to} is not inside any network of lab "
-                                 f"{topo.name!r}, and a route in the root namespace leads only "
-                                 "into the lab; route each lab subnet instead")
-
-
 def check_docker(topo, cli):
     """The daemon answers and every image the lab needs is here (pulled if possible)."""
     if cli is None:
@@ -136,5 +103,4 @@ def check(topo, steps, machine, cli=None):
         containers = dockerstate.container_names(cli)
     check_names_free(topo, machine, containers)
     check_root_addresses(topo, machine)
-    check_root_routes(topo)
     kernel.check(topo, machine)  # dummy links, netem and tbf qdiscs: probed if needed

@@ -1,11 +1,45 @@
 """Routes of a topology checked against its addressing: every gateway reachable on a
 segment the node is on."""
 
+import ipaddress
 from typing import Dict, Iterable, Iterator, List, Optional, Set, Tuple
 
 from netplay.core import cidr
 from netplay.core.errors import InputError
 from netplay.model.topology import Bridge, Node, Route, Topology
+
+
+def lab_networks(topo: Topology) -> List["ipaddress.IPv4Network | ipaddress.IPv6Network"]:
+    """Every network the lab's own addresses and subnets span."""
+    texts = [a for n in topo.nodes.values() for i in n.interfaces.values() for a in i.addresses]
+    texts += [a for b in topo.bridges.values() for a in b.addresses]
+    nets = [ipaddress.ip_interface(a).network for a in texts]
+    nets += [ipaddress.ip_network(s) for b in topo.bridges.values() for s in b.subnets]
+    nets += [ipaddress.ip_network(s) for link in topo.links for s in link.subnets]
+    return nets
+
+
+def check_root_routes(topo: Topology, source: str) -> None:
+    """A route the lab adds to the root namespace (a host node's) leads only into the
+    lab's own networks: the root namespace's table is the host's, and a wider route (a
+    default, or 0.0.0.0/1) would send the host's own traffic into the lab. Checked at load,
+    so run, its dry run, show, replay and export (a log from elsewhere) all refuse it."""
+    nets = None
+    for node in topo.nodes.values():
+        if node.kind != "host":
+            continue
+        for i, route in enumerate(node.routes):
+            where = f"{source}: nodes.{node.name}.routes[{i}]"
+            if route.to == "default":
+                raise InputError(f"{where}: a default route in the root namespace would send "
+                                 "the host's own traffic into the lab; route only the lab's "
+                                 "subnets through it")
+            nets = lab_networks(topo) if nets is None else nets
+            dst = ipaddress.ip_network(route.to)
+            if not any(dst.version == n.version and dst.subnet_of(n) for n in nets):  # type: ignore[arg-type]
+                raise InputError(f"{where}: {route.to} is not inside any network of lab "
+                                 f"{topo.name!r}, and a route in the root namespace leads only "
+                                 "into the lab; route each lab subnet instead")
 
 
 def check_routing(topo: Topology, source: str) -> None:
@@ -22,7 +56,7 @@ def check_routing(topo: Topology, source: str) -> None:
                 raise InputError(f"{where}.nat.masquerade: {node.name} has no interface "
                                  f"{ifname!r}")
         if node.kind == "host":
-            continue  # the host's own routes may cover its gateways
+            continue  # the host's own routes may cover its gateways (see check_root_routes)
         for i, r, via in _unreachable_gateways(node, bridges_in.get(node.name, ())):
             version, ip = cidr.address(via)
             if cidr.is_link_local(version, ip):

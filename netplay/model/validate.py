@@ -14,7 +14,7 @@ from netplay.core.names import check_ifname, check_name, check_new_ifname
 from netplay.model import impairment as impairments
 from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
 from netplay.model.impairment import Impairment
-from netplay.model.routing import check_routing
+from netplay.model.routing import check_root_routes, check_routing
 from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node,
                                     Route, Topology)
 from netplay.model.wiring import check_graph, place_impairments
@@ -418,4 +418,5 @@ def _from_dict(raw: Any, source: str) -> Topology:
     if repeated:  # else no address is given twice anywhere, let alone on one segment
         check_unique_addresses(topo, source)
     check_routing(topo, source)
+    check_root_routes(topo, source)
     return topo
