@@ -9,6 +9,7 @@ import json
 import os
 import shlex
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -195,6 +196,26 @@ def test_export_refuses_a_directory_as_output(tmp_path, netplay):
     result = netplay("export", log, "-o", str(tmp_path))
     assert result.rc == 2 and "is a directory" in result.err
     assert "Traceback" not in result.err
+
+
+def test_export_never_replaces_what_is_not_a_regular_file(tmp_path, netplay):
+    """As root, writing a temporary file and renaming it over -o PATH replaced /dev/null or
+    /dev/full with the script (found in review). A FIFO and a symbolic link stand in for
+    device nodes here; both must survive as they were, and an existing file is replaced."""
+    log = write_log(tmp_path, TOPOLOGIES["levels-netns"])
+    fifo, link, target = tmp_path / "fifo", tmp_path / "link", tmp_path / "target"
+    os.mkfifo(fifo)
+    target.write_text("mine\n")
+    link.symlink_to(target)
+    for path in (fifo, link):
+        result = netplay("export", log, "-o", str(path))
+        assert result.rc == 2 and "is not a regular file" in result.err, result
+        assert "Traceback" not in result.err
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and os.path.islink(link)
+    assert target.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "link", "log.json", "target"]
+    result = netplay("export", log, "-o", str(target))
+    assert result.rc == 0 and target.read_text().startswith("#!/usr/bin/env bash")
 
 
 def test_export_renders_only_checked_steps(tmp_path, netplay):

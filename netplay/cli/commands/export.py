@@ -1,6 +1,8 @@
 """netplay export LOG.json: a recorded log as a plain bash script."""
 
+import errno
 import os
+import stat
 
 from netplay.core.errors import EXIT_OK, InputError
 
@@ -42,19 +44,34 @@ def main(args):
 
 
 def write_script(path, text):
-    """Write text to path as an executable file, replacing it atomically."""
-    if os.path.isdir(path):
+    """Write text to path as an executable file, replacing it atomically.
+
+    Only a regular file is replaced: as root, os.replace over /dev/null or a FIFO would
+    put the script where the device was. The temporary file is created new (O_EXCL), never
+    through a link someone left under its name."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise InputError(f"-o {path}: cannot write the script: {err.strerror}") from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise InputError(f"-o {path}: is a directory; name a file")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise InputError(f"-o {path}: is not a regular file (a device, FIFO, socket or "
+                         "symbolic link), which export does not replace; name a regular "
+                         "file, or leave -o out to write to standard output")
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o755)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o755)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o755)
         os.replace(tmp, path)
     except OSError as err:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        if err.errno != errno.EEXIST:  # else the file there is not ours to remove
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
         raise InputError(f"-o {path}: cannot write the script: {err.strerror}") from None
