@@ -65,6 +65,18 @@ def test_with_runtime_switches_container_nodes_and_image():
 
 
 BAD = [
+    # found in review: passed validation, then failed in `ip` or misled verify
+    ("name: x\nnodes: {a: {interfaces: {e0: {addresses: ['fe80::1%e0/64']}}}, b: {}}\n"
+     "links: [{endpoints: [a:e0, b:e0]}]\n", "prefix length and no zone"),
+    ("name: x\nnodes: {a: {interfaces: {e0: {addresses: [10.0.0.1/255.255.255.0]}}}, b: {}}\n"
+     "links: [{endpoints: [a:e0, b:e0]}]\n", "prefix length and no zone"),
+    ("name: x\nnodes: {a: {routes: [{to: 'fe80::%e0/64', dev: e0}]}}\n",
+     "is not 'default' or a CIDR network"),
+    ("name: x\nnodes: {a: {}, b: {}}\n"
+     "links: [{endpoints: [a:e0, b:e0], impair: {rate: 99999999999gbit}}]\n",
+     "from 8kbit to 1000gbit"),
+    ("name: x\nnodes: {a: {interfaces: {e0: {mtu: 1" + "0" * 5000 + "}}}}\n",
+     "too long to read"),
     ("name: x\nnodes: {a: {kind: netns}\n", "malformed YAML at line"),
     ("name: x\nnodes:\n  a: {}\n  a: {}\n", "duplicate key 'a'"),
     ("name: x\nnodes:\n  a: {adresses: []}\n", "unknown key 'adresses'"),

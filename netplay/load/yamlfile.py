@@ -61,6 +61,9 @@ def parse_yaml(text, source):
         raise InputError(f"{source}: malformed YAML at {where}: {err.problem}") from None
     except yaml.YAMLError as err:
         raise InputError(f"{source}: malformed YAML: {err}") from None
+    except ValueError:  # an integer of more than 4300 digits (int()'s limit)
+        raise InputError(f"{source}: a number in the file is too long to read (over 4300 "
+                         "digits); no value of a topology needs more than a few") from None
     except RecursionError:  # not expected past the depth check: still one line
         raise too_deep(source) from None
     except MemoryError:

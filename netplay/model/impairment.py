@@ -110,10 +110,14 @@ def check_loss(value: Any, where: str) -> str:
     return text
 
 
+MAX_RATE_BITS = 10 ** 12  # tbf's burst (10 ms at the rate) must fit tc's 32-bit byte count
+
+
 def check_rate(value: Any, where: str) -> str:
     text = value.strip().lower() if isinstance(value, str) else value
-    if not isinstance(text, str) or not _RATE.match(text) or rate_bits(text) < 8000:
-        raise InputError(f"{where}: {value!r} is not a rate of at least 8kbit with a unit "
+    if not isinstance(text, str) or not _RATE.match(text) or \
+            not 8000 <= rate_bits(text) <= MAX_RATE_BITS:
+        raise InputError(f"{where}: {value!r} is not a rate from 8kbit to 1000gbit with a unit "
                          "(e.g. 10mbit, 512kbit, 1gbit; bps units are bytes per second)")
     return text
 

@@ -70,6 +70,10 @@ def check_cidr(value: Any, where: str) -> str:
     multicast). A link-local address may be given (fe80::1 as a gateway); see _subnets."""
     if not isinstance(value, str) or "/" not in value:
         raise InputError(f"{where}: {value!r} is not an address with a prefix (e.g. 10.0.0.1/24)")
+    prefix = value.rpartition("/")[2]
+    if "%" in value or not (prefix.isascii() and prefix.isdigit()):  # `ip addr` takes neither
+        raise InputError(f"{where}: {value!r}: give the address with a prefix length and no "
+                         "zone, e.g. 10.0.0.1/24 or fe80::1/64")
     try:
         parsed = cidr.interface(value)
     except ValueError:
@@ -133,7 +137,8 @@ def _route(raw: Any, where: str) -> Route:
     to = raw["to"]
     if to != "default":
         try:
-            to = cidr.network_text(to) if isinstance(to, str) and "/" in to else None
+            to = cidr.network_text(to) if isinstance(to, str) and "/" in to and \
+                "%" not in to and to.rpartition("/")[2].isdigit() else None
         except ValueError:
             to = None
         if to is None:

@@ -14,7 +14,8 @@ def add_arguments(parser):
                         help="print the commands; change nothing (needs no root)")
     parser.add_argument("--runtime", choices=["netns", "docker"],
                         help="put container nodes on plain namespaces or on Docker containers "
-                             "(default: as the topology says, namespaces if no daemon answers)")
+                             "(default: as the topology says; namespaces if no daemon answers, unless a "
+                             "container node holds exec, cmd, binds, env or dns)")
     parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
                         help="default image for docker nodes ($NETPLAY_IMAGE, else the "
                              "topology's, else ubuntu); a node's own image wins")
