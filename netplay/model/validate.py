@@ -237,8 +237,9 @@ def _binds(value: Any, where: str) -> List[str]:
     out = []
     for bind in as_list(value, where):
         if not isinstance(bind, str) or not _BIND.match(bind):
-            raise InputError(f"{where}: {bind!r} is not HOST_PATH:CONTAINER_PATH[:ro], with "
-                             "both paths absolute (e.g. /srv/lab:/lab:ro)")
+            raise InputError(f"{where}: {bind!r} is not HOST_PATH:CONTAINER_PATH[:OPTIONS], "
+                             "both paths absolute, OPTIONS as `docker run -v` takes them "
+                             "(e.g. /srv/lab:/lab:ro)")
         out.append(bind)
     return out
 
