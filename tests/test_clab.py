@@ -17,6 +17,7 @@ from conftest import TEST_IMAGE, ip_json
 from netplay.core.errors import InputError
 from netplay.load import clab
 from netplay.load.resolve import resolve
+from netplay.load.yamlfile import parse_yaml, read_text
 from netplay.model.validate import from_dict
 from netplay.plan.build import plan
 
@@ -29,7 +30,8 @@ def write(tmp_path, text, name="np9.clab.yml"):
 
 def load(tmp_path, text, name="np9.clab.yml"):
     warnings = []
-    topo = clab.load_file(write(tmp_path, text, name), warn=warnings.append)
+    path = write(tmp_path, text, name)
+    topo = clab.load_data(parse_yaml(read_text(path), path), path, warn=warnings.append)
     return topo, warnings
 
 
@@ -279,7 +281,7 @@ def test_resolve_routes_containerlab_files_by_suffix_or_topology_key(tmp_path):
         topo = resolve(write(tmp_path, body, name))
         assert topo.name == "np9-route" and topo.nodes["na"].kind == "docker"
     own = write(tmp_path, "name: np9-own\nnodes: {a: {}}\n", "own.yaml")
-    assert not clab.is_clab_file(own)
+    assert not clab.is_clab_data(own, parse_yaml(read_text(own), own))
     assert resolve(own).nodes["a"].kind == "netns"
 
 

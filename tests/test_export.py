@@ -15,7 +15,7 @@ import subprocess
 import pytest
 
 from netplay.load import builtins
-from netplay.load.yamlfile import load_file
+from netplay.load.resolve import resolve
 from netplay.model.runtime import with_runtime
 from netplay.model.validate import from_dict
 from netplay.plan.build import plan
@@ -312,7 +312,7 @@ def exported(tmp_path, netplay, docker=False):
     text = OWN.format(image=TEST_IMAGE, container=CONTAINER if docker else "")
     if docker:
         text += CONTAINER_LINK
-    log = write_log(tmp_path, load_file(write_topology(tmp_path, text, "np13own.yaml")),
+    log = write_log(tmp_path, resolve(write_topology(tmp_path, text, "np13own.yaml")),
                     "np13own.json")
     build, down = tmp_path / "build.sh", tmp_path / "down.sh"
     assert netplay("export", log, "-o", str(build)).rc == 0

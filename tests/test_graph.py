@@ -173,7 +173,7 @@ def test_dot_of_home_shows_kinds_forwarding_and_routes():
 
 
 def test_dot_quotes_names_that_need_it(tmp_path):
-    from netplay.load.yamlfile import load_file
+    from netplay.load.resolve import resolve
 
     path = write_topology(tmp_path, """
 name: odd.names
@@ -183,7 +183,7 @@ nodes:
 links:
   - endpoints: [node-1.a:e.0, n2:e-1]
 """)
-    parsed = parse_dot(graph.to_dot(load_file(path)))
+    parsed = parse_dot(graph.to_dot(resolve(path)))
     assert set(parsed["nodes"]) == {"node-1.a", "n2"}
     assert edge_set(parsed) == {frozenset([("node-1.a", "e.0"), ("n2", "e-1")])}
 

@@ -18,7 +18,6 @@ import shlex
 
 from netplay.core.errors import InputError, one_line
 from netplay.core.names import check_ifname, check_name
-from netplay.load.yamlfile import parse_yaml, read_text
 from netplay.model.validate import as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict
 
 SUFFIXES = (".clab.yml", ".clab.yaml")
@@ -45,17 +44,6 @@ LINK_TYPES = ("veth", "host", "dummy")
 SKIPPED_LINK_TYPES = ("mgmt-net", "macvlan", "vxlan", "vxlan-stitch")
 
 
-def is_clab_file(path):
-    """True when path names a containerlab topology: by its suffix, or by a top-level
-    `topology:` key (netplay's own files have `nodes:` at the top)."""
-    if str(path).endswith(SUFFIXES):
-        return True
-    try:
-        return is_clab_data(path, parse_yaml(read_text(path), str(path)))
-    except InputError:
-        return False  # the ordinary loader reports it
-
-
 def is_clab_data(path, data):
     """True when data, parsed from the file at path, is a containerlab topology."""
     return str(path).endswith(SUFFIXES) or \
@@ -67,11 +55,6 @@ def _print_warning(message):
 
     # one_line: a key of the file is in the message, and may hold a newline or an escape
     print(f"netplay: warning: {one_line(message)}", file=sys.stderr)
-
-
-def load_file(path, warn=None):
-    """A Topology from a containerlab file; each left-out field is passed to warn()."""
-    return load_data(parse_yaml(read_text(path), str(path)), path, warn)
 
 
 def load_data(data, path, warn=None):

@@ -6,7 +6,6 @@ import yaml
 from netplay.core.errors import InputError
 from netplay.core.userfile import (MAX_DEPTH, MAX_VALUES, TOPOLOGY_LIMIT, check_depth, read_bytes,
                                    too_big, too_deep)
-from netplay.model.validate import from_dict
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -81,6 +80,3 @@ def read_text(path):
     except UnicodeDecodeError:
         raise InputError(f"{path}: the topology file is not UTF-8 text") from None
 
-
-def load_file(path):
-    return from_dict(parse_yaml(read_text(path), path), source=str(path))
