@@ -120,7 +120,7 @@ BAD = [
     ("impair: {loss: lots}", "not a loss percentage"),
     ("impair: {loss: [1]}", "not a loss percentage"),  # was a TypeError traceback
     ("impair: {rate: fast}", "not a rate"),
-    ("impair: {rate: 100bit}", "at least 8kbit"),
+    ("impair: {rate: 100bit}", "from 8kbit to 1000gbit"),
     ("impair: {latency: 5ms}", "unknown key 'latency'"),
     ("impair: [50ms]", "expected a mapping"),
 ]
