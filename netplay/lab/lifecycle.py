@@ -102,10 +102,11 @@ def up(topo, machine, root, cli=None, echo=None, progress=None):
 
 
 def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run",
-          progress=None):
+          progress=None, announce=None):
     """Run steps as lab `lab` under its lock, logging to its log; refuse if it is up.
 
-    check() runs under the lock before anything changes. Returns the log's path.
+    check() runs under the lock before anything changes; announce(argv), if given, is
+    called with each node command just before it runs. Returns the log's path.
     """
     with state.lab_lock(root, lab):
         existing = state.read_lab(root, lab)
@@ -116,7 +117,7 @@ def apply(lab, topology, steps, machine, root, echo=None, check=None, action="ru
             check()
         path = state.log_path(root, lab)
         log = steplog.StepLog.create(path, lab, topology, steps, action=action)
-        runner = Runner(machine, echo, progress)
+        runner = Runner(machine, echo, progress, announce=announce)
         try:
             runner.apply(log, steps)
         except StepFailed:

@@ -20,13 +20,11 @@ lab down.
 """
 
 import time
-from typing import Callable, List, Optional, Sequence
 
 from netplay.check import preflight
 from netplay.core.errors import InputError
 from netplay.lab import lifecycle as labs
 from netplay.model.runtime import uses_docker
-from netplay.plan.steps import Arg, Ref, Step
 from netplay.run import log as steplog, logcheck, state
 
 
@@ -45,42 +43,13 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exe
         logcheck.refuse_node_commands(checked, "replay runs")
     preflight.require_root(machine)
     topo, steps = checked.topology, checked.steps
-    if announce:
-        echo = announcing(steps, announce, echo)
     if cli is None and uses_docker(topo):
         cli = machine.docker()
     start = time.monotonic()
     path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
                       check=lambda: preflight.check(topo, steps, machine, cli),
-                      action="replay", progress=progress)
+                      action="replay", progress=progress, announce=announce)
     return labs.Summary.of(topo, steps, start, path)
-
-
-def announcing(steps: Sequence[Step], announce: Callable[[List[str]], None],
-               echo: Optional[Callable[[List[str]], None]] = None):
-    """An echo for the runner (which calls it with each command just before it runs) that
-    announces the node commands among steps, and passes every command on to echo (-v).
-
-    The runner knows commands, not steps: a command is a node command's when it matches one
-    argument for argument, a captured value (the container's PID of `nsenter --target`)
-    matching any. A node command that repeats another step word for word (an `exec` of
-    `sysctl -w net.ipv4.ip_forward=1` on a router) is announced at both."""
-    patterns = [step.argv for step in steps if step.node_command]
-    if not patterns:
-        return echo
-
-    def each(argv):
-        if any(_matches(pattern, argv) for pattern in patterns):
-            announce(argv)
-        if echo:
-            echo(argv)
-
-    return each
-
-
-def _matches(pattern: Sequence[Arg], argv: Sequence[str]) -> bool:
-    return len(pattern) == len(argv) and all(isinstance(p, Ref) or p == a
-                                             for p, a in zip(pattern, argv))
 
 
 def _key(step):

@@ -142,9 +142,10 @@ def groups(steps: Iterable[Step]) -> List[Tuple[str, List[Step], Any]]:
 class Runner:
     def __init__(self, machine: Machine, echo: Optional[Echo] = None,
                  progress: Optional[Progress] = None, batch: bool = True,
-                 workers: int = 8) -> None:
+                 workers: int = 8, announce: Optional[Echo] = None) -> None:
         self.machine = machine
         self.echo = echo  # called with each argv before it runs (verbose mode)
+        self.announce = announce  # called with each node command's argv before it runs
         self.progress = progress  # called as progress(done, total, step) after each step
         self.batch = batch  # False: one process per step, as a person would type them
         self.workers = workers  # docker commands (run, inspect, rm), netns delete batches at once
@@ -213,11 +214,16 @@ class Runner:
     def _run_group(self, kind: str, group: List[Step], key: Any,
                    values: Dict[str, str]) -> List[Optional[StepOutcome]]:
         """Run a group; one (rc, out, err, seconds) per step, None for steps not run."""
+        argvs = [step.resolve(values) for step in group]
+        if self.announce:
+            for step, argv in zip(group, argvs):
+                if step.node_command:
+                    self.announce(argv)
         if kind == "batch" and len(group) > 1:
-            return self._run_batch(key, [step.resolve(values) for step in group])
+            return self._run_batch(key, argvs)
         if kind == "parallel" and len(group) > 1:
-            return self._parallel([step.resolve(values) for step in group])
-        return [self.execute(step.resolve(values)) for step in group]
+            return self._parallel(argvs)
+        return [self.execute(argv) for argv in argvs]
 
     def _parallel(self, argvs: List[List[str]]) -> List[Optional[StepOutcome]]:
         """Run independent argvs at once, self.workers at a time; outcomes in argv order."""
