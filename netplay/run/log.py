@@ -9,6 +9,7 @@ See docs/log-format.md.
 
 import json
 import os
+import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Sequence, Union
@@ -38,6 +39,9 @@ class StepLog:
         self.data = data
         self._last_flush = 0.0
         self._interval = FLUSH_INTERVAL
+        # the runner records the steps of several hosts from a thread each: a result is
+        # never added while the file is being written out
+        self._lock = threading.RLock()
 
     @classmethod
     def create(cls, path: Union[str, "os.PathLike[str]"], lab: str, topology: Dict[str, Any],
@@ -56,17 +60,20 @@ class StepLog:
         return steps
 
     def record(self, index: int, result: Dict[str, Any]) -> None:
-        self.steps[index]["result"] = result
-        self.flush()
+        with self._lock:
+            self.steps[index]["result"] = result
+            self.flush()
 
     def record_teardown(self, entry: Dict[str, Any]) -> None:
-        self.data["teardown"].append(entry)
-        self.flush()
+        with self._lock:
+            self.data["teardown"].append(entry)
+            self.flush()
 
     def set_status(self, status: str) -> None:
-        self.data["status"] = status
-        self.data["updated"] = now()
-        self.flush(force=True)
+        with self._lock:
+            self.data["status"] = status
+            self.data["updated"] = now()
+            self.flush(force=True)
 
     def flush(self, force: bool = False) -> None:
         """Rewrite the file, at most once per FLUSH_INTERVAL unless forced, and at most
@@ -74,9 +81,10 @@ class StepLog:
         start = time.monotonic()
         if not force and start - self._last_flush < self._interval:
             return
-        write_json_atomic(self.path, self.data)
-        self._last_flush = time.monotonic()
-        self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
+        with self._lock:
+            write_json_atomic(self.path, self.data)
+            self._last_flush = time.monotonic()
+            self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
 
 
 def encode(data: Dict[str, Any]) -> Iterator[str]:

@@ -139,6 +139,10 @@ def groups(steps: Iterable[Step]) -> List[Tuple[str, List[Step], Any]]:
     return [(kind, group, key) for kind, key, group in runs]
 
 
+class Failure(Exception):
+    """A step failed (the message says which and how); nothing has been undone yet."""
+
+
 class Runner:
     def __init__(self, machine: Machine, echo: Optional[Echo] = None,
                  progress: Optional[Progress] = None, batch: bool = True,
@@ -164,17 +168,28 @@ class Runner:
         values = {} if values is None else values
         done: List[Step] = []
         try:
-            self._apply(log, steps, values, done)
+            self.run_steps(log, steps, values, done)
+        except Failure as failure:
+            raise self.rollback(log, done, str(failure)) from None
         except KeyboardInterrupt:  # SIGINT, or SIGTERM turned into it by the CLI
             raise self.rollback(log, done, f"interrupted after {len(done)} steps") from None
         return values
 
-    def _apply(self, log: "StepLog", steps: List[Step], values: Dict[str, str],
-               done: List[Step]) -> None:
-        index = {id(step): i for i, step in enumerate(steps)}
+    def run_steps(self, log: "StepLog", steps: List[Step], values: Dict[str, str],
+                  done: List[Step], index: Optional[Dict[int, int]] = None,
+                  total: Optional[int] = None,
+                  stop: Optional[threading.Event] = None) -> None:
+        """Run steps in order, logging each at its index in the log (index: id(step) ->
+        position, default its position in steps) and adding each to done before it runs;
+        raise Failure at the first failed step without undoing anything. When stop is
+        set (another host failed), return before the next group."""
+        index = index or {id(step): i for i, step in enumerate(steps)}
+        total = len(steps) if total is None else total
         plan: List[Tuple[str, List[Step], Any]] = \
             groups(steps) if self.batch else [("single", [s], None) for s in steps]
         for kind, group, key in plan:
+            if stop is not None and stop.is_set():
+                return
             done.extend(group)  # before they run: an interrupt mid-command still undoes them
             outcomes = self._run_group(kind, group, key, values)
             failed: Optional[Tuple[int, Step, StepOutcome]] = None
@@ -185,7 +200,7 @@ class Runner:
                 i = index[id(step)]
                 self._record(log, i, step, outcome, values)
                 if self.progress:
-                    self.progress(i + 1, len(steps), step)
+                    self.progress(i + 1, total, step)
                 if outcome[0] is None:  # unknown which batch line failed: undo them all
                     failed = failed or (i, step, outcome)
                 elif outcome[0] != 0:
@@ -195,12 +210,11 @@ class Runner:
                 i, step, (rc, _, err, _) = failed
                 what = f"step {i + 1} failed: `{step.shell()}`" if rc is not None else \
                     f"a batch of {len(group)} `ip` commands from step {i + 1} failed"
-                raise self.rollback(log, done, f"{what}: {err.strip() or f'exit code {rc}'}")
+                raise Failure(f"{what}: {err.strip() or f'exit code {rc}'}")
             for step in group:
                 if step.capture and not _valid_capture(values[step.capture]):
-                    raise self.rollback(log, done, f"step {index[id(step)] + 1}: "
-                                        f"`{step.shell()}` printed {values[step.capture]!r}, "
-                                        "not a running process's id")
+                    raise Failure(f"step {index[id(step)] + 1}: `{step.shell()}` printed "
+                                  f"{values[step.capture]!r}, not a running process's id")
 
     def _record(self, log: "StepLog", i: int, step: Step, outcome: StepOutcome,
                 values: Dict[str, str]) -> None:
@@ -272,7 +286,7 @@ class Runner:
 
     def rollback(self, log: "StepLog", done: List[Step], message: str) -> StepFailed:
         """Undo the steps that ran; return the StepFailed to raise, saying how it went."""
-        with _signals_held():  # a second Ctrl-C must not leave a half-undone lab
+        with signals_held():  # a second Ctrl-C must not leave a half-undone lab
             failures, _ = self.undo(log, done)
         log.data["rollback_clean"] = not failures
         if failures:
@@ -351,7 +365,7 @@ def _undo_groups(undos: Iterable[Step]) -> List[Tuple[str, Any, List[Step]]]:
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Ignore SIGINT and SIGTERM for the duration (only the main thread can)."""
     if threading.current_thread() is not threading.main_thread():
         yield
