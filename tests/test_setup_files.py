@@ -109,7 +109,17 @@ def test_vagrantfile_contents():
     assert re.search(r"privileged:\s*true", text)
 
 
-def test_vagrant_validate(tmp_path):
+def test_multihost_vagrantfile_defines_two_boxes_on_a_private_network():
+    text = (REPO / "vagrant" / "multihost" / "Vagrantfile").read_text()
+    boxes = dict(re.findall(r'"(host\d)" => "([0-9.]+)"', text))
+    assert sorted(boxes) == ["host1", "host2"], text
+    assert 'box.vm.network "private_network", ip: address' in text
+    assert "/netplay/scripts/setup.sh" in text
+    assert "ssh-keyscan" in text  # netplay checks host keys strictly: they must be known
+
+
+@pytest.mark.parametrize("where", [".", "vagrant/multihost"])
+def test_vagrant_validate(tmp_path, where):
     vagrant = shutil.which("vagrant")
     if vagrant is None:
         pytest.skip("vagrant is not installed (scripts/test.sh installs it)")
@@ -122,7 +132,7 @@ def test_vagrant_validate(tmp_path):
     # itself and ignore provider-specific settings.
     r = subprocess.run(
         [vagrant, "validate", "--ignore-provider"],
-        cwd=REPO,
+        cwd=REPO / where,
         env=env,
         capture_output=True,
         text=True,
