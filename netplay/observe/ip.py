@@ -63,6 +63,8 @@ class LinkState:
     peer_nsid: Optional[int] = None  # ... in this namespace's id for the peer's namespace
     peer_name: Optional[str] = None  # a peer in the same namespace is named instead
     peer: Optional[Tuple[Optional[str], str]] = None  # (namespace, ifname), once resolved
+    mtu: Optional[int] = None
+    vxlan: Optional["Vxlan"] = None  # a VXLAN device's tunnel, as the kernel holds it
 
     @property
     def state(self):
@@ -72,6 +74,24 @@ class LinkState:
         if self.operstate in ("UP", "UNKNOWN"):
             return "UP"
         return f"UP (no carrier: {self.operstate})"
+
+
+@dataclass(frozen=True)
+class Vxlan:
+    """A VXLAN device's tunnel: `ip -d -j` linkinfo's info_data."""
+
+    vni: Optional[int]
+    local: Optional[str]
+    remote: Optional[str]
+    port: Optional[int]
+
+
+def parse_vxlan(linkinfo):
+    """The Vxlan of a device's linkinfo, or None when it is not a VXLAN device."""
+    if not isinstance(linkinfo, dict) or linkinfo.get("info_kind") != "vxlan":
+        return None
+    data = linkinfo.get("info_data") or {}
+    return Vxlan(data.get("id"), data.get("local"), data.get("remote"), data.get("port"))
 
 
 @dataclass
@@ -115,7 +135,7 @@ def parse_links(data):
             name=raw["ifname"], ifindex=raw.get("ifindex", 0), up="UP" in flags,
             operstate=raw.get("operstate", "UNKNOWN"), kind=kind, addresses=addrs,
             master=raw.get("master"), peer_index=peer_index, peer_nsid=raw.get("link_netnsid"),
-            peer_name=peer_name)
+            peer_name=peer_name, mtu=raw.get("mtu"), vxlan=parse_vxlan(raw.get("linkinfo")))
     return out
 
 
