@@ -11,3 +11,8 @@ def owner_mark(lab: str) -> str:
     the alias of root-namespace devices and of each lab namespace's lo, and the comment
     of firewall rules. (Containers carry the label LAB_LABEL instead.)"""
     return f"netplay:{lab}"
+
+# Labs on several hosts: the UDP port of their VXLAN tunnels (IANA's, the kernel's and
+# containerlab's default) and the MTU an underlay network has unless a host says otherwise.
+VXLAN_PORT = 4789
+UNDERLAY_MTU = 1500

@@ -3,8 +3,10 @@ stores and that netplay.model.validate.from_dict loads back unchanged."""
 
 from typing import TYPE_CHECKING, Any, Dict
 
+from netplay.core.consts import UNDERLAY_MTU, VXLAN_PORT
+
 if TYPE_CHECKING:  # for annotations only: Topology.to_dict calls to_dict
-    from netplay.model.topology import Bridge, Interface, Link, Node, Topology
+    from netplay.model.topology import Bridge, Host, Interface, Link, Node, Topology
 
 
 def _iface_dict(iface: "Interface") -> Dict[str, Any]:
@@ -32,6 +34,10 @@ def _node_dict(node: "Node") -> Dict[str, Any]:
         out["role"] = node.role
     if node.forwarding:
         out["forwarding"] = True
+    if node.host is not None:
+        out["host"] = node.host
+    if node.weight != 1:
+        out["weight"] = node.weight
     if node.nat:
         out["nat"] = {"masquerade": list(node.nat)}
     if not node.loopback:
@@ -46,6 +52,8 @@ def _bridge_dict(bridge: "Bridge") -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     if bridge.namespace:
         out["namespace"] = bridge.namespace
+    if bridge.host is not None and not bridge.namespace:
+        out["host"] = bridge.host
     if not bridge.up:
         out["up"] = False
     if bridge.addresses:
@@ -56,6 +64,17 @@ def _bridge_dict(bridge: "Bridge") -> Dict[str, Any]:
              if p.impair}
     if ports:
         out["ports"] = ports
+    return out
+
+
+def host_to_dict(host: "Host") -> Dict[str, Any]:
+    out: Dict[str, Any] = {"ssh": host.ssh}
+    if host.address is not None:
+        out["address"] = host.address
+    if host.sudo:
+        out["sudo"] = True
+    if host.mtu != UNDERLAY_MTU:
+        out["mtu"] = host.mtu
     return out
 
 
@@ -78,6 +97,12 @@ def to_dict(topo: "Topology") -> Dict[str, Any]:
     out["image"] = topo.image
     if not topo.ipv6_link_local:
         out["ipv6_link_local"] = False
+    if topo.hosts:  # placed: the normalized form pins every node's host
+        out["hosts"] = {h.name: host_to_dict(h) for h in topo.hosts.values()}
+    vxlan = {k: v for k, v in (("port", topo.vxlan_port), ("vni_base", topo.vni_base))
+             if v is not None and (k != "port" or v != VXLAN_PORT)}
+    if vxlan:
+        out["vxlan"] = vxlan
     out["nodes"] = {n.name: _node_dict(n) for n in topo.nodes.values()}
     if topo.bridges:
         out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}

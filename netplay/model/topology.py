@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from netplay.core import cidr
+from netplay.core.consts import UNDERLAY_MTU, VXLAN_PORT
 from netplay.model.impairment import Impairment
 from netplay.model.serialize import to_dict
 
@@ -16,6 +17,7 @@ NODE_KINDS = ("netns", "host", "docker")
 RUNTIMES = ("netns", "docker")
 ROLES = ("router",)
 DEFAULT_IMAGE = "ubuntu"
+LOCAL = "local"  # the host of a lab without `hosts:`: the machine netplay runs on
 
 
 @dataclass
@@ -59,6 +61,8 @@ class Node:
     binds: List[str] = field(default_factory=list)  # docker: `-v SRC:DST[:OPTS]`
     role: Optional[str] = None  # "router": forwarding (IPv4 and IPv6), no reverse-path filter
     nat: List[str] = field(default_factory=list)  # interfaces it masquerades out of
+    host: Optional[str] = None  # which of the topology's hosts it lives on (None: no hosts)
+    weight: int = 1  # its share of a host, for `placement: auto`
 
     @property
     def namespace(self) -> Optional[str]:
@@ -74,6 +78,18 @@ class Bridge:
     up: bool = True
     addresses: List[str] = field(default_factory=list)
     subnets: List[str] = field(default_factory=list)  # networks its nodes' addresses come from
+    host: Optional[str] = None  # a root-namespace bridge's host (one inside a node: the node's)
+
+
+@dataclass
+class Host:
+    """A machine a lab spans, reached over ssh."""
+
+    name: str
+    ssh: str  # an ssh destination: [user@]host, or a Host of the ssh configuration
+    address: Optional[str] = None  # the underlay address its tunnels use (None: not known yet)
+    sudo: bool = False  # a non-root login: every command through `sudo -n`
+    mtu: int = UNDERLAY_MTU  # the MTU of its underlay network
 
 
 @dataclass(frozen=True)
@@ -111,6 +127,20 @@ class Topology:
     # address checks, multicast reports and router requests flood every bridge: O(N^2)
     # frames in a chain of N bridges). Addresses the topology gives still work.
     ipv6_link_local: bool = True
+    hosts: Dict[str, Host] = field(default_factory=dict)  # empty: a lab on this machine
+    vxlan_port: int = VXLAN_PORT  # the UDP port of the lab's tunnels
+    vni_base: Optional[int] = None  # the first VNI of its tunnels (None: from the lab's name)
+    placement: str = "manual"  # "auto": nodes without `host:` placed by netplay
+
+    def host_of(self, name: str) -> str:
+        """The host a node or bridge lives on: "local" for a lab without hosts; a bridge
+        inside a node's namespace lives on that node's host."""
+        if not self.hosts:
+            return LOCAL
+        if name in self.bridges:
+            bridge = self.bridges[name]
+            return self.host_of(bridge.namespace) if bridge.namespace else bridge.host or ""
+        return self.nodes[name].host or ""
 
     def namespace_of(self, name: str) -> Optional[str]:
         """The namespace of a node or bridge by name (None: root)."""

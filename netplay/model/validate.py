@@ -9,14 +9,17 @@ from contextlib import contextmanager
 from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from netplay.core import cidr
+from netplay.core.consts import VXLAN_PORT
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name, check_new_ifname
 from netplay.model import impairment as impairments
 from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
+from netplay.model.hosts import PLACEMENTS, check_placement, hosts_from_dict
 from netplay.model.impairment import Impairment
 from netplay.model.routing import check_root_routes, check_routing
 from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node,
                                     Route, Topology)
+from netplay.model.tunnels import MAX_VNI, set_tunnel_mtus
 from netplay.model.wiring import check_graph, place_impairments
 
 _IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*\Z")
@@ -157,7 +160,7 @@ def _route(raw: Any, where: str) -> Route:
 
 
 NODE_KEYS = ("kind", "interfaces", "routes", "forwarding", "loopback",
-             "image", "cmd", "dns", "env", "exec", "binds", "role", "nat")
+             "image", "cmd", "dns", "env", "exec", "binds", "role", "nat", "host", "weight")
 
 
 def _node(name: str, raw: Any, where: str) -> Node:
@@ -186,10 +189,19 @@ def _node(name: str, raw: Any, where: str) -> Node:
                          "use a netns node as the router")
     _docker_fields(node, raw, where)
     node.exec = _exec(raw.get("exec"), f"{where}.exec")
+    node.host = _host_name(raw.get("host"), f"{where}.host")
+    weight = raw.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000000:
+        raise InputError(f"{where}.weight: a whole number from 1 to 1000000, got {weight!r}")
+    node.weight = weight
     if node.exec and kind == "host":
         raise InputError(f"{where}.exec: netplay runs no commands in the root namespace; "
                          "use a netns or docker node")
     return node
+
+
+def _host_name(value: Any, where: str) -> Optional[str]:
+    return None if value is None else check_name(value, "host name", where, limit=32)
 
 
 def _routing_fields(node: Node, raw: Dict[Any, Any], where: str) -> None:
@@ -275,8 +287,9 @@ def check_image(value: Any, where: str) -> str:
 
 def _bridge(name: str, raw: Any, where: str) -> Bridge:
     check_new_ifname(name, where)
-    raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports"))
+    raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports", "host"))
     bridge = Bridge(name)
+    bridge.host = _host_name(raw.get("host"), f"{where}.host")
     if raw.get("namespace") is not None:
         bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
     bridge.up = _bool(raw.get("up", True), f"{where}.up")
@@ -375,7 +388,31 @@ def _port_name(other: Endpoint, bridge_end: Endpoint, where: str) -> str:
     return check_ifname(name, where)
 
 
-TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "nodes", "bridges", "links")
+TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "hosts", "placement", "vxlan",
+            "nodes", "bridges", "links")
+
+
+def _hosts_fields(topo: Topology, raw: Dict[Any, Any], source: str) -> None:
+    """`hosts:`, `placement:` and `vxlan: {port, vni_base}`."""
+    topo.hosts = hosts_from_dict(raw.get("hosts"), f"{source}: hosts")
+    placement = raw.get("placement", "manual")
+    if placement not in PLACEMENTS:
+        raise InputError(f"{source}: placement: {placement!r} is not one of "
+                         f"{', '.join(PLACEMENTS)}")
+    topo.placement = placement
+    vxlan = as_mapping(raw.get("vxlan"), f"{source}: vxlan", ("port", "vni_base"))
+    port = vxlan.get("port", VXLAN_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InputError(f"{source}: vxlan.port: a UDP port from 1 to 65535, got {port!r}")
+    topo.vxlan_port = port
+    base = vxlan.get("vni_base")
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int)
+                             or not 1 <= base <= MAX_VNI):
+        raise InputError(f"{source}: vxlan.vni_base: a VNI from 1 to {MAX_VNI}, got {base!r}")
+    topo.vni_base = base
+    if base is not None and base + len(topo.links) > MAX_VNI + 1:
+        raise InputError(f"{source}: vxlan.vni_base: {base} leaves too few VNIs for the "
+                         f"lab's links (the last VNI is {MAX_VNI}); give a smaller base")
 
 
 @contextmanager
@@ -406,6 +443,7 @@ def _from_dict(raw: Any, source: str) -> Topology:
     if raw.get("image") is not None:
         topo.image = check_image(raw["image"], f"{source}: image")
     topo.ipv6_link_local = _bool(raw.get("ipv6_link_local", True), f"{source}: ipv6_link_local")
+    _hosts_fields(topo, raw, source)
     for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
     ports = {}
@@ -418,6 +456,8 @@ def _from_dict(raw: Any, source: str) -> Topology:
     for i, lraw in enumerate(as_list(raw.get("links"), f"{source}: links")):
         topo.links.append(_link(lraw, f"{source}: links[{i}]", topo))
     check_graph(topo, source)
+    check_placement(topo, source)
+    set_tunnel_mtus(topo, source)
     place_impairments(topo, ports, source)
     used, repeated = addresses_given(topo)
     assign_addresses(topo, source, used)

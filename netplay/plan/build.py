@@ -12,7 +12,9 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from netplay.core import cidr
 from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
-from netplay.model.topology import Bridge, Endpoint, Link, Node, Topology
+from netplay.core.errors import InputError
+from netplay.model.topology import LOCAL, Bridge, Endpoint, Link, Node, Topology
+from netplay.model.tunnels import vnis
 from netplay.plan import tc
 from netplay.plan.steps import Arg, Ref, Step
 
@@ -34,30 +36,44 @@ def mark(ns: Optional[str], dev: str, lab: str, phase: str) -> Step:
 
 
 def plan(topo: Topology) -> List[Step]:
-    """The steps that build topo, in order."""
-    steps = [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")]
+    """The steps that build topo, in order, each on its host (Step.host)."""
+    host = topo.host_of
+    steps = [s for h in (list(topo.hosts) or [LOCAL])
+             for s in on(h, [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")])]
     pids = _pid_vars(topo)
-    nodes = [s for node in topo.nodes.values() for s in node_steps(topo, node, pids)]
+    nodes = [s for node in topo.nodes.values()
+             for s in on(host(node.name), node_steps(topo, node, pids))]
     # every `docker run` first, then every `docker inspect`, then the rest: the runner
     # starts the containers at once, reads their PIDs at once, and names their namespaces
     # in the root namespace's one `ip -batch`
     steps += sorted(nodes, key=_node_step_rank)
     off = forwarding_off(topo)
     for node in topo.nodes.values():  # before any device exists, so every device inherits
-        steps += settings_steps(topo, node, off.get(node.name, ()))
+        steps += on(host(node.name), settings_steps(topo, node, off.get(node.name, ())))
     for bridge in topo.bridges.values():
-        steps += bridge_steps(topo, bridge)
-    links = [link_steps(topo, link) for link in topo.links]
+        steps += on(host(bridge.name), bridge_steps(topo, bridge))
+    tunnels = vnis(topo)
+    links = [tunnel_steps(topo, link, tunnels[i]) if i in tunnels else
+             tuple(on(host(link.a.node), part) for part in link_steps(topo, link))
+             for i, link in enumerate(topo.links)]
     # every veth first, then every bridge port: each kind runs as one batch per namespace
     steps += [s for create, _ in links for s in create]
     steps += [s for _, attach in links for s in attach]
     for node in topo.nodes.values():
+        mine: List[Step] = []
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
-            steps.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
-        steps += config_steps(topo, node)
+            mine.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
+        steps += on(host(node.name), mine + config_steps(topo, node))
     steps += impair_steps(topo)
     for node in topo.nodes.values():  # once every link is up and configured
-        steps += exec_steps(node, pids)
+        steps += on(host(node.name), exec_steps(node, pids))
+    return steps
+
+
+def on(host: str, steps: List[Step]) -> List[Step]:
+    """steps, each set to run on host."""
+    for step in steps:
+        step.host = host
     return steps
 
 
@@ -211,6 +227,41 @@ def link_steps(topo: Topology, link: Link) -> Tuple[List[Step], List[Step]]:
     return steps, attach
 
 
+def tunnel_steps(topo: Topology, link: Link, vni: int) -> Tuple[List[Step], List[Step]]:
+    """A link between hosts: a VXLAN device on each end's host, made directly in the end's
+    namespace from the host's root namespace (whose UDP socket it keeps), each the end the
+    link would have had; then, as for a veth, the steps that join a bridge end to its
+    bridge: (create, attach)."""
+    create: List[Step] = []
+    attach: List[Step] = []
+    phase = f"link {link.a} -- {link.b}"
+    for end, other in ((link.a, link.b), (link.b, link.a)):
+        here, there = topo.host_of(end.node), topo.host_of(other.node)
+        ns = topo.namespace_of(end.node)
+        add = ["ip", "link", "add", end.iface, *(["netns", ns] if ns else []),
+               *_link_options(topo, link, end), "type", "vxlan", "id", str(vni),
+               "local", _underlay(topo, here), "remote", _underlay(topo, there),
+               "dstport", str(topo.vxlan_port)]
+        made = [Step(add, undo=None if ns else ["ip", "link", "delete", end.iface],
+                     phase=phase)]
+        if ns is None:
+            made.append(mark(None, end.iface, topo.name, phase))
+        create += on(here, made)
+        if topo.is_bridge(end.node):
+            bridge = topo.bridges[end.node]
+            attach += on(here, [Step(addif(ns, bridge.name, end.iface), phase=phase),
+                                *activate_steps(topo, ns, end.iface, bridge.up, phase)])
+    return create, attach
+
+
+def _underlay(topo: Topology, host: str) -> str:
+    address = topo.hosts[host].address
+    if address is None:  # found before planning (lab/hosts.with_addresses)
+        raise InputError(f"host {host}: its underlay address is not known; give it as "
+                         f"hosts.{host}.address")
+    return address
+
+
 def _link_options(topo: Topology, link: Link, end: Endpoint) -> List[str]:
     """`address MAC` and `mtu N` for one end (its interface's own MTU, else the link's)."""
     iface = topo.interface_at(end)
@@ -295,7 +346,8 @@ def impair_steps(topo: Topology) -> List[Step]:
             if iface.impair:
                 mtu = mtus.get(f"{owner.name}:{iface.name}", iface.mtu)
                 steps.append(Step(tc.set_argv(ns, iface.name, iface.impair, mtu=mtu),
-                                  phase=f"impair {owner.name}:{iface.name}"))
+                                  phase=f"impair {owner.name}:{iface.name}",
+                                  host=topo.host_of(owner.name)))
     return steps
 
 

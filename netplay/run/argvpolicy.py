@@ -4,7 +4,7 @@ applies it to every step of an untrusted log before re-planning the log's topolo
 
 import ipaddress
 import re
-from typing import List, Optional, Sequence, Set, cast
+from typing import Collection, List, Optional, Sequence, Set, cast
 
 from netplay.core.consts import LAB_LABEL, NETNS_DIR
 from netplay.core.errors import InputError
@@ -54,11 +54,12 @@ def show(argv: Sequence[Arg]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def check_step(step: Step, captured: Set[str]) -> None:
-    """Raise Refused if step (or its undo) is not a command netplay would run."""
-    if step.host != "local":
-        raise Refused(f"it runs on host {step.host!r}; netplay runs logged steps on this host "
-                      "only ('local')")
+def check_step(step: Step, captured: Set[str], hosts: Collection[str] = ("local",)) -> None:
+    """Raise Refused if step (or its undo) is not a command netplay would run; hosts: the
+    names of the log's hosts ("local" alone for a lab on one machine)."""
+    if step.host not in hosts:
+        raise Refused(f"it runs on host {step.host!r}, which is not one of the log's hosts "
+                      f"({', '.join(hosts)})")
     if any(c in step.phase for c in "\n\r\0"):
         raise Refused("its heading spans lines")
     for var in step.refs():

@@ -74,10 +74,13 @@ def check(data: Dict[str, Any], source: str) -> CheckedLog:
         check_name(lab, "lab name", "lab", limit=32)
     except InputError as err:
         raise InputError(f"{source}: {err}; refusing this log") from None
-    steps = checked_steps(data["steps"], source)
     raw_topo = data.get("topology")
     if not isinstance(raw_topo, dict):
         raise InputError(f"{source}: the log has no \"topology\" header; refusing it")
+    hosts = raw_topo.get("hosts")
+    steps = checked_steps(data["steps"], source,
+                          [str(h) for h in hosts] if isinstance(hosts, dict) and hosts
+                          else ["local"])
     topo = from_dict(raw_topo, source=f"{source}: topology")
     if topo.name != lab:
         raise InputError(f"{source}: the log is for lab {lab!r} but its topology is named "
@@ -99,15 +102,17 @@ def refuse_node_commands(checked: CheckedLog, doing: str) -> None:
                          "with --allow-exec")
 
 
-def checked_steps(raw_steps: List[Any], source: str) -> List[Step]:
-    """The logged steps as Steps, each checked against the per-argument policy."""
+def checked_steps(raw_steps: List[Any], source: str, hosts: Sequence[str] = ("local",)
+                  ) -> List[Step]:
+    """The logged steps as Steps, each checked against the per-argument policy; hosts:
+    the hosts the log's topology names (the re-plan proves each step's)."""
     steps: List[Step] = []
     captured: Set[str] = set()
     for i, raw in enumerate(raw_steps):
         where = f"{source}: steps[{i}]"
         step = steplog.step_from_dict(raw, where)
         try:
-            check_step(step, captured)
+            check_step(step, captured, hosts)
         except Refused as why:
             raise InputError(f"{where} `{show(step.argv)}`: {why}; refusing this log") from None
         if step.capture:
