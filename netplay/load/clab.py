@@ -16,6 +16,7 @@ Pure: reads the file, runs nothing.
 import os
 import shlex
 
+from netplay.core.consts import VXLAN_PORT
 from netplay.core.errors import InputError, one_line
 from netplay.core.names import check_ifname, check_name
 from netplay.model.validate import as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict
@@ -40,8 +41,8 @@ UNMODELED = {
     "network-mode": "netplay containers always run with --net=none",
     "entrypoint": "the image's entrypoint is kept",
 }
-LINK_TYPES = ("veth", "host", "dummy")
-SKIPPED_LINK_TYPES = ("mgmt-net", "macvlan", "vxlan", "vxlan-stitch")
+LINK_TYPES = ("veth", "host", "dummy", "vxlan")
+SKIPPED_LINK_TYPES = ("mgmt-net", "macvlan", "vxlan-stitch")
 
 
 def is_clab_data(path, data):
@@ -314,15 +315,17 @@ class _Converter:
             return self._brief(raw, where)
         if ltype in SKIPPED_LINK_TYPES:
             self.warn(f"{self.source}: {where}: link of type {ltype} left out; netplay "
-                      "models veth, host and dummy links")
+                      "models veth, host, dummy and vxlan links")
             return []
         if ltype not in LINK_TYPES:
             raise InputError(self.where(f"{where}.type: unknown link type {ltype!r}; "
-                                        f"containerlab's are veth, host, dummy, "
+                                        f"containerlab's are veth, host, dummy, vxlan, "
                                         f"{', '.join(SKIPPED_LINK_TYPES)}"))
         allowed = {"veth": ("type", "endpoints", "mtu", "labels", "vars"),
                    "host": ("type", "endpoint", "host-interface", "mtu", "labels", "vars"),
-                   "dummy": ("type", "endpoint", "mtu", "labels", "vars")}[ltype]
+                   "dummy": ("type", "endpoint", "mtu", "labels", "vars"),
+                   "vxlan": ("type", "endpoint", "remote", "vni", "udp-port", "mtu", "labels",
+                             "vars")}[ltype]
         for key in raw:
             if key not in allowed:
                 self.left_out(where, key, f"not a field of a {ltype} link")
@@ -341,12 +344,19 @@ class _Converter:
                 raise InputError(self.where(f"{where}: a host link needs `host-interface`"))
             check_ifname(hostif, self.where(f"{where}.host-interface"))
             return [self._veth([end, {"node": self._host(), "iface": hostif}], mtu)]
-        # dummy: an interface of its own in the node, connected to nothing
+        # dummy: an interface of its own in the node, connected to nothing; vxlan: one
+        # whose frames go to a remote VTEP
         if self.kinds.get(end["node"]) != "linux":
-            raise InputError(self.where(f"{where}.endpoint: a dummy interface belongs in a "
+            raise InputError(self.where(f"{where}.endpoint: a {ltype} interface belongs in a "
                                         "linux node"))
         iface = self._iface(end)
-        iface["kind"] = "dummy"
+        iface["kind"] = ltype
+        if ltype == "vxlan":
+            for key in ("remote", "vni"):
+                if raw.get(key) is None:
+                    raise InputError(self.where(f"{where}: a vxlan link needs `{key}`"))
+            iface["vxlan"] = {"id": raw["vni"], "remote": raw["remote"],
+                              "port": raw.get("udp-port", VXLAN_PORT)}
         if mtu is not None:
             iface["mtu"] = check_mtu(mtu, self.where(f"{where}.mtu"))
         return []
@@ -366,7 +376,7 @@ class _Converter:
             node = text.split(":", 1)[0]
             if node in ("mgmt-net", "macvlan") and node not in self.kinds:
                 self.warn(f"{self.source}: {where}: link to {node} left out; netplay models "
-                          "veth, host and dummy links")
+                          "veth, host, dummy and vxlan links")
                 return []
         parsed = []
         for i, text in enumerate(ends):

@@ -20,6 +20,9 @@ def _iface_dict(iface: "Interface") -> Dict[str, Any]:
         out["kind"] = iface.kind
     if iface.impair:
         out["impair"] = iface.impair.to_dict()
+    if iface.tunnel:
+        out["vxlan"] = {"id": iface.tunnel.vni, "remote": iface.tunnel.remote,
+                        "port": iface.tunnel.port}
     return out
 
 

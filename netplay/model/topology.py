@@ -20,6 +20,16 @@ DEFAULT_IMAGE = "ubuntu"
 LOCAL = "local"  # the host of a lab without `hosts:`: the machine netplay runs on
 
 
+@dataclass(frozen=True)
+class Tunnel:
+    """A VXLAN interface's own tunnel, to a VTEP the lab does not build (containerlab's
+    `type: vxlan` link): its VNI, the remote's address and UDP port."""
+
+    vni: int
+    remote: str
+    port: int = VXLAN_PORT
+
+
 @dataclass
 class Interface:
     name: str
@@ -27,8 +37,9 @@ class Interface:
     up: bool = True
     mac: Optional[str] = None  # its MAC address; None: the kernel's random one
     mtu: Optional[int] = None  # None: the link's mtu, else the kernel's default
-    kind: str = "veth"  # "veth": made by a link; "dummy": made alone (`type dummy`)
+    kind: str = "veth"  # "veth": made by a link; "dummy", "vxlan": made alone (`type ...`)
     impair: Optional[Impairment] = None  # delay/loss/rate on what it sends (its link's too)
+    tunnel: Optional[Tunnel] = None  # kind vxlan: where its frames go
 
 
 @dataclass

@@ -14,11 +14,11 @@ from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name, check_new_ifname
 from netplay.model import impairment as impairments
 from netplay.model.addressing import addresses_given, assign_addresses, check_unique_addresses
-from netplay.model.hosts import PLACEMENTS, check_placement, hosts_from_dict
+from netplay.model.hosts import PLACEMENTS, check_address, check_placement, hosts_from_dict
 from netplay.model.impairment import Impairment
 from netplay.model.routing import check_root_routes, check_routing
 from netplay.model.topology import (NODE_KINDS, ROLES, Bridge, Endpoint, Interface, Link, Node,
-                                    Route, Topology)
+                                    Route, Topology, Tunnel)
 from netplay.model.tunnels import MAX_VNI, set_tunnel_mtus
 from netplay.model.wiring import check_graph, place_impairments
 
@@ -97,7 +97,7 @@ def _address(value: Any, where: str) -> str:
         raise InputError(f"{where}: {value!r} is not a valid IP address") from None
 
 
-IFACE_KINDS = ("veth", "dummy")
+IFACE_KINDS = ("veth", "dummy", "vxlan")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 
@@ -120,7 +120,7 @@ def check_mtu(value: Any, where: str) -> int:
 
 def _interface(name: str, raw: Any, where: str) -> Interface:
     check_new_ifname(name, where)
-    raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair"))
+    raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair", "vxlan"))
     addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
     if raw.get("mac") is not None:
@@ -130,9 +130,25 @@ def _interface(name: str, raw: Any, where: str) -> Interface:
     iface.kind = raw.get("kind", "veth")
     if iface.kind not in IFACE_KINDS:
         raise InputError(f"{where}.kind: unknown interface kind {iface.kind!r}; use veth (made "
-                         "by a link) or dummy (made alone, connected to nothing)")
+                         "by a link), dummy (made alone, connected to nothing) or vxlan (a "
+                         "tunnel to a remote VTEP)")
+    if (iface.kind == "vxlan") != (raw.get("vxlan") is not None):
+        raise InputError(f"{where}: an interface of kind vxlan, and only one, takes "
+                         "`vxlan: {id: VNI, remote: ADDRESS, port: 4789}`")
+    if iface.kind == "vxlan":
+        iface.tunnel = _tunnel(raw["vxlan"], f"{where}.vxlan")
     iface.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
     return iface
+
+
+def _tunnel(raw: Any, where: str) -> Tunnel:
+    raw = as_mapping(raw, where, ("id", "remote", "port"), required=("id", "remote"))
+    vni, port = raw["id"], raw.get("port", VXLAN_PORT)
+    if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni <= MAX_VNI:
+        raise InputError(f"{where}.id: a VNI from 0 to {MAX_VNI}, got {vni!r}")
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InputError(f"{where}.port: a UDP port from 1 to 65535, got {port!r}")
+    return Tunnel(vni, check_address(raw["remote"], f"{where}.remote"), port)
 
 
 def _route(raw: Any, where: str) -> Route:

@@ -49,11 +49,12 @@ def place_interfaces(topo: Topology, source: str) -> None:
         claim(bridge.namespace, bridge.name, f"bridge {bridge.name}")
     for node in topo.nodes.values():
         for ifname, iface in list(declared[node.name].items()):
-            if iface.kind == "dummy":  # made alone, not by a link
+            if iface.kind in ("dummy", "vxlan"):  # made alone, not by a link
                 if node.kind == "host":
-                    raise InputError(f"{source}: nodes.{node.name}.interfaces.{ifname}: dummy "
-                                     "interfaces are made in netns or docker nodes only")
-                claim(node.namespace, ifname, f"dummy interface {node.name}:{ifname}")
+                    raise InputError(f"{source}: nodes.{node.name}.interfaces.{ifname}: "
+                                     f"{iface.kind} interfaces are made in netns or docker "
+                                     "nodes only")
+                claim(node.namespace, ifname, f"{iface.kind} interface {node.name}:{ifname}")
                 del declared[node.name][ifname]
     for i, link in enumerate(topo.links):
         for end in (link.a, link.b):

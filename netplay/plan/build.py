@@ -297,10 +297,15 @@ def config_steps(topo: Topology, node: Node) -> List[Step]:
     if node.loopback and ns:
         steps.append(Step(ip(ns, "link", "set", "lo", "up"), phase=phase))
     for iface in node.interfaces.values():
+        opts = [*(["address", iface.mac] if iface.mac else []),
+                *(["mtu", str(iface.mtu)] if iface.mtu else [])]
         if iface.kind == "dummy":  # an interface no link makes: made here, before its addresses
-            opts = [*(["address", iface.mac] if iface.mac else []),
-                    *(["mtu", str(iface.mtu)] if iface.mtu else [])]
             steps.append(Step(ip(ns, "link", "add", iface.name, *opts, "type", "dummy"),
+                              phase=phase))
+        elif iface.tunnel:  # made from the root namespace, which keeps its UDP socket
+            steps.append(Step(["ip", "link", "add", iface.name, "netns", node.name, *opts,
+                               "type", "vxlan", "id", str(iface.tunnel.vni), "remote",
+                               iface.tunnel.remote, "dstport", str(iface.tunnel.port)],
                               phase=phase))
         steps += [Step(ip(ns, "addr", "add", *_addr_args(a), "dev", iface.name), phase=phase)
                   for a in iface.addresses]
