@@ -251,3 +251,63 @@ def test_a_log_on_several_hosts_passes_its_checks_and_a_step_moved_to_another_ho
     foreign["steps"][0]["host"] = "elsewhere"
     with pytest.raises(InputError, match="not one of the log's hosts"):
         logcheck.check(foreign, "log.json")
+
+
+VXLAN_CLAB = """
+name: vx
+topology:
+  nodes:
+    n1: {kind: linux, image: alpine}
+  links:
+    - type: vxlan
+      endpoint: {node: n1, interface: eth1, mac: "02:00:00:00:00:04"}
+      remote: 198.51.100.12
+      vni: 100
+      udp-port: 4790
+"""
+
+
+def test_a_containerlab_vxlan_link_is_a_vxlan_interface_to_its_remote(tmp_path):
+    from netplay.load.resolve import resolve
+
+    path = tmp_path / "vx.clab.yml"
+    path.write_text(VXLAN_CLAB)
+    topo = resolve(str(path))
+    iface = topo.nodes["n1"].interfaces["eth1"]
+    assert (iface.kind, iface.tunnel.vni, iface.tunnel.remote, iface.tunnel.port) == \
+        ("vxlan", 100, "198.51.100.12", 4790)
+    steps = plan(topo)
+    made = [s.argv for s in steps if "vxlan" in s.argv]
+    assert made == [["ip", "link", "add", "eth1", "netns", "n1", "address", "02:00:00:00:00:04",
+                     "type", "vxlan", "id", "100", "remote", "198.51.100.12", "dstport",
+                     "4790"]]
+    assert from_dict(topo.to_dict(), "log").to_dict() == topo.to_dict()
+    without = VXLAN_CLAB.replace("      vni: 100\n", "")
+    path.write_text(without)
+    with pytest.raises(InputError, match=r"links\[0\]: a vxlan link needs `vni`"):
+        resolve(str(path))
+
+
+@pytest.mark.parametrize("vxlan, words", [
+    ("{id: 100}", "remote"),
+    ("{id: -1, remote: 198.51.100.1}", "vxlan.id"),
+    ("{id: 1, remote: 127.0.0.1}", "vxlan.remote"),
+    ("{id: 1, remote: 198.51.100.1, port: 70000}", "vxlan.port"),
+])
+def test_bad_vxlan_interfaces_are_one_line(vxlan, words):
+    refused(f"name: x\nnodes:\n  a: {{interfaces: {{t0: {{kind: vxlan, vxlan: {vxlan}}}}}}}\n",
+            words)
+    refused("name: x\nnodes:\n  a: {interfaces: {t0: {vxlan: {id: 1, remote: 198.51.100.1}}}}\n",
+            "kind vxlan")
+
+
+def test_a_hosts_file_places_a_lab_without_hosts_on_its_machines(tmp_path):
+    from netplay.load.resolve import on_hosts
+
+    one = on_hosts(load("name: one\nnodes:\n  a: {interfaces: {eth0: {}}}\n"
+                        "  b: {interfaces: {eth0: {}}}\nlinks:\n  - endpoints: [a:eth0, b:eth0]\n"),
+                   {"hosts": {"far": {"ssh": "root@198.51.100.40"}}}, "hosts.yaml")
+    assert {one.host_of(n) for n in one.nodes} == {"far"}
+    assert {s.host for s in plan(fill_addresses(one, {"far": "198.51.100.40"}))} == {"far"}
+    with pytest.raises(InputError, match="hosts.yaml: a hosts file is"):
+        on_hosts(load("name: one\nnodes: {a: {}}\n"), {"nodes": {}}, "hosts.yaml")

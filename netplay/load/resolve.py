@@ -7,13 +7,38 @@ from netplay.core.errors import InputError
 from netplay.core.userfile import directory_error
 from netplay.load import builtins, clab
 from netplay.load.yamlfile import parse_yaml, read_text
+from netplay.model.hosts import with_hosts
 from netplay.model.validate import from_dict
 
 
-def resolve(spec):
-    """A topology from a YAML file path or a built-in name. A bare word is a file only if
-    such a file exists (so `netplay run home` in / is the built-in, not the directory); a
-    directory or special file named as a topology is refused in one line."""
+def resolve(spec, hosts_file=None):
+    """A topology from a YAML file path or a built-in name, its hosts replaced by those of
+    hosts_file when given (`--hosts FILE`). A bare word is a file only if such a file
+    exists (so `netplay run home` in / is the built-in, not the directory); a directory or
+    special file named as a topology is refused in one line."""
+    topo = _resolve(spec)
+    if hosts_file is None:
+        return topo
+    return on_hosts(topo, parse_yaml(read_text(hosts_file), hosts_file), hosts_file)
+
+
+def on_hosts(topo, raw, source):
+    """topo on the machines of a hosts file's data (`hosts: {NAME: {ssh: ...}}`): a lab
+    with hosts has them mapped onto those machines; a lab without is placed onto them
+    (`placement: auto`: one host takes it whole), so any topology, a containerlab file
+    included, can be built on other machines without editing it."""
+    if topo.hosts:
+        return with_hosts(topo, raw, source)
+    data = topo.to_dict()
+    data["hosts"] = raw.get("hosts") if isinstance(raw, dict) else None
+    if not data["hosts"] or set(raw) - {"hosts"}:
+        raise InputError(f"{source}: a hosts file is `hosts: {{NAME: {{ssh: DESTINATION}}, "
+                         "...}`, naming one host or more, and nothing else")
+    data["placement"] = "auto"
+    return from_dict(data, source)
+
+
+def _resolve(spec):
     looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
     if looks_like_path or os.path.isfile(spec):  # ours, or containerlab's format
         if not os.path.exists(spec):

@@ -9,7 +9,7 @@ pinned). Links between nodes of different hosts become VXLAN tunnels (model/tunn
 
 import dataclasses
 import ipaddress
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from netplay.core.errors import InputError
 from netplay.core.names import check_name
@@ -22,7 +22,7 @@ PLACEMENTS = ("manual", "auto")
 MIN_UNDERLAY_MTU = 1280  # IPv6's minimum: a tunnel needs room for its headers above it
 
 
-def _as_dict(value: Any, where: str, allowed: Optional[tuple] = None) -> Dict[Any, Any]:
+def _as_dict(value: Any, where: str, allowed: Optional[Tuple[str, ...]] = None) -> Dict[Any, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -229,3 +229,13 @@ def with_hosts(topo: Topology, raw: Any, source: str) -> Topology:
                              f"(its hosts: {', '.join(topo.hosts)})")
     hosts = {n: new.get(n, h) for n, h in topo.hosts.items()}
     return dataclasses.replace(topo, hosts=hosts)
+
+
+def on_host(topo: Topology, host: str) -> Topology:
+    """The part of topo that host holds: its nodes and bridges, the links within it (a
+    link between hosts is a tunnel, checked on both: check/tunnels.py)."""
+    nodes = {n: node for n, node in topo.nodes.items() if topo.host_of(n) == host}
+    bridges = {b: bridge for b, bridge in topo.bridges.items() if topo.host_of(b) == host}
+    links = [link for link in topo.links
+             if topo.host_of(link.a.node) == host and topo.host_of(link.b.node) == host]
+    return dataclasses.replace(topo, nodes=nodes, bridges=bridges, links=links)
