@@ -46,6 +46,7 @@ packages=(
     python3-venv python3-pip
     docker.io tcpdump shellcheck graphviz busybox-static
     procps kmod ca-certificates
+    openssh-client openssh-server sudo
 )
 if (( with_vagrant )); then
     packages+=(vagrant)
@@ -53,6 +54,36 @@ fi
 
 is_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true) == installed ]]
+}
+
+# invoke-rc.d and deb-systemd-invoke start no service while policy-rc.d exits 101.
+POLICY=/usr/sbin/policy-rc.d
+made_policy=0
+quiet_services() {
+    if [[ ! -e $POLICY ]]; then
+        printf '#!/bin/sh\n# netplay setup.sh: start no service during this install\nexit 101\n' >"$POLICY"
+        chmod 0755 "$POLICY"
+        made_policy=1
+        trap 'rm -f -- "$POLICY"' EXIT
+    fi
+}
+end_quiet_services() {
+    if (( made_policy )); then
+        rm -f -- "$POLICY"
+        trap - EXIT
+        made_policy=0
+    fi
+    # Should a postinst have started the system's sshd all the same, stop it: it was
+    # not running before this install (the package was not installed).
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        if systemctl is-active --quiet ssh.service 2>/dev/null; then
+            log "stopping the ssh service the openssh-server package started"
+            systemctl stop ssh.service ssh.socket 2>/dev/null || true
+        fi
+    elif [[ -s /run/sshd.pid ]]; then
+        log "stopping the sshd the openssh-server package started"
+        kill -- "$(cat /run/sshd.pid)" 2>/dev/null || true
+    fi
 }
 
 missing=()
@@ -74,7 +105,15 @@ if (( ${#missing[@]} )); then
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update
+    # openssh-server is installed for its sshd binary only (the tests' simulated hosts
+    # each run one of their own): keep the package from starting the system's sshd.
+    if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+        quiet_services
+    fi
     apt-get install -y --no-install-recommends "${missing[@]}"
+    if [[ " ${missing[*]} " == *" openssh-server "* ]]; then
+        end_quiet_services
+    fi
 else
     log "all system packages already installed"
 fi

@@ -148,3 +148,38 @@ def write_topology(tmp_path, text, name="topo.yaml"):
     path = tmp_path / name
     path.write_text(text)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def _sim_keys():
+    """The client key and the simulated hosts' host key of this test session."""
+    import shutil
+    import tempfile
+
+    import simhost
+
+    where = tempfile.mkdtemp(prefix="npsim-keys-")
+    try:
+        yield simhost.make_keys(where)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@pytest.fixture
+def sim_hosts(_sim_keys):
+    """Start simulated hosts with `sims = sim_hosts(n)` (tests/simhost.py): sims[i].name is
+    "sim1".., sims[i].address its underlay address, sims.ssh_config the ssh configuration
+    that reaches them, sims.cut(i) / sims.mend(i) take sim i's link down and up. They are
+    stopped afterwards, even when the test fails."""
+    import simhost
+
+    started = []
+
+    def start(n):
+        sims = simhost.start(n, _sim_keys)
+        started.append(sims)
+        return sims
+
+    yield start
+    for sims in started:
+        sims.stop()
