@@ -1,4 +1,5 @@
-"""netplay export LOG.json: a recorded log as a plain bash script."""
+"""netplay export LOG.json: a recorded log as a plain bash script; a lab on several hosts as
+a directory of scripts, one per host and the driver run.sh (netplay.render.bash)."""
 
 import errno
 import os
@@ -14,7 +15,9 @@ def add_arguments(parser):
     parser.add_argument("log", metavar="LOG.json",
                         help="a step log (STATE_DIR/labs/LAB/log.json, or a copy of one)")
     parser.add_argument("-o", "--output", metavar="FILE",
-                        help="write the script to FILE, executable (default: standard output)")
+                        help="write the script to FILE, executable (default: standard output); "
+                             "for a lab on several hosts, a directory: HOST.sh for each host "
+                             "and run.sh, which runs them over ssh")
     parser.add_argument("--teardown", action="store_true",
                         help="write the teardown script instead: each undo, last first, of "
                              "what is the lab's (recorded by the build script or carrying the "
@@ -32,6 +35,10 @@ def main(args):
     checked = logcheck.load(args.log)
     if not args.teardown and not args.allow_exec:  # a teardown runs no node command
         logcheck.refuse_node_commands(checked, "export writes")
+    if checked.topology.hosts:
+        files = export.export_files(checked.topology, checked.steps, args.teardown)
+        write_directory(args.output, files, checked.lab)
+        return EXIT_OK
     render = export.teardown_script if args.teardown else export.build_script
     text = render(checked.topology, checked.steps)
     if args.output in (None, "-"):
@@ -41,6 +48,55 @@ def main(args):
     else:
         write_script(args.output, text)
     return EXIT_OK
+
+
+def write_directory(path, files, lab):
+    """Write files ({name: text}) into the directory path, each executable and replaced
+    atomically (write_script). path is made if it is missing; an existing one must be a
+    directory (not a link to one) that is empty or holds only files of these names."""
+    if path in (None, "-"):
+        raise InputError(f"lab {lab} spans several hosts, so export writes a directory of "
+                         "scripts (one per host, and run.sh); give -o DIR")
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as err:
+        raise InputError(f"-o {path}: cannot write the scripts: {err.strerror}") from None
+    if mode is None:
+        try:
+            os.mkdir(path, 0o755)
+        except OSError as err:
+            raise InputError(f"-o {path}: cannot make the directory: {err.strerror}") from None
+    elif stat.S_ISLNK(mode):
+        raise InputError(f"-o {path}: is a symbolic link, which export does not follow; name "
+                         "a new or empty directory")
+    elif not stat.S_ISDIR(mode):
+        raise InputError(f"-o {path}: is not a directory (lab {lab} spans several hosts, so "
+                         "export writes a directory of scripts); name a new or empty directory")
+    else:
+        _check_only_ours(path, files)
+    for name, text in files.items():
+        write_script(os.path.join(path, name), text)
+
+
+def _check_only_ours(path, files):
+    """Refuse a directory that holds anything but files named like the ones to write."""
+    from netplay.cli.commands import common
+
+    try:
+        found = common.machine().list_dir(path)  # the user's directory, on this machine
+    except OSError as err:
+        raise InputError(f"-o {path}: cannot read the directory: {err.strerror}") from None
+    for name in found or ():
+        if name not in files:
+            raise InputError(f"-o {path}: holds {name!r}, which export does not write (it "
+                             f"writes {', '.join(sorted(files))}); name a new or empty "
+                             "directory")
+        if not stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode):
+            raise InputError(f"-o {path}: {name} is not a regular file (a directory, device, "
+                             "FIFO, socket or symbolic link), which export does not replace; "
+                             "name a new or empty directory")
 
 
 def write_script(path, text):
