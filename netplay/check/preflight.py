@@ -3,9 +3,11 @@
 Each check raises one clear error naming what is wrong and how to fix it.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 import ipaddress
 
-from netplay.core.errors import HostError, InputError
+from netplay.core.errors import HostError, InputError, NetplayError
+from netplay.model.hosts import on_host
 from netplay.model.runtime import uses_docker
 from netplay.observe import containers as dockerstate, ip as observe, kernel
 from netplay.run.runner import PACKAGES, missing_programs
@@ -104,3 +106,67 @@ def check(topo, steps, machine, cli=None):
     check_names_free(topo, machine, containers)
     check_root_addresses(topo, machine)
     kernel.check(topo, machine)  # dummy links, netem and tbf qdiscs: probed if needed
+
+
+def tunnel_ids(steps):
+    """{(vni, port): the device} of the VXLAN devices steps create."""
+    out = {}
+    for step in steps:
+        argv = step.argv
+        if argv[:3] == ["ip", "link", "add"] and "vxlan" in argv and "id" in argv:
+            port = argv[argv.index("dstport") + 1] if "dstport" in argv else "4789"
+            out[(int(argv[argv.index("id") + 1]), int(port))] = argv[3]
+    return out
+
+
+def check_tunnels_free(topo, host, steps, machine):
+    """No VXLAN device of the host uses a VNI and port the lab's tunnels need there (the
+    kernel refuses a second one), and the host holds its underlay address."""
+    wanted = tunnel_ids(steps)
+    if not wanted:
+        return
+    address = topo.hosts[host].address
+    held = {a.get("local") for link in observe.addresses(machine)
+            for a in link.get("addr_info", [])}
+    if address not in held:
+        raise HostError(f"host {host}: its underlay address {address} is on none of its "
+                        f"interfaces; set hosts.{host}.address to one it holds")
+    used = observe.vxlans(machine)
+    for key, device in sorted(wanted.items()):
+        if key in used:
+            raise HostError(f"host {host}: VNI {key[0]} (UDP port {key[1]}), which {device} "
+                            f"needs, is in use by {used[key]}; give the lab other VNIs "
+                            "(`vxlan: {vni_base: N}`) or remove that device")
+
+
+def check_host(topo, host, steps, machine, cli=None):
+    """All checks for building host's part of topo with its steps on its machine."""
+    part = on_host(topo, host)
+    try:
+        require_root(machine)
+        require_programs(steps, machine)
+        check_names_free(part, machine)
+        check_root_addresses(part, machine)
+        kernel.check(part, machine)
+        check_tunnels_free(topo, host, steps, machine)
+    except NetplayError as err:
+        if str(err).startswith(f"host {host}: "):
+            raise
+        raise type(err)(f"host {host}: {err}") from None
+
+
+def check_hosts(topo, steps, machines, cli=None):
+    """check() for a lab on this host; check_host() on every host of one that spans
+    several, hosts at once (the first refusal, in the hosts' order, is raised)."""
+    if not topo.hosts:
+        check(topo, steps, next(iter(machines.values())), cli)
+        return
+    per_host = {}
+    for step in steps:
+        per_host.setdefault(step.host, []).append(step)
+    names = list(topo.hosts)
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        futures = [pool.submit(check_host, topo, h, per_host.get(h, []), machines[h], cli)
+                   for h in names]
+    for future in futures:
+        future.result()

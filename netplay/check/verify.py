@@ -8,9 +8,13 @@ the host should hold, and each fact checked against an observation), netplay.che
 source's namespace, by the machine's ping: netplay.machine.pinger on this host). Nothing
 here changes the host or is logged."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+from netplay.check import tunnels
 from netplay.check.expect import Check, Observed, evaluate, forwarding_keys
 from netplay.check.pingplan import ISOLATION_SAMPLE, MAX_REACH_PINGS, ping_plan
 from netplay.machine import pinger
+from netplay.model.hosts import on_host
 from netplay.observe import containers as dockerstate, ip as observe
 
 
@@ -78,3 +82,47 @@ def verify_lab(topo, machine, cli=None, pings=True, sample=ISOLATION_SAMPLE,
         plan = ping_plan(topo, sample, limit)
         checks += run_pings(topo, machine, plan.reach, plan.isolated)
     return checks, plan
+
+
+def verify_hosts(topo, machines, cli=None, pings=True, sample=ISOLATION_SAMPLE,
+                 limit=MAX_REACH_PINGS):
+    """verify_lab for a lab on this host ({"local": machine}); for a lab on several hosts,
+    each host's part observed and checked on its own machine (hosts at once), then its
+    tunnels (both ends, MTUs, a full-size ping through each), then the pings, each sent
+    from its source's host. Returns (checks, ping plan or None)."""
+    if not topo.hosts:
+        return verify_lab(topo, next(iter(machines.values())), cli, pings, sample, limit)
+    names = list(topo.hosts)
+    parts = {h: on_host(topo, h) for h in names}
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        seen = dict(zip(names, pool.map(lambda h: observe_lab(parts[h], machines[h]), names)))
+    checks = [c for h in names for c in evaluate(parts[h], seen[h])]
+    states = {h: seen[h].namespaces for h in names}
+    checks += [tunnels.check_end(end, states[end.host]) for end in tunnels.expected_ends(topo)]
+    checks += tunnels.check_mtus(topo, states)
+    plan = None
+    if pings:
+        checks += tunnels.run_full_pings(topo, machines)
+        plan = ping_plan(topo, sample, limit)
+        checks += run_host_pings(topo, machines, plan.reach, plan.isolated)
+    return checks, plan
+
+
+def run_host_pings(topo, machines, reach, isolated, deadline=pinger.PING_DEADLINE):
+    """run_pings with each ping sent from its source's host, hosts at once."""
+    jobs = [(p, True) for p in reach] + [(p, False) for p in isolated]
+    by_host = {}
+    for i, (path, _) in enumerate(jobs):
+        by_host.setdefault(topo.host_of(path.source), []).append(i)
+
+    def send(host):
+        targets = [(topo.nodes[jobs[i][0].source].namespace, jobs[i][0].address)
+                   for i in by_host[host]]
+        return machines[host].ping(targets, deadline)
+
+    replies = [None] * len(jobs)
+    with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
+        for host, answers in zip(by_host, pool.map(send, by_host)):
+            for i, reply in zip(by_host[host], answers):
+                replies[i] = reply
+    return [_ping_check(path, should, reply) for (path, should), reply in zip(jobs, replies)]

@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from netplay.check import preflight
 from netplay.core.errors import HostError, StepFailed
+from netplay.lab import hosts
+from netplay.machine.base import Machine
 from netplay.model.runtime import uses_docker, with_runtime
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.plan import build as planner
 from netplay.run import log as steplog, state
-from netplay.run.runner import Runner
+from netplay.run.fleet import Fleet
 
 
 # What a container node may hold that a plain namespace would lose or redirect: (key, what
@@ -91,19 +93,30 @@ def sizes(nodes, bridges, links):
     return f"{nodes} nodes, {bridges} bridges, {links} links"
 
 
-def up(topo, machine, root, cli=None, echo=None, progress=None):
-    """Build topo on machine, logging to the state directory. Returns a Summary."""
+def up(topo, machine, root, cli=None, echo=None, progress=None, ssh_config=None):
+    """Build topo on machine (this host), or on its hosts over ssh when it has `hosts:`,
+    logging to the state directory. Returns a Summary."""
+    topo = hosts.with_addresses(topo, machine, ssh_config)
     steps = planner.plan(topo)
     start = time.monotonic()
-    path = apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
-                 check=lambda: preflight.check(topo, steps, machine, cli),
-                 progress=progress)
+    with hosts.connected(topo, machine, root, ssh_config) as machines:
+        path = apply(topo.name, topo.to_dict(), steps, machines, root, echo=echo,
+                     check=lambda: preflight.check_hosts(topo, steps, machines, cli),
+                     progress=progress)
     return Summary.of(topo, steps, start, path)
 
 
-def apply(lab, topology, steps, machine, root, echo=None, check=None, action="run",
+def fleet(machines, echo=None, progress=None, announce=None):
+    """A Fleet of machines ({host: Machine}), or of one Machine: this host's ("local")."""
+    if isinstance(machines, Machine):
+        machines = {hosts.LOCAL: machines}
+    return Fleet(machines, echo, progress, announce=announce)
+
+
+def apply(lab, topology, steps, machines, root, echo=None, check=None, action="run",
           progress=None, announce=None):
-    """Run steps as lab `lab` under its lock, logging to its log; refuse if it is up.
+    """Run steps as lab `lab` on machines (a Machine, or {host: Machine}) under its lock,
+    logging to its log; refuse if it is up.
 
     check() runs under the lock before anything changes; announce(argv), if given, is
     called with each node command just before it runs. Returns the log's path.
@@ -117,7 +130,7 @@ def apply(lab, topology, steps, machine, root, echo=None, check=None, action="ru
             check()
         path = state.log_path(root, lab)
         log = steplog.StepLog.create(path, lab, topology, steps, action=action)
-        runner = Runner(machine, echo, progress, announce=announce)
+        runner = fleet(machines, echo, progress, announce)
         try:
             runner.apply(log, steps)
         except StepFailed:
@@ -142,9 +155,13 @@ def logged_steps(data, source):
     return out
 
 
-def down(lab, machine, root, echo=None, progress=None):
-    """Undo the lab's logged steps in reverse. Returns notes on objects already gone,
-    or None when the lab was not up."""
+def down(lab, machine, root, echo=None, progress=None, ssh_config=None):
+    """Undo the lab's logged steps in reverse, on each of its hosts. Returns notes on
+    objects already gone, or None when the lab was not up.
+
+    A host that cannot be reached keeps its part of the lab: the others are taken down,
+    the log names the hosts that are done (`hosts_down`), and StepFailed says the lab is
+    partly down; `down` again later finishes the rest."""
     if not state.log_path(root, lab).exists():  # before the lock, which would leave its file
         raise state.no_such_lab(root, lab)
     with state.lab_lock(root, lab):
@@ -157,17 +174,58 @@ def down(lab, machine, root, echo=None, progress=None):
                if (result is not None and result.get("rc") == 0)
                or (crashed and result is None)]
         log = steplog.StepLog(path, data)
-        runner = Runner(machine, echo, progress)
-        missing = _missing_containers(data, lab, machine)
-        failures, gone = runner.undo(log, ran)
-        _sweep_containers(lab, runner, log, failures)
-        gone = missing + gone
-        if failures:
-            log.set_status(steplog.FAILED)
-            raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(failures)} "
-                             f"(fix that and run `netplay down {lab}` again)")
-        log.set_status(steplog.DOWN)
-        return gone
+        topo = _hosts_of_log(data, path)
+        if topo is None:
+            return _down_here(lab, log, ran, machine, echo, progress)
+        return _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config)
+
+
+def _down_here(lab, log, ran, machine, echo, progress):
+    """down of a lab on this host."""
+    runner = fleet(machine, echo, progress)
+    missing = _missing_containers(log.data, lab, machine)
+    failures, gone = runner.undo(log, ran)
+    _sweep_containers(lab, runner, log, failures)
+    gone = missing + gone
+    if failures:
+        log.set_status(steplog.FAILED)
+        raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(failures)} "
+                         f"(fix that and run `netplay down {lab}` again)")
+    log.set_status(steplog.DOWN)
+    return gone
+
+
+def _hosts_of_log(data, path):
+    """The topology of a log whose lab spans hosts (None for a lab on this host: its down
+    needs nothing of its topology)."""
+    topology = data.get("topology")
+    if not isinstance(topology, dict) or not topology.get("hosts"):
+        return None
+    return state.lab_topology(data, path)
+
+
+def _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config):
+    """down of a lab on several hosts: every host that can be reached at once."""
+    finished = set(log.data.get("hosts_down") or ())
+    todo = [h for h in topo.hosts if h not in finished]
+    machines, unreachable = hosts.connect_each(topo, root, ssh_config, only=todo)
+    try:
+        results = fleet(machines, echo, progress).undo_hosts(
+            log, [step for step in ran if step.host in machines])
+    finally:
+        hosts.close_all(machines)
+    failures = [f"host {h}: {f}" for h, (fs, _) in results.items() for f in fs]
+    gone = [f"host {h}: {g}" for h, (_, gs) in results.items() for g in gs]
+    finished |= {h for h, (fs, _) in results.items() if not fs}
+    log.data["hosts_down"] = [h for h in topo.hosts if h in finished]
+    problems = failures + [f"host {h} ({topo.hosts[h].ssh}) cannot be reached: {why}"
+                           for h, why in unreachable.items()]
+    if problems:
+        log.set_status(steplog.FAILED)
+        raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(problems)} (fix that and "
+                         f"run `netplay down {lab}` again)")
+    log.set_status(steplog.DOWN)
+    return gone
 
 
 def _missing_containers(data, lab, machine):

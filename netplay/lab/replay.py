@@ -23,8 +23,10 @@ import time
 
 from netplay.check import preflight
 from netplay.core.errors import InputError
-from netplay.lab import lifecycle as labs
+from netplay.lab import hosts, lifecycle as labs
+from netplay.load.resolve import on_hosts
 from netplay.model.runtime import uses_docker
+from netplay.plan import build as planner
 from netplay.run import log as steplog, logcheck, state
 
 
@@ -34,21 +36,31 @@ def load(path):
 
 
 def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exec=False,
-           announce=None):
-    """Run a checked log's steps on machine as its lab. Returns a lab.Summary.
+           announce=None, hosts_data=None, hosts_source="", ssh_config=None):
+    """Run a checked log's steps as its lab: on machine (this host), or on the log's hosts
+    over ssh. Returns a lab.Summary.
 
-    A log with node commands is refused (InputError) unless allow_exec; then announce(argv)
-    is called with each node command just before it runs."""
+    With hosts_data (a hosts file's data, `--hosts FILE`), the lab's hosts are those
+    machines instead: its topology is planned again onto them (the tunnels' addresses
+    change with the hosts; nothing else does). A log with node commands is refused
+    (InputError) unless allow_exec; then announce(argv) is called with each node command
+    just before it runs."""
     if not allow_exec:
         logcheck.refuse_node_commands(checked, "replay runs")
-    preflight.require_root(machine)
     topo, steps = checked.topology, checked.steps
+    if hosts_data is not None:
+        topo = hosts.with_addresses(on_hosts(topo, hosts_data, hosts_source), machine,
+                                    ssh_config)
+        steps = planner.plan(topo)
+    if not topo.hosts:
+        preflight.require_root(machine)
     if cli is None and uses_docker(topo):
         cli = machine.docker()
     start = time.monotonic()
-    path = labs.apply(topo.name, topo.to_dict(), steps, machine, root, echo=echo,
-                      check=lambda: preflight.check(topo, steps, machine, cli),
-                      action="replay", progress=progress, announce=announce)
+    with hosts.connected(topo, machine, root, ssh_config) as machines:
+        path = labs.apply(topo.name, topo.to_dict(), steps, machines, root, echo=echo,
+                          check=lambda: preflight.check_hosts(topo, steps, machines, cli),
+                          action="replay", progress=progress, announce=announce)
     return labs.Summary.of(topo, steps, start, path)
 
 
@@ -56,12 +68,13 @@ def _key(step):
     return (step.argv, step.undo, step.capture, step.host)
 
 
-def undo(checked, machine, root, echo=None, progress=None):
+def undo(checked, machine, root, echo=None, progress=None, ssh_config=None):
     """Tear down what the checked log built, as `down` of its lab.
 
     Returns the notes of lab.down (objects already gone), or None when the lab is not up
     on this host."""
-    preflight.require_root(machine)
+    if not checked.topology.hosts:
+        preflight.require_root(machine)
     lab = checked.lab
     current = state.read_lab(root, lab)
     if current is None or current["status"] == steplog.DOWN:
@@ -72,5 +85,5 @@ def undo(checked, machine, root, echo=None, progress=None):
         raise InputError(f"{checked.source}: lab {lab!r} is up on this host, but from other "
                          f"steps than this log's (its log: {here}); nothing was changed; "
                          f"`netplay down {lab}` takes that lab down")
-    return labs.down(lab, machine, root, echo=echo, progress=progress)
+    return labs.down(lab, machine, root, echo=echo, progress=progress, ssh_config=ssh_config)
 

@@ -5,9 +5,12 @@ come from `ip -j` in each of its namespaces and, for containers, the Docker SDK.
 Read-only; nothing here is logged.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from netplay.check.expect import endpoint_labels
 from netplay.check.verify import lab_namespaces
 from netplay.core.errors import InputError
+from netplay.model.hosts import on_host
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.run import state
 
@@ -75,6 +78,25 @@ def _missing_row(ifname, expected_up):
             "expected": "up" if expected_up else "down"}
 
 
+def hosts_status(topo, machines, cli=None, data=None):
+    """lab_status of a lab on this host ({"local": machine}), or of each host's part of a
+    lab on several (hosts at once), every node and bridge then naming its host."""
+    if not topo.hosts:
+        return lab_status(topo, next(iter(machines.values())), cli, data)
+    names = list(topo.hosts)
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        parts = dict(zip(names, pool.map(
+            lambda h: lab_status(on_host(topo, h), machines[h], None, data), names)))
+    result = parts[names[0]]
+    entries = {}
+    for host, part in parts.items():
+        for entry in part["nodes"]:
+            entries[entry["name"]] = dict(entry, host=host)
+    result["nodes"] = [entries[n] for n in list(topo.nodes) + list(topo.bridges)
+                       if n in entries]
+    return result
+
+
 def lab_status(topo, machine, cli=None, data=None):
     """Every node and bridge of a lab with its interfaces as observed: a dict for JSON."""
     states = observe.host_state(machine, lab_namespaces(topo))
@@ -135,6 +157,8 @@ def lab_status(topo, machine, cli=None, data=None):
 def node_heading(entry):
     """One line above a node's table: name, kind and what holds it."""
     words = [entry["name"], f"({entry['kind']}"]
+    if "host" in entry:
+        words[-1] += f", on host {entry['host']}"
     if entry["namespace"] == "(root)":
         words[-1] += ", in the root namespace"
     elif entry["namespace"] != entry["name"]:

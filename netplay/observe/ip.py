@@ -261,3 +261,43 @@ def neighbour_capacity(machine):
         return int(machine.read_text("/proc/sys/net/ipv4/neigh/default/gc_thresh3") or "")
     except ValueError:  # unreadable, or not a number
         return 1024
+
+
+def parse_all_netns(text):
+    """`ip -all netns exec ip -j ...` output into {namespace: parsed JSON}: each
+    namespace's output follows a `netns: NAME` line."""
+    out, name, chunk = {}, None, []
+    for line in text.splitlines():
+        if line.startswith("netns: "):
+            if name is not None:
+                out[name] = _json_or_empty("\n".join(chunk))
+            name, chunk = line[len("netns: "):], []
+        elif name is not None:
+            chunk.append(line)
+    if name is not None:
+        out[name] = _json_or_empty("\n".join(chunk))
+    return out
+
+
+def _json_or_empty(text):
+    try:
+        return json.loads(text) if text.strip() else []
+    except ValueError:
+        return []
+
+
+def vxlans(machine):
+    """Every VXLAN device on the host, in its root namespace and in each named one:
+    {(vni, port): "DEV" or "DEV in NS"}. Two commands, however many namespaces."""
+    found = {}
+    named = {}
+    if netns_names(machine):
+        rc, out, _ = machine.run(["ip", "-all", "netns", "exec", "ip", "-d", "-j", "link",
+                                  "show", "type", "vxlan"])
+        named = parse_all_netns(out) if rc == 0 else {}
+    for ns, data in [(None, ip_json(machine, None, "-d", "link", "show", "type", "vxlan")),
+                     *named.items()]:
+        for name, link in parse_links(data).items():
+            if link.vxlan is not None:
+                found[(link.vxlan.vni, link.vxlan.port)] = name if ns is None else f"{name} in {ns}"
+    return found

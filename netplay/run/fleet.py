@@ -106,7 +106,7 @@ class Fleet:
                  message: str) -> StepFailed:
         """Undo what ran on every host; the StepFailed to raise, saying how it went."""
         with signals_held():
-            failures, _ = self._undo_each(log, done)
+            failures, _ = self._merged(self._undo_each(log, done))
         log.data["rollback_clean"] = not failures
         count = sum(len(ran) for ran in done.values())
         if failures:
@@ -115,25 +115,36 @@ class Fleet:
                           f"{len(done)} hosts")
 
     def undo(self, log: StepLog, steps: Sequence[Step]) -> Tuple[Failures, List[str]]:
-        """Undo steps in reverse on their hosts, hosts at once: (failures, objects gone)."""
+        """Undo steps in reverse on their hosts, hosts at once: (failures, objects gone),
+        each named by its host when there are several."""
         hosts = by_host(steps)
         if len(hosts) <= 1:
             host = next(iter(hosts), next(iter(self.runners)))
             return self._runner(host).undo(log, steps)
-        return self._undo_each(log, hosts)
+        return self._merged(self._undo_each(log, hosts))
+
+    def undo_hosts(self, log: StepLog, steps: Sequence[Step]
+                   ) -> Dict[str, Tuple[Failures, List[str]]]:
+        """Undo steps in reverse on their hosts, hosts at once: {host: (failures, gone)}
+        for every host of the fleet (one with no steps: nothing to undo)."""
+        hosts = by_host(steps)
+        return self._undo_each(log, {h: hosts.get(h, []) for h in self.runners})
 
     def _undo_each(self, log: StepLog, steps: Mapping[str, Sequence[Step]]
-                   ) -> Tuple[Failures, List[str]]:
+                   ) -> Dict[str, Tuple[Failures, List[str]]]:
         work: Callable[[str], Tuple[Failures, List[str]]] = \
             lambda host: self._runner(host).undo(log, steps[host])
         with ThreadPoolExecutor(max_workers=max(1, len(steps))) as pool:
-            results = list(pool.map(work, steps))
+            return dict(zip(steps, pool.map(work, steps)))
+
+    @staticmethod
+    def _merged(results: Mapping[str, Tuple[Failures, List[str]]]
+                ) -> Tuple[Failures, List[str]]:
         failures: Failures = []
         gone: List[str] = []
-        for host, (failed, went) in zip(steps, results):
-            label = f"host {host}: " if len(steps) > 1 else ""
-            failures += [label + f for f in failed]
-            gone += [label + g for g in went]
+        for host, (failed, went) in results.items():
+            failures += [f"host {host}: {f}" for f in failed]
+            gone += [f"host {host}: {g}" for g in went]
         return failures, gone
 
     def teardown(self, log: StepLog, argv: List[str], phase: str, failures: Failures,

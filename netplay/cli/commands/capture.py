@@ -164,12 +164,26 @@ def main(args):
     if args.count is not None and args.count < 1:
         raise InputError(f"-c: expected a number of packets of 1 or more, got {args.count}")
     write = check_write(args)
-    machine = common.machine()
-    preflight.require_root(machine)
-    if not machine.which("tcpdump"):
-        raise HostError("tcpdump not found on this host; install it (apt-get install tcpdump)")
+    local = common.machine()
+    preflight.require_root(local)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
+    host = common.host_of(topo, [t.partition(":")[0] for t in args.targets])
+    if host is not None and write not in (None, "-"):
+        raise InputError(f"-w {args.write}: the lab's node lives on host {host}, where "
+                         "tcpdump would write the file; stream it here with "
+                         f"`-w - > {args.write}`")
+    with common.lab_machines(args, topo, local, only=[host]) as machines:
+        return _capture(args, topo, next(iter(machines.values())), write, expression)
+
+
+def _capture(args, topo, machine, write, expression):
+    """Capture args.targets with tcpdump on machine, their host."""
+    from netplay.core.errors import HostError
+
+    if not machine.which("tcpdump"):
+        raise HostError("tcpdump not found on the lab's host; install it "
+                        "(apt-get install tcpdump)")
     captures = []
     for text in args.targets:
         ns, ifname, shown = check_target(machine, topo, text)

@@ -11,6 +11,59 @@ def machine():
     return LocalMachine()
 
 
+def ssh_config(args):
+    """The ssh configuration for the lab's hosts: --ssh-config, $NETPLAY_SSH_CONFIG or
+    ssh's own (None)."""
+    from netplay.lab.hosts import ssh_config as choose
+
+    return choose(getattr(args, "ssh_config", None))
+
+
+def hosts_file(args):
+    """A file mapping the lab's hosts onto other machines: --hosts or $NETPLAY_HOSTS."""
+    import os
+
+    return getattr(args, "hosts_file", None) or os.environ.get("NETPLAY_HOSTS") or None
+
+
+def topology(args, spec):
+    """The topology spec names, its hosts mapped by --hosts when given."""
+    from netplay.load.resolve import resolve
+
+    return resolve(spec, hosts_file(args))
+
+
+def on_hosts(args, topo):
+    """topo on the machines of --hosts (or $NETPLAY_HOSTS), when given."""
+    from netplay.load.resolve import on_hosts as place
+    from netplay.load.yamlfile import parse_yaml, read_text
+
+    path = hosts_file(args)
+    return topo if path is None else place(topo, parse_yaml(read_text(path), path), path)
+
+
+def lab_machines(args, topo, machine, only=None):
+    """A context manager: the lab's machines ({host: Machine}): {"local": machine} for a
+    lab on this host, else one per host (or per host named in only), over ssh."""
+    from netplay.lab import hosts
+
+    return hosts.connected(topo, machine, state_root(args), ssh_config(args), only=only)
+
+
+def host_of(topo, names):
+    """The one host that the nodes named live on (None for a lab on this machine); more
+    than one is refused in one line."""
+    from netplay.core.errors import InputError
+
+    if not topo.hosts:
+        return None
+    found = {topo.host_of(n) for n in names if n in topo.nodes or n in topo.bridges}
+    if len(found) > 1:
+        raise InputError(f"{', '.join(names)} live on hosts {', '.join(sorted(found))}; "
+                         "name nodes of one host at a time")
+    return next(iter(found), next(iter(topo.hosts)))
+
+
 def state_root(args):
     from netplay.run.state import state_dir
 

@@ -25,7 +25,8 @@ def main(args):
     shown = display.for_args(args, "down", args.lab)  # a progress line on a terminal only
     try:
         gone = lab.down(args.lab, machine, common.state_root(args),
-                        echo=common.echo(args), progress=shown)
+                        echo=common.echo(args), progress=shown,
+                        ssh_config=common.ssh_config(args))
     finally:
         if shown:
             shown.finish()

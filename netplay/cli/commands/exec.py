@@ -91,12 +91,15 @@ def main(args):
     preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    full = node_argv(topo, args.node, argv, machine)
-    if args.verbose:
-        common.echo(args)(full)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        machine.exec_interactive(full)
-    except OSError as err:
-        raise HostError(f"cannot run {full[0]}: {err.strerror}") from None
+    host = common.host_of(topo, [args.node])
+    with common.lab_machines(args, topo, machine, only=[host]) as machines:
+        on = next(iter(machines.values()))  # the node's host: this one, or over ssh
+        full = node_argv(topo, args.node, argv, on)
+        if args.verbose:
+            common.echo(args)(full)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            on.exec_interactive(full)
+        except OSError as err:
+            raise HostError(f"cannot run {full[0]}: {err.strerror}") from None

@@ -43,12 +43,14 @@ def main(args):
     try:
         if args.undo:
             gone = replay.undo(checked, common.machine(), common.state_root(args),
-                               echo=common.echo(args), progress=shown)
+                               echo=common.echo(args), progress=shown,
+                               ssh_config=common.ssh_config(args))
         else:
             summary = replay.replay(checked, common.machine(), common.state_root(args),
                                     echo=common.echo(args), progress=shown,
                                     allow_exec=args.allow_exec,
-                                    announce=_announcer(checked.lab, shown))
+                                    announce=_announcer(checked.lab, shown),
+                                    **_hosts(args))
     finally:
         if shown:
             shown.finish()
@@ -63,6 +65,17 @@ def main(args):
     if not args.quiet:
         print(summary.line())
     return EXIT_OK
+
+
+def _hosts(args):
+    """replay's options for the lab's hosts: the ssh configuration, and the machines a
+    hosts file maps them onto (--hosts FILE)."""
+    from netplay.load.yamlfile import parse_yaml, read_text
+
+    path = common.hosts_file(args)
+    data = None if path is None else parse_yaml(read_text(path), path)
+    return {"ssh_config": common.ssh_config(args), "hosts_data": data,
+            "hosts_source": path or ""}
 
 
 def _note_node_commands(checked):

@@ -22,7 +22,7 @@ def add_arguments(parser):
 
 
 def main(args):
-    from netplay.lab import lifecycle as lab
+    from netplay.lab import hosts, lifecycle as lab
     from netplay.load.resolve import resolve
     from netplay.plan import build as plan
     from netplay.render.bash import script_lines
@@ -35,8 +35,10 @@ def main(args):
 
         preflight.require_root(machine)
     topo = lab.choose_runtime(topo, args.runtime, args.image, machine, common.notice(args))
+    topo = common.on_hosts(args, topo)  # after the runtime: --runtime netns may allow hosts
     if args.dry_run:
-        print("\n".join(script_lines(plan.plan(topo))))
+        topo = hosts.with_addresses(topo, machine, common.ssh_config(args))
+        print("\n".join(script_lines(plan.plan(topo), hosts=topo.hosts)))
         return EXIT_OK
     cli = machine.docker() if uses_docker(topo) else None
     from netplay.cli import progress as display
@@ -44,7 +46,8 @@ def main(args):
     shown = display.for_args(args, "up", topo.name)  # a progress line on a terminal only
     try:
         summary = lab.up(topo, machine, common.state_root(args), cli=cli,
-                         echo=common.echo(args), progress=shown)
+                         echo=common.echo(args), progress=shown,
+                         ssh_config=common.ssh_config(args))
     finally:
         if shown:
             shown.finish()

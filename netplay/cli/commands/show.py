@@ -60,6 +60,7 @@ def main(args):
         from netplay.model.runtime import with_runtime
 
         topo = with_runtime(topo, args.runtime, args.image)
+    topo = common.on_hosts(args, topo)  # placed on --hosts' machines, to pin or edit
     data = topo.to_dict()
     if args.json:
         common.print_json(data)

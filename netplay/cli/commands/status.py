@@ -35,7 +35,8 @@ def main(args):
     preflight.require_root(machine)
     data, topo, path = status.load_lab(root, args.lab)
     cli = machine.docker() if uses_docker(topo) else None
-    result = status.lab_status(topo, machine, cli, data)
+    with common.lab_machines(args, topo, machine) as machines:
+        result = status.hosts_status(topo, machines, cli, data)
     result["log"] = str(path)
     if args.json:
         common.print_json(result)

@@ -45,8 +45,9 @@ def main(args):
     sample = pingplan.ISOLATION_SAMPLE if args.sample is None else args.sample
     limit = verify.default_ping_limit(machine) if args.max_pings is None else \
         (args.max_pings or None)
-    checks, plan = verify.verify_lab(topo, machine, cli, pings=not args.no_ping,
-                                     sample=sample, limit=limit)
+    with common.lab_machines(args, topo, machine) as machines:
+        checks, plan = verify.verify_hosts(topo, machines, cli, pings=not args.no_ping,
+                                           sample=sample, limit=limit)
     note = None
     if plan is not None and len(plan.reach) < plan.reach_total:
         note = (f"pinged {len(plan.reach)} of the {plan.reach_total} pairs that reach each "

@@ -1,0 +1,240 @@
+"""Labs across several hosts, for real: simulated hosts (each its own network, mount, UTS
+and PID namespaces and its own sshd, tests/simhost.py) reached over real SSH through
+netplay's ControlMasters, kernel VXLAN tunnels between them, the real CLI.
+
+Each test checks what it claims on the hosts themselves (over ssh, not through netplay),
+and that nothing is left afterwards on any simulated host or on the real one.
+"""
+
+import json
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+from conftest import snapshot
+
+pytestmark = pytest.mark.root
+
+ROUTED = """\
+name: npt-mh2
+hosts:
+  sim1: {ssh: sim1}
+  sim2: {ssh: sim2}
+nodes:
+  a:  {host: sim1, interfaces: {eth0: {addresses: [10.61.1.2/24]}},
+       routes: [{to: default, via: 10.61.1.1}]}
+  r1: {host: sim1, forwarding: true,
+       interfaces: {eth0: {addresses: [10.61.1.1/24]}, eth1: {addresses: [10.61.0.1/30]}},
+       routes: [{to: 10.61.2.0/24, via: 10.61.0.2}]}
+  r2: {host: sim2, forwarding: true,
+       interfaces: {eth0: {addresses: [10.61.2.1/24]}, eth1: {addresses: [10.61.0.2/30]}},
+       routes: [{to: 10.61.1.0/24, via: 10.61.0.1}]}
+  b:  {host: sim2, interfaces: {eth0: {addresses: [10.61.2.2/24]}},
+       routes: [{to: default, via: 10.61.2.1}]}
+links:
+  - endpoints: [a:eth0, r1:eth0]
+  - endpoints: [r1:eth1, r2:eth1]
+  - endpoints: [r2:eth0, b:eth0]
+"""
+
+BRIDGED = """\
+name: npt-mh3
+hosts:
+  sim1: {ssh: sim1}
+  sim2: {ssh: sim2}
+  sim3: {ssh: sim3}
+nodes:
+  h1: {host: sim1, interfaces: {eth0: {addresses: [10.62.0.1/24]}}}
+  h2: {host: sim2, interfaces: {eth0: {addresses: [10.62.0.2/24]}}}
+  h3: {host: sim3, interfaces: {eth0: {addresses: [10.62.0.3/24]}}}
+  h4: {host: sim1, interfaces: {eth0: {addresses: [10.62.0.4/24]}}}
+bridges:
+  lan: {host: sim1}
+links:
+  - endpoints: [h1:eth0, lan]
+  - endpoints: [h2:eth0, lan]
+  - endpoints: [h3:eth0, lan]
+  - endpoints: [h4:eth0, lan]
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+class Hosts:
+    """Simulated hosts, and netplay's CLI pointed at them through their ssh config."""
+
+    def __init__(self, sims, netplay):
+        self.sims = sims
+        self.config = sims.ssh_config
+        self._netplay = netplay
+
+    def netplay(self, *args, **kwargs):
+        env = dict(kwargs.pop("env", None) or {}, NETPLAY_SSH_CONFIG=self.config)
+        return self._netplay(*args, env=env, **kwargs)
+
+    def on(self, host, *argv, check=True):
+        """Run argv on a simulated host over plain ssh (not netplay's): what it prints."""
+        proc = subprocess.run(["ssh", "-F", self.config, "-o", "BatchMode=yes", host,
+                               "--", *argv], capture_output=True, text=True, timeout=60)
+        if check:
+            assert proc.returncode == 0, (argv, proc.stderr)
+        return proc
+
+    def netns(self, host):
+        return self.on(host, "ip", "netns", "list").stdout.split()
+
+    def devices(self, host):
+        return sorted(d["ifname"] for d in json.loads(self.on(host, "ip", "-j", "link").stdout))
+
+    def bare(self):
+        """What every simulated host holds before a lab: no namespace, its own devices."""
+        return {h.name: (self.netns(h.name), self.devices(h.name)) for h in self.sims}
+
+
+@pytest.fixture
+def hosts3(sim_hosts, netplay):
+    """Three simulated hosts; the real host and each simulated one must end as they were."""
+    before = snapshot()
+    sims = sim_hosts(3)
+    hosts = Hosts(sims, netplay)
+    bare = hosts.bare()
+    labs = []
+    hosts.labs = labs
+    yield hosts
+    for lab in labs:
+        hosts.netplay("down", lab)
+    assert hosts.bare() == bare, "a simulated host kept part of a lab"
+    assert snapshot() == before, "the real host changed"
+
+
+def ping(hosts, host, ns, address, *extra):
+    return hosts.on(host, "ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", *extra,
+                    address, check=False).returncode == 0
+
+
+def test_routed_lab_across_two_hosts(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    result = hosts3.netplay("run", topo)
+    hosts3.labs.append("npt-mh2")
+    assert result.rc == 0, result
+    # each node on its own host, invisible on the other and on the real host
+    assert sorted(hosts3.netns("sim1")) == ["a", "r1"]
+    assert sorted(hosts3.netns("sim2")) == ["b", "r2"]
+    assert "a" not in os.listdir("/var/run/netns") if os.path.isdir("/var/run/netns") else True
+    # the link between hosts is a VXLAN pair with MTU 1450 (underlay 1500 - 50)
+    link = json.loads(hosts3.on("sim1", "ip", "-n", "r1", "-d", "-j", "link", "show",
+                                "eth1").stdout)[0]
+    assert link["linkinfo"]["info_kind"] == "vxlan"
+    assert link["mtu"] == 1450
+    data = link["linkinfo"]["info_data"]
+    assert (data["local"], data["remote"]) == (hosts3.sims[0].address,
+                                              hosts3.sims[1].address)
+    # traffic crosses it: a on sim1 reaches b on sim2 through both routers
+    assert ping(hosts3, "sim1", "a", "10.61.2.2")
+    # full size with don't-fragment crosses, one byte more does not
+    assert ping(hosts3, "sim1", "r1", "10.61.0.2", "-M", "do", "-s", "1422")
+    assert not ping(hosts3, "sim1", "r1", "10.61.0.2", "-M", "do", "-s", "1423")
+    verify = hosts3.netplay("verify", "npt-mh2")
+    assert verify.rc == 0, verify
+    assert "tunnel" in verify.out and "tunnel-mtu" in verify.out
+    down = hosts3.netplay("down", "npt-mh2")
+    assert down.rc == 0, down
+    assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
+
+
+def test_bridge_on_one_host_with_members_on_three(hosts3, tmp_path):
+    topo = write(tmp_path, "mh3.yaml", BRIDGED)
+    result = hosts3.netplay("run", topo)
+    hosts3.labs.append("npt-mh3")
+    assert result.rc == 0, result
+    for host, ns, target in [("sim2", "h2", "10.62.0.3"), ("sim3", "h3", "10.62.0.1"),
+                             ("sim1", "h4", "10.62.0.2")]:
+        assert ping(hosts3, host, ns, target), (host, ns, target)
+    # the bridge lives on sim1 only; its members from other hosts join by VXLAN ports
+    ports = json.loads(hosts3.on("sim1", "ip", "-d", "-j", "link", "show", "master",
+                                 "lan").stdout)
+    kinds = sorted(p["linkinfo"]["info_kind"] for p in ports)
+    assert kinds == ["veth", "veth", "vxlan", "vxlan"], ports
+    assert all(p["mtu"] == 1450 for p in ports)
+    verify = hosts3.netplay("verify", "npt-mh3")
+    assert verify.rc == 0, verify
+
+
+def test_a_failure_on_the_second_host_rolls_back_every_host(hosts3, tmp_path):
+    text = ROUTED.replace("name: npt-mh2", "name: npt-mhfail").replace(
+        "  b:  {host: sim2, ", "  b:  {host: sim2, exec: [['false']], ")
+    topo = write(tmp_path, "fail.yaml", text)
+    result = hosts3.netplay("run", topo)
+    assert result.rc == 1, result
+    assert "host sim2" in result.err and "undid" in result.err, result
+    assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
+
+
+def test_a_host_unreachable_at_down_leaves_the_lab_partly_down_until_down_again(
+        hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    hosts3.sims.cut(1)  # sim2's underlay link down: ssh to it times out
+    try:
+        first = hosts3.netplay("down", "npt-mh2")
+    finally:
+        hosts3.sims.mend(1)
+    assert first.rc == 1, first
+    assert "partly down" in first.err and "host sim2" in first.err, first
+    assert hosts3.netns("sim1") == []  # the reachable host was taken down
+    assert sorted(hosts3.netns("sim2")) == ["b", "r2"]  # the other kept its part
+    second = hosts3.netplay("down", "npt-mh2")
+    assert second.rc == 0, second
+    assert hosts3.netns("sim2") == []
+
+
+def test_replay_onto_remapped_hosts(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    log = tmp_path / "log.json"
+    log.write_text((tmp_path / "state" / "labs" / "npt-mh2" / "log.json").read_text())
+    assert hosts3.netplay("down", "npt-mh2").rc == 0
+    moved = write(tmp_path, "hosts.yaml", """\
+        hosts:
+          sim1: {ssh: sim3}
+          sim2: {ssh: sim1}
+        """)
+    result = hosts3.netplay("replay", str(log), "--hosts", moved)
+    assert result.rc == 0, result
+    assert sorted(hosts3.netns("sim3")) == ["a", "r1"]
+    assert sorted(hosts3.netns("sim1")) == ["b", "r2"]
+    assert hosts3.netns("sim2") == []
+    assert ping(hosts3, "sim3", "a", "10.61.2.2")
+    assert hosts3.netplay("verify", "npt-mh2").rc == 0
+
+
+def test_exported_per_host_scripts_build_and_tear_down_the_lab(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    log = tmp_path / "state" / "labs" / "npt-mh2" / "log.json"
+    build, teardown = tmp_path / "build", tmp_path / "teardown"
+    assert hosts3.netplay("export", str(log), "-o", str(build)).rc == 0
+    assert hosts3.netplay("export", str(log), "--teardown", "-o", str(teardown)).rc == 0
+    assert hosts3.netplay("down", "npt-mh2").rc == 0
+    assert sorted(p.name for p in build.iterdir()) == ["run.sh", "sim1.sh", "sim2.sh"]
+    env = dict(os.environ, NETPLAY_SSH_CONFIG=hosts3.config)
+    up = subprocess.run(["bash", str(build / "run.sh")], env=env, capture_output=True,
+                        text=True, timeout=120)
+    try:
+        assert up.returncode == 0, up.stderr
+        assert sorted(hosts3.netns("sim1")) == ["a", "r1"]
+        assert ping(hosts3, "sim1", "a", "10.61.2.2")
+    finally:
+        down = subprocess.run(["bash", str(teardown / "run.sh")], env=env,
+                              capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
