@@ -238,3 +238,88 @@ def test_exported_per_host_scripts_build_and_tear_down_the_lab(hosts3, tmp_path)
                               capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
+
+
+def test_a_generated_lab_placed_across_two_hosts_by_a_hosts_file(hosts3, tmp_path):
+    """linear:6 has no hosts: --hosts places it (placement: auto) in two contiguous runs;
+    its bridges all live in one namespace (switches), which stays whole on the first host,
+    and the hosts of the second join their switch by tunnels. status, exec and verify
+    reach each node on its own host."""
+    two = write(tmp_path, "two.yaml", """\
+        hosts:
+          sim1: {ssh: sim1}
+          sim2: {ssh: sim2}
+        """)
+    shown = hosts3.netplay("show", "linear:6", "--hosts", two)
+    assert shown.rc == 0, shown
+    result = hosts3.netplay("run", "linear:6", "--hosts", two)
+    hosts3.labs.append("linear-6")
+    assert result.rc == 0, result
+    first, second = sorted(hosts3.netns("sim1")), sorted(hosts3.netns("sim2"))
+    assert first == ["h1", "h2", "switches"] and second == ["h3", "h4", "h5", "h6"]
+    assert hosts3.netns("sim3") == []
+    assert "host: sim1" in shown.out and "host: sim2" in shown.out
+    status = hosts3.netplay("status", "linear-6", "--json")
+    assert status.rc == 0, status
+    where = {n["name"]: n.get("host") for n in status.json()["nodes"]}
+    assert where["h1"] == "sim1" and where["h6"] == "sim2", where
+    # exec on a node of the second host, its exit code netplay's
+    reach = hosts3.netplay("exec", "linear-6", "h6", "--", "ping", "-c", "1", "-W", "2",
+                           "10.0.0.1")
+    assert reach.rc == 0, reach
+    assert hosts3.netplay("exec", "linear-6", "h6", "--", "sh", "-c", "exit 7").rc == 7
+    verify = hosts3.netplay("verify", "linear-6", "--json")
+    assert verify.rc == 0, verify
+    kinds = {c["check"] for c in verify.json()["checks"]}
+    assert {"tunnel", "tunnel-mtu", "mtu"} <= kinds, kinds
+
+
+EAST = """\
+name: npt-east
+topology:
+  nodes:
+    e1: {kind: linux}
+  links:
+    - type: vxlan
+      endpoint: {node: e1, interface: vx0, ipv4: 10.63.0.1/24}
+      remote: REMOTE
+      vni: 4242
+"""
+
+
+def test_two_containerlab_labs_joined_by_their_vxlan_links(hosts3, tmp_path):
+    """containerlab's `type: vxlan` link, imported as such: each lab's node tunnels to
+    the other's host, and the two nodes reach each other."""
+    sim1, sim2 = hosts3.sims[0], hosts3.sims[1]
+    east = write(tmp_path, "east.clab.yml", EAST.replace("REMOTE", sim2.address))
+    west = write(tmp_path, "west.clab.yml", EAST.replace("REMOTE", sim1.address)
+                 .replace("east", "west").replace("e1", "w1").replace("10.63.0.1", "10.63.0.2"))
+    for path, host in ((east, "sim1"), (west, "sim2")):
+        placed = write(tmp_path, f"{host}.yaml", f"hosts:\n  {host}: {{ssh: {host}}}\n")
+        result = hosts3.netplay("run", "--runtime", "netns", path, "--hosts", placed)
+        hosts3.labs.append("npt-east" if path == east else "npt-west")
+        assert result.rc == 0, result
+    link = json.loads(hosts3.on("sim1", "ip", "-n", "e1", "-d", "-j", "link", "show",
+                                "vx0").stdout)[0]
+    assert link["linkinfo"]["info_kind"] == "vxlan"
+    assert (link["linkinfo"]["info_data"]["id"], link["linkinfo"]["info_data"]["remote"]) == \
+        (4242, sim2.address)
+    assert ping(hosts3, "sim1", "e1", "10.63.0.2")
+    assert ping(hosts3, "sim2", "w1", "10.63.0.1")
+
+
+def test_verify_finds_a_tunnel_end_changed_or_removed_by_hand(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    hosts3.on("sim2", "ip", "-n", "r2", "link", "set", "eth1", "mtu", "1500")
+    changed = hosts3.netplay("verify", "npt-mh2", "--json")
+    assert changed.rc == 1, changed
+    failed = {(c["check"], c["subject"]) for c in changed.json()["checks"]
+              if c["result"] == "FAIL"}
+    assert failed == {("mtu", "r2:eth1 (host sim2)")}, failed
+    hosts3.on("sim2", "ip", "-n", "r2", "link", "delete", "eth1")
+    removed = hosts3.netplay("verify", "npt-mh2", "--json")
+    assert removed.rc == 1, removed
+    failed = {c["check"] for c in removed.json()["checks"] if c["result"] == "FAIL"}
+    assert {"tunnel", "tunnel-mtu"} <= failed, failed
