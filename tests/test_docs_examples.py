@@ -1,4 +1,5 @@
-"""The examples in docs/topology.md are real: each loads, and the IPv6 one runs."""
+"""The examples in docs/topology.md, docs/multihost.md and the README are real: each
+loads (and plans, for a lab on several hosts), and the IPv6 one runs."""
 
 import re
 import subprocess
@@ -10,9 +11,13 @@ from conftest import write_topology
 from netplay.load.yamlfile import parse_yaml
 from netplay.model.validate import from_dict
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "topology.md"
+REPO = Path(__file__).resolve().parent.parent
+DOC = REPO / "docs" / "topology.md"
 EXAMPLES = [b for b in re.findall(r"```yaml\n(.*?)```", DOC.read_text(), re.S)
             if b.startswith("name:")]
+HOSTS_EXAMPLES = [b for doc in (REPO / "docs" / "multihost.md", REPO / "README.md")
+                  for b in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+                  if b.startswith("name:") and "hosts:" in b]
 
 
 def test_docs_have_complete_examples():
@@ -22,6 +27,15 @@ def test_docs_have_complete_examples():
 @pytest.mark.parametrize("text", EXAMPLES)
 def test_every_complete_example_validates(text):
     from_dict(parse_yaml(text, "doc"), "doc")
+
+
+def test_multihost_examples_validate_and_plan_on_their_hosts():
+    from netplay.plan.build import plan
+
+    assert len(HOSTS_EXAMPLES) >= 2
+    for text in HOSTS_EXAMPLES:
+        topo = from_dict(parse_yaml(text, "doc"), "doc")
+        assert {s.host for s in plan(topo)} == set(topo.hosts)
 
 
 @pytest.mark.root

@@ -118,6 +118,21 @@ def test_multihost_vagrantfile_defines_two_boxes_on_a_private_network():
     assert "ssh-keyscan" in text  # netplay checks host keys strictly: they must be known
 
 
+def test_multihost_sample_topology_spans_the_two_boxes():
+    from netplay.load.resolve import resolve
+    from netplay.model.tunnels import cross_links
+    from netplay.plan.build import plan
+
+    text = (REPO / "vagrant" / "multihost" / "Vagrantfile").read_text()
+    boxes = dict(re.findall(r'"(host\d)" => "([0-9.]+)"', text))
+    topo = resolve(str(REPO / "vagrant" / "multihost" / "two-hosts.yaml"))
+    assert {name: h.ssh for name, h in topo.hosts.items()} == \
+        {name: f"root@{address}" for name, address in boxes.items()}
+    assert len(cross_links(topo)) == 1
+    assert {s.host for s in plan(topo)} == {"host1", "host2"}
+    assert "/multihost/two-hosts.yaml" in text
+
+
 @pytest.mark.parametrize("where", [".", "vagrant/multihost"])
 def test_vagrant_validate(tmp_path, where):
     vagrant = shutil.which("vagrant")

@@ -71,6 +71,8 @@ def host_from_dict(name: Any, raw: Any, where: str) -> Host:
     host = Host(name, check_destination(raw["ssh"], f"{where}.ssh"))
     if raw.get("address") is not None:
         host.address = check_address(raw["address"], f"{where}.address")
+    else:  # an IP literal needs nothing looked up (a name: lab/hosts.with_addresses)
+        host.address = default_address(host)
     sudo = raw.get("sudo", False)
     if not isinstance(sudo, bool):
         raise InputError(f"{where}.sudo: expected true or false, got {sudo!r}")
