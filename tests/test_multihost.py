@@ -323,3 +323,53 @@ def test_verify_finds_a_tunnel_end_changed_or_removed_by_hand(hosts3, tmp_path):
     assert removed.rc == 1, removed
     failed = {c["check"] for c in removed.json()["checks"] if c["result"] == "FAIL"}
     assert {"tunnel", "tunnel-mtu"} <= failed, failed
+
+
+def test_clean_finds_and_removes_a_lab_on_several_hosts_whose_log_is_gone(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    (tmp_path / "state" / "labs" / "npt-mh2" / "log.json").unlink()
+    machines = write(tmp_path, "hosts.yaml", """\
+        hosts:
+          sim1: {ssh: sim1}
+          sim2: {ssh: sim2}
+          sim3: {ssh: sim3}
+        """)
+    listed = hosts3.netplay("clean", "npt-mh2", "--hosts", machines, "--json")
+    assert listed.rc == 0, listed
+    found = sorted((row["host"], row["kind"], row["name"]) for row in listed.json())
+    assert found == [("sim1", "namespace", "a"), ("sim1", "namespace", "r1"),
+                     ("sim2", "namespace", "b"), ("sim2", "namespace", "r2")]
+    assert sorted(hosts3.netns("sim1")) == ["a", "r1"]  # listing removes nothing
+    removed = hosts3.netplay("clean", "npt-mh2", "--hosts", machines, "--yes")
+    assert removed.rc == 0, removed
+    assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
+
+
+def test_a_host_unreachable_at_run_changes_nothing_anywhere(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    hosts3.sims.cut(1)
+    try:
+        result = hosts3.netplay("run", topo)
+    finally:
+        hosts3.sims.mend(1)
+    assert result.rc == 2, result
+    assert result.err.count("\n") == 1 and "host sim2" in result.err, result
+    assert "Traceback" not in result.err
+    assert hosts3.netns("sim1") == [] and hosts3.netns("sim2") == []
+
+
+def test_a_vni_in_use_on_a_host_is_refused_before_anything_runs(hosts3, tmp_path):
+    first = write(tmp_path, "mh2.yaml", ROUTED.replace("name: npt-mh2",
+                                                      "name: npt-mh2\nvxlan: {vni_base: 7000}"))
+    assert hosts3.netplay("run", first).rc == 0
+    hosts3.labs.append("npt-mh2")
+    other = (ROUTED.replace("name: npt-mh2", "name: npt-mhb\nvxlan: {vni_base: 7000}")
+             .replace("  a:  {", "  a2: {").replace("[a:eth0", "[a2:eth0")
+             .replace("  r1: {", "  q1: {").replace("r1:eth", "q1:eth")
+             .replace("  r2: {", "  q2: {").replace("r2:eth", "q2:eth")
+             .replace("  b:  {", "  b2: {").replace("b:eth0]", "b2:eth0]"))
+    second = hosts3.netplay("run", write(tmp_path, "mhb.yaml", other))
+    assert second.rc == 2, second
+    assert "VNI 7000" in second.err and "in use by eth1 in r1" in second.err, second
+    assert sorted(hosts3.netns("sim1")) == ["a", "r1"]  # only the first lab's

@@ -7,13 +7,16 @@ Only objects that carry netplay's mark are listed: a namespace whose lo has the 
 Look-alike names without the mark are never touched.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+import dataclasses
 import shlex
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import List
+from typing import List, Mapping
 
 from netplay.core.consts import FIREWALLS, LAB_LABEL
 from netplay.core.errors import HostError, InputError
+from netplay.model.topology import LOCAL
 from netplay.observe import ip as observe
 from netplay.run import log as steplog, state
 from netplay.run.runner import Runner
@@ -29,9 +32,11 @@ class Leftover:
     name: str
     lab: str
     remove: List[str] = field(default_factory=list)  # the argv that removes it
+    host: str = LOCAL  # the host it was found on
 
     def row(self):
-        return {"kind": self.kind, "name": self.name, "lab": self.lab,
+        where = {} if self.host == LOCAL else {"host": self.host}
+        return {**where, "kind": self.kind, "name": self.name, "lab": self.lab,
                 "remove": shlex.join(self.remove)}
 
 
@@ -101,13 +106,26 @@ def find(machine, cli=None, lab=None):
     return sorted(found, key=lambda f: ORDER.index(f.kind))
 
 
+def find_hosts(machines, lab=None):
+    """find() on each host of machines ({host: Machine}, none with Docker), hosts at once:
+    each object naming its host, in removal order within each host."""
+    names = list(machines)
+    with ThreadPoolExecutor(max_workers=max(1, len(names))) as pool:
+        results = list(pool.map(lambda h: find(machines[h], None, lab), names))
+    return [dataclasses.replace(item, host=host)
+            for host, found in zip(names, results) for item in found]
+
+
 def remove(found, machine, root, log_path, echo=None):
-    """Remove found objects, lab by lab under each lab's lock, logging every command.
+    """Remove found objects, lab by lab under each lab's lock, logging every command, each
+    on its host: machine is this host's Machine, or {host: Machine} for objects found on
+    several (find_hosts).
 
     Returns (removed, skipped labs, failures). A lab whose lock is held (a run or down in
     progress) is skipped whole: its objects may be in use.
     """
-    runner = Runner(machine, echo)
+    machines = machine if isinstance(machine, Mapping) else {LOCAL: machine}
+    runners = {host: Runner(m, echo) for host, m in machines.items()}
     log = steplog.StepLog.create(log_path, "clean", {}, [], action="clean")
     removed, skipped, failures = [], [], []
     with ExitStack() as locks:
@@ -118,7 +136,8 @@ def remove(found, machine, root, log_path, echo=None):
                 skipped.append(lab)
         for item in found:
             if item.lab not in skipped:
-                runner.teardown(log, item.remove, f"{item.kind} {item.name}", failures, [])
+                runners[item.host].teardown(log, item.remove, f"{item.kind} {item.name}",
+                                            failures, [])
                 removed.append(item)
         for lab in {f.lab for f in removed}:
             _mark_down(root, lab)

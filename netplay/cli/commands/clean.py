@@ -15,15 +15,39 @@ def add_arguments(parser):
 
 
 def main(args):
-    from tabulate import tabulate
-
     from netplay.lab import clean
     from netplay.check import preflight
-    from netplay.run import state
 
     machine = common.machine()
     preflight.require_root(machine)
+    if common.hosts_file(args) is not None:
+        return _clean_hosts(args, machine)
     found = clean.find(machine, machine.docker(), args.lab)
+    return _report_or_remove(args, found, machine, "on this host")
+
+
+def _clean_hosts(args, machine):
+    """clean on the machines of --hosts: a lab on several hosts whose log is gone."""
+    from netplay.load.yamlfile import parse_yaml, read_text
+    from netplay.model.hosts import hosts_from_dict
+    from netplay.model.topology import Topology
+    from netplay.model.validate import as_mapping
+    from netplay.lab import clean
+
+    path = common.hosts_file(args)
+    raw = as_mapping(parse_yaml(read_text(path), path), path, ("hosts",))
+    topo = Topology("clean", hosts=hosts_from_dict(raw.get("hosts"), f"{path}: hosts"))
+    with common.lab_machines(args, topo, machine) as machines:
+        found = clean.find_hosts(machines, args.lab)
+        return _report_or_remove(args, found, machines, f"on {', '.join(machines)}")
+
+
+def _report_or_remove(args, found, machine, where):
+    from tabulate import tabulate
+
+    from netplay.lab import clean
+    from netplay.run import state
+
     if not args.yes:
         if args.json:
             common.print_json([f.row() for f in found])
@@ -32,7 +56,7 @@ def main(args):
             print(f"\n{len(found)} objects; `netplay clean {args.lab or ''}--yes` removes them"
                   .replace("  ", " "))
         else:
-            print("nothing of netplay's is left on this host")
+            print(f"nothing of netplay's is left {where}")
         return EXIT_OK
     root = common.state_root(args)
     path = state.cleanup_log_path(root)
