@@ -6,7 +6,7 @@ import os
 from netplay.core.errors import InputError
 from netplay.core.userfile import directory_error
 from netplay.load import builtins, clab
-from netplay.load.yamlfile import parse_yaml, read_text
+from netplay.load.yamlfile import parse_yaml, read_hosts_file, read_text
 from netplay.model.hosts import with_hosts
 from netplay.model.validate import from_dict
 
@@ -19,7 +19,7 @@ def resolve(spec, hosts_file=None):
     topo = _resolve(spec)
     if hosts_file is None:
         return topo
-    return on_hosts(topo, parse_yaml(read_text(hosts_file), hosts_file), hosts_file)
+    return on_hosts(topo, read_hosts_file(hosts_file), hosts_file)
 
 
 def on_hosts(topo, raw, source):

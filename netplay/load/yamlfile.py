@@ -71,12 +71,17 @@ def parse_yaml(text, source):
     return data
 
 
-def read_text(path):
-    """A topology file's text, or one line saying why it cannot be read (not a regular
-    file, larger than userfile.TOPOLOGY_LIMIT, not UTF-8)."""
-    data = read_bytes(path, "topology file", TOPOLOGY_LIMIT, example="topo.yaml")
+def read_text(path, what="topology file", example="topo.yaml"):
+    """A topology file's (or another YAML file's: `what`) text, or one line saying why it
+    cannot be read (not a regular file, larger than userfile.TOPOLOGY_LIMIT, not UTF-8)."""
+    data = read_bytes(path, what, TOPOLOGY_LIMIT, example=example)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise InputError(f"{path}: the topology file is not UTF-8 text") from None
+        raise InputError(f"{path}: the {what} is not UTF-8 text") from None
+
+
+def read_hosts_file(path):
+    """The data of a hosts file (`--hosts FILE`), read as safely as a topology file."""
+    return parse_yaml(read_text(path, "hosts file", "hosts.yaml"), path)
 

@@ -22,6 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, List, NoReturn, Optional, Sequence
 
@@ -36,6 +37,9 @@ SESSION_TIMEOUT = 60  # seconds plumbum waits for the first shell prompt
 PARALLEL_PINGS = 8  # ping processes at once, with plumbum's session below MaxSessions (10)
 SUN_PATH = 107  # bytes in a Unix socket's path
 SSH_EXIT = 255  # ssh's own failure (or the program's 255: `ssh -O check` tells them apart)
+# a file to which close() appends one JSON line {"host": NAME, "commands": N}: the commands
+# run() sent over this connection, one ssh session each (scripts/benchmark.py counts them)
+STATS_ENV = "NETPLAY_SSH_STATS"
 
 
 def _last_line(text: str, default: str = "no message") -> str:
@@ -126,6 +130,8 @@ class SshMachine(Machine):
         self._remote: Any = None  # plumbum's SshMachine, while connected
         self._env: Any = None  # its command for env (or sudo)
         self._master = False
+        self.commands = 0  # run() calls so far (STATS_ENV)
+        self._count = threading.Lock()
         try:
             if self._settings().get("connecttimeout", "none") == "none":
                 self._options += ["-o", f"ConnectTimeout={CONNECT_TIMEOUT}"]
@@ -179,6 +185,13 @@ class SshMachine(Machine):
     def close(self) -> None:
         """End the connection and the ControlMaster this machine started."""
         remote, self._remote = self._remote, None
+        stats = os.environ.get(STATS_ENV)
+        if stats and remote is not None:
+            try:
+                with open(stats, "a") as f:
+                    f.write(json.dumps({"host": self.host, "commands": self.commands}) + "\n")
+            except OSError:
+                pass
         try:
             if remote is not None:
                 remote.close()
@@ -209,6 +222,8 @@ class SshMachine(Machine):
         argv = check_argv(argv)
         if self._remote is None:
             raise HostError(f"host {self.host}: the ssh connection is closed")
+        with self._count:
+            self.commands += 1
         cmd = self._env[self._command(argv)[1:]]
         rc, out, err = (cmd if stdin is None else cmd << stdin).run(retcode=None)
         if rc == SSH_EXIT and not self.connected():

@@ -158,7 +158,7 @@ def merge(machine, captures, count):
 def main(args):
     from netplay.check import preflight
     from netplay.lab import status
-    from netplay.core.errors import HostError, InputError
+    from netplay.core.errors import InputError
 
     expression = split_rest(args)
     if args.count is not None and args.count < 1:

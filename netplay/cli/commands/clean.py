@@ -28,14 +28,14 @@ def main(args):
 
 def _clean_hosts(args, machine):
     """clean on the machines of --hosts: a lab on several hosts whose log is gone."""
-    from netplay.load.yamlfile import parse_yaml, read_text
+    from netplay.load.yamlfile import read_hosts_file
     from netplay.model.hosts import hosts_from_dict
     from netplay.model.topology import Topology
     from netplay.model.validate import as_mapping
     from netplay.lab import clean
 
     path = common.hosts_file(args)
-    raw = as_mapping(parse_yaml(read_text(path), path), path, ("hosts",))
+    raw = as_mapping(read_hosts_file(path), path, ("hosts",))
     topo = Topology("clean", hosts=hosts_from_dict(raw.get("hosts"), f"{path}: hosts"))
     with common.lab_machines(args, topo, machine) as machines:
         found = clean.find_hosts(machines, args.lab)

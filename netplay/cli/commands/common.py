@@ -36,10 +36,10 @@ def topology(args, spec):
 def on_hosts(args, topo):
     """topo on the machines of --hosts (or $NETPLAY_HOSTS), when given."""
     from netplay.load.resolve import on_hosts as place
-    from netplay.load.yamlfile import parse_yaml, read_text
+    from netplay.load.yamlfile import read_hosts_file
 
     path = hosts_file(args)
-    return topo if path is None else place(topo, parse_yaml(read_text(path), path), path)
+    return topo if path is None else place(topo, read_hosts_file(path), path)
 
 
 def lab_machines(args, topo, machine, only=None):

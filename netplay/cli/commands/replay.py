@@ -70,10 +70,10 @@ def main(args):
 def _hosts(args):
     """replay's options for the lab's hosts: the ssh configuration, and the machines a
     hosts file maps them onto (--hosts FILE)."""
-    from netplay.load.yamlfile import parse_yaml, read_text
+    from netplay.load.yamlfile import read_hosts_file
 
     path = common.hosts_file(args)
-    data = None if path is None else parse_yaml(read_text(path), path)
+    data = None if path is None else read_hosts_file(path)
     return {"ssh_config": common.ssh_config(args), "hosts_data": data,
             "hosts_source": path or ""}
 
