@@ -373,3 +373,28 @@ def test_a_vni_in_use_on_a_host_is_refused_before_anything_runs(hosts3, tmp_path
     assert second.rc == 2, second
     assert "VNI 7000" in second.err and "in use by eth1 in r1" in second.err, second
     assert sorted(hosts3.netns("sim1")) == ["a", "r1"]  # only the first lab's
+
+
+def test_capture_streams_pcap_from_a_node_on_another_host(hosts3, tmp_path):
+    from test_capture import ECHO_REPLY, ECHO_REQUEST, Capture, icmp_packets
+
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    os.environ["NETPLAY_SSH_CONFIG"] = hosts3.config  # Capture's process inherits it
+    try:
+        cap = Capture(str(tmp_path / "state"), "npt-mh2", "b:eth0", "-w", "-", "-c", "2",
+                      "--", "icmp")
+    finally:
+        del os.environ["NETPLAY_SSH_CONFIG"]
+    try:
+        cap.wait_ready()
+        assert ping(hosts3, "sim1", "a", "10.61.2.2")  # across the tunnel, to b on sim2
+        rc, out, err = cap.wait(binary=True)
+    finally:
+        cap.kill()
+    assert rc == 0, err
+    assert icmp_packets(out) == [(ECHO_REQUEST, "10.61.1.2", "10.61.2.2"),
+                                 (ECHO_REPLY, "10.61.2.2", "10.61.1.2")]
+    refused = hosts3.netplay("capture", "npt-mh2", "b:eth0", "-w", str(tmp_path / "x.pcap"))
+    assert refused.rc == 2 and "-w - >" in refused.err, refused

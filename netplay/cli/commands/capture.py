@@ -192,7 +192,9 @@ def _capture(args, topo, machine, write, expression):
         for _, argv in captures:
             common.echo(args)(argv)
     sys.stdout.flush()
-    if len(captures) > 1:
+    # a pcap stream from another host comes through ssh's pipe, not a terminal (which
+    # would mangle its bytes): the merge's path, with one capture
+    if len(captures) > 1 or (write == "-" and machine.host != "local"):
         return merge(machine, captures, args.count)
     rc = machine.run_attached(captures[0][1])  # Ctrl-C and SIGTERM go to tcpdump, which flushes
     if write not in (None, "-") and rc == 0 and not args.quiet:
