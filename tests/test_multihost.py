@@ -398,3 +398,20 @@ def test_capture_streams_pcap_from_a_node_on_another_host(hosts3, tmp_path):
                                  (ECHO_REPLY, "10.61.2.2", "10.61.1.2")]
     refused = hosts3.netplay("capture", "npt-mh2", "b:eth0", "-w", str(tmp_path / "x.pcap"))
     assert refused.rc == 2 and "-w - >" in refused.err, refused
+
+
+def test_ping_and_link_reach_a_node_on_another_host(hosts3, tmp_path):
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    reply = hosts3.netplay("ping", "npt-mh2", "b", "a")  # from b, on sim2
+    assert reply.rc == 0 and "b -> a" in reply.out, reply
+    down = hosts3.netplay("link", "npt-mh2", "r2:eth1", "--down")
+    assert down.rc == 0, down
+    state = json.loads(hosts3.on("sim2", "ip", "-n", "r2", "-j", "link", "show",
+                                 "eth1").stdout)[0]
+    assert "UP" not in state["flags"]
+    assert hosts3.netplay("ping", "npt-mh2", "b", "a").rc == 1
+    assert hosts3.netplay("link", "npt-mh2", "r2:eth1", "--up").rc == 0
+    # as by hand, the routes through the end went with it; its own link is back
+    assert hosts3.netplay("ping", "npt-mh2", "r2", "r1:eth1").rc == 0

@@ -168,13 +168,14 @@ def main(args):
     preflight.require_root(local)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    host = common.host_of(topo, [t.partition(":")[0] for t in args.targets])
+    nodes = [t.partition(":")[0] for t in args.targets]
+    host = common.host_of(topo, nodes)
     if host is not None and write not in (None, "-"):
         raise InputError(f"-w {args.write}: the lab's node lives on host {host}, where "
                          "tcpdump would write the file; stream it here with "
                          f"`-w - > {args.write}`")
-    with common.lab_machines(args, topo, local, only=[host]) as machines:
-        return _capture(args, topo, next(iter(machines.values())), write, expression)
+    with common.node_machine(args, topo, local, nodes) as machine:
+        return _capture(args, topo, machine, write, expression)
 
 
 def _capture(args, topo, machine, write, expression):

@@ -2,6 +2,7 @@
 
 import shlex
 import sys
+from contextlib import contextmanager
 
 
 def machine():
@@ -62,6 +63,14 @@ def host_of(topo, names):
         raise InputError(f"{', '.join(names)} live on hosts {', '.join(sorted(found))}; "
                          "name nodes of one host at a time")
     return next(iter(found), next(iter(topo.hosts)))
+
+
+@contextmanager
+def node_machine(args, topo, machine, nodes):
+    """The machine of the one host the named nodes live on, for the duration: machine
+    (this host) for a lab without hosts, else that host's, over ssh."""
+    with lab_machines(args, topo, machine, only=[host_of(topo, nodes)]) as machines:
+        yield next(iter(machines.values()))
 
 
 def state_root(args):

@@ -91,9 +91,7 @@ def main(args):
     preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    host = common.host_of(topo, [args.node])
-    with common.lab_machines(args, topo, machine, only=[host]) as machines:
-        on = next(iter(machines.values()))  # the node's host: this one, or over ssh
+    with common.node_machine(args, topo, machine, [args.node]) as on:  # the node's host
         full = node_argv(topo, args.node, argv, on)
         if args.verbose:
             common.echo(args)(full)

@@ -79,8 +79,9 @@ def main(args):
 
     machine = common.machine()
     preflight.require_root(machine)
-    end, before, note = link.change(root, args.lab, args.end, wanted or None,
-                                    machine, echo=common.echo(args))
+    with _end_machine(args, root, machine) as on:
+        end, before, note = link.change(root, args.lab, args.end, wanted or None,
+                                        on, echo=common.echo(args))
     if args.json:
         common.print_json({"lab": args.lab, "end": end.name,
                            "before": before.to_dict() if before else None,
@@ -89,6 +90,14 @@ def main(args):
         now = wanted.describe() if wanted else "no impairment"
         print(f"{args.lab} {end.name}: {note}" if note else f"{args.lab} {end.name}: {now}")
     return EXIT_OK
+
+
+def _end_machine(args, root, machine):
+    """A context manager: the machine of the host the end's node lives on."""
+    from netplay.lab import status
+
+    _, topo, _ = status.load_lab(root, args.lab)
+    return common.node_machine(args, topo, machine, [(args.end or "").partition(":")[0]])
 
 
 def _set_state(args, root):
@@ -113,7 +122,8 @@ def _set_state(args, root):
 
     machine = common.machine()
     preflight.require_root(machine)
-    end = link.set_state(root, args.lab, args.end, up, machine, echo=common.echo(args))
+    with _end_machine(args, root, machine) as on:
+        end = link.set_state(root, args.lab, args.end, up, on, echo=common.echo(args))
     if args.json:
         common.print_json({"lab": args.lab, "end": end.name, "state": args.state})
     elif not args.quiet:

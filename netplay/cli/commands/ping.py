@@ -47,7 +47,9 @@ def main(args):
     preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
-    outcomes = ping.ping(topo, machine, args.node, args.dest, args.family, args.count)
+    with common.node_machine(args, topo, machine, [args.node]) as source_host:
+        outcomes = ping.ping(topo, source_host, args.node, args.dest, args.family,
+                             args.count)
     ok = all(o.replies == o.sent for o in outcomes)
     if args.json:
         common.print_json({"lab": args.lab, "source": args.node, "ok": ok, "targets": [
