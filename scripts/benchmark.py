@@ -21,12 +21,19 @@ netplay's verify (every pair pinged) against Mininet's `--test pingall` on linea
 (leafspine:64,255,1 and linear:1000), which every command that reads such a lab pays
 first (`--load-only` measures just that, without root).
 
+Labs across hosts (`--only hosts` alone): linear:200 (`--hosts-sizes`) on this host and
+placed with `--hosts` across 2 and 4 simulated hosts (`--host-counts`; tests/simhost.py,
+started once per count, stopped afterwards): up and down, per host the steps its log
+records and the commands sent over ssh (netplay's SshMachine counts them when
+NETPLAY_SSH_STATS names a file); and the overhead of one command over ssh: K `true`s
+through SshMachine on a simulated host against K through LocalMachine, divided by K.
+
 Host safety: the whole run holds /run/netplay-tests.lock (the test suite takes it per
 test), waits before each measurement until the kernel has finished the previous one's
 background work, creates nothing whose name is already taken, and removes all it made,
-even on failure: netplay labs with `netplay down`, the floor with its own teardown,
-containers by exact name, the one iptables rule it inserts around Mininet runs, and any
-device a Mininet run left behind, by exact name. Mininet runs with its pattern-based
+even on failure: netplay labs with `netplay down`, simulated hosts stopped (by PID), the
+floor with its own teardown, containers by exact name, the one iptables rule it inserts
+around Mininet runs, and any device a Mininet run left behind, by exact name. Mininet runs with its pattern-based
 cleanup (`mn -c`) disabled: an error inside mn would otherwise run it.
 """
 
@@ -62,6 +69,15 @@ LOCK = "/run/netplay-tests.lock"
 NETNS_DIR = "/var/run/netns"
 DEFAULT_SIZES = (10, 100, 500, 1000)
 DEFAULT_JSON = os.path.join(REPO, "benchmarks", "results.json")
+DEFAULT_HOSTS_JSON = os.path.join(REPO, "benchmarks", "results-hosts.json")  # --only hosts
+DEFAULT_HOSTS_SIZES = (200,)
+DEFAULT_HOST_COUNTS = (1, 2, 4)  # 1: this host, no `hosts:`; more: simulated hosts
+DEFAULT_SSH_COMMANDS = 200
+TESTS = os.path.join(REPO, "tests")  # tests/simhost.py: the simulated hosts
+SSHD = "/usr/sbin/sshd"
+# netplay/machine/ssh.py: with this set to a file, each SshMachine.close() appends a JSON
+# line {"host": NAME, "commands": N}, N the commands it ran (one ssh session each)
+SSH_STATS_ENV = "NETPLAY_SSH_STATS"
 IMAGE = os.environ.get("NETPLAY_IMAGE") or "netplay-busybox"
 BENCH_LABEL = "netplay-benchmark=1"  # on the floor's containers
 DOCKER_LAB = "npbench"  # the lab of netplay's docker nodes; nodes npbench1..npbenchK
@@ -306,23 +322,26 @@ class Netplay:
               env=self.env)
         self.timeout = timeout
         self.labs = []  # labs this run may have left up
+        self.lab_env = {}  # lab: the extra environment its commands need (its hosts' ssh)
 
-    def __call__(self, *args, timeout=None):
+    def __call__(self, *args, timeout=None, env=None):
         argv = [sys.executable, "-m", "netplay", *args]
-        return timed(argv, env=self.env, timeout=timeout or self.timeout)
+        return timed(argv, env=dict(self.env, **(env or {})), timeout=timeout or self.timeout)
 
-    def up(self, topology, lab, *options):
+    def up(self, topology, lab, *options, env=None):
         self.labs.append(lab)
-        return self("run", topology, "-q", *options).check(f"netplay run {topology}")
+        self.lab_env[lab] = dict(env or {})
+        return self("run", topology, "-q", *options, env=env).check(f"netplay run {topology}")
 
-    def down(self, lab):
-        result = self("down", lab, "-q").check(f"netplay down {lab}")
+    def down(self, lab, env=None):
+        result = self("down", lab, "-q", env=env).check(f"netplay down {lab}")
         self.labs.remove(lab)
         return result
 
     def cleanup(self):
         for lab in list(self.labs):
-            result = self("down", lab, "-q", timeout=3600)
+            env = {k: v for k, v in self.lab_env.get(lab, {}).items() if k != SSH_STATS_ENV}
+            result = self("down", lab, "-q", timeout=3600, env=env)
             if result.rc != 0 and "no lab named" not in result.output:
                 log(f"cleanup: netplay down {lab} failed: {result.output.strip()}")
             self.labs.remove(lab)
@@ -584,6 +603,226 @@ def measure_docker_floor(count):
     return {"up": up, "down": down}
 
 
+# --- labs across hosts ------------------------------------------------------------------------
+
+
+def hosts_usable():
+    """None when simulated hosts can be started here, else why not."""
+    missing = [p for p in ("ssh", "ssh-keygen", "unshare", "nsenter") if not shutil.which(p)]
+    if not os.access(SSHD, os.X_OK):
+        missing.append(f"{SSHD} (Debian's openssh-server; scripts/setup.sh installs it)")
+    if not os.path.exists(os.path.join(TESTS, "simhost.py")):
+        missing.append("tests/simhost.py")
+    return f"missing: {', '.join(missing)}" if missing else None
+
+
+def write_hosts_file(path, names):
+    """A --hosts FILE placing a lab onto the simulated hosts names (ssh config Hosts)."""
+    with open(path, "w") as f:
+        f.write("hosts:\n" + "".join(f"  {name}: {{ssh: {name}}}\n" for name in names))
+    return path
+
+
+def ssh_stats(path):
+    """{host: {"commands": N, "connections": C}} from the JSON lines netplay's SshMachines
+    appended to path (SSH_STATS_ENV) as they closed: N the commands run over ssh (each one
+    ssh session through the host's ControlMaster), C the SshMachines (connections) made."""
+    out = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return out
+    for line in lines:
+        if line.strip():
+            entry = json.loads(line)
+            host = out.setdefault(str(entry["host"]), {"commands": 0, "connections": 0})
+            host["commands"] += int(entry["commands"])
+            host["connections"] += 1
+    return out
+
+
+def log_counts(data):
+    """{host: {"namespaces", "commands_up", "commands_down"}} from a lab's step log after
+    `run` and `down`: the namespaces made on each host, the steps each host ran (each step
+    names its host), and its teardown commands. Teardown entries name no host: each is
+    given the host of the step whose undo it is (when one host only has such a step)."""
+    per, undone_on = {}, {}
+
+    def entry(host):
+        return per.setdefault(host, {"namespaces": 0, "commands_up": 0, "commands_down": 0})
+
+    for step in data.get("steps") or []:
+        host = str(step.get("host", "local"))
+        counts = entry(host)
+        if "result" in step:
+            counts["commands_up"] += 1
+        if list(step.get("argv") or [])[:3] == ["ip", "netns", "add"]:
+            counts["namespaces"] += 1
+        if step.get("undo"):
+            undone_on.setdefault(json.dumps(step["undo"]), set()).add(host)
+    for done in data.get("teardown") or []:
+        host = done.get("host")
+        if host is None:
+            hosts = undone_on.get(json.dumps(done.get("argv")), set())
+            host = next(iter(hosts)) if len(hosts) == 1 else "?"
+        entry(str(host))["commands_down"] += 1
+    return per
+
+
+def read_lab_log(state, lab):
+    with open(os.path.join(state, "labs", lab, "log.json")) as f:
+        return json.load(f)
+
+
+def measure_placed(netplay, state, n, count, hosts_path=None, ssh_config=None):
+    """linear:N up and down: on this host (count 1), else placed onto count simulated hosts
+    with --hosts; wall time, peak RSS, and per host the steps and the ssh commands."""
+    lab = f"linear-{n}"
+    env, options = {}, ()
+    if count == 1:
+        require_free(n)
+    else:
+        env, options = {"NETPLAY_SSH_CONFIG": ssh_config}, ("--hosts", hosts_path)
+    stats = tempfile.mkdtemp(prefix="ssh-stats-", dir=state)
+    stats_up, stats_down = os.path.join(stats, "up.jsonl"), os.path.join(stats, "down.jsonl")
+    up = netplay.up(f"linear:{n}", lab, *options, env=dict(env, **{SSH_STATS_ENV: stats_up}))
+    down = netplay.down(lab, env=dict(env, **{SSH_STATS_ENV: stats_down}))
+    counts = log_counts(read_lab_log(state, lab))
+    ssh_up, ssh_down = ssh_stats(stats_up), ssh_stats(stats_down)
+    shutil.rmtree(stats, ignore_errors=True)
+    per_host = {}
+    for host, c in sorted(counts.items()):
+        remote = count > 1 and host != "local"
+        per_host[host] = dict(c, **{
+            "ssh_up": ssh_up.get(host, {}).get("commands", 0) if remote else None,
+            "ssh_down": ssh_down.get(host, {}).get("commands", 0) if remote else None,
+            "connections_up": ssh_up.get(host, {}).get("connections", 0) if remote else None,
+            "connections_down": ssh_down.get(host, {}).get("connections", 0) if remote
+            else None})
+    return {"up": up.seconds, "down": down.seconds,
+            "rss_mib": max(up.maxrss_kb, down.maxrss_kb) / 1024, "per_host": per_host}
+
+
+def measure_ssh_overhead(name, ssh_config, k):
+    """K trivial commands (`true`) through netplay's LocalMachine and through its
+    SshMachine on a simulated host (its ControlMaster opened first, as netplay's connect
+    does): the overhead of a command over ssh is the difference over K."""
+    from netplay.machine.local import LocalMachine
+    from netplay.machine.ssh import SshMachine
+
+    def run_k(machine):
+        start = time.perf_counter()
+        for _ in range(k):
+            rc, _, err = machine.run(["true"])
+            if rc != 0:
+                raise BenchError(f"`true` on {machine.host} exited {rc}: {err.strip()}")
+        return time.perf_counter() - start
+
+    local = LocalMachine()
+    local.run(["true"])  # plumbum imported, `true` found: as for the remote's first command
+    local_seconds = run_k(local)
+    start = time.perf_counter()
+    remote = SshMachine(name, name, ssh_config=ssh_config)
+    try:
+        remote.euid()
+        connect = time.perf_counter() - start
+        ssh_seconds = run_k(remote)
+    finally:
+        with held_signals():
+            remote.close()
+    return ssh_overhead_row(k, local_seconds, ssh_seconds, connect)
+
+
+def ssh_overhead_row(k, local_seconds, ssh_seconds, connect=None):
+    return {"commands": k, "local": local_seconds, "ssh": ssh_seconds, "connect": connect,
+            "local_ms": local_seconds / k * 1000, "ssh_ms": ssh_seconds / k * 1000,
+            "overhead_ms": (ssh_seconds - local_seconds) / k * 1000}
+
+
+def _reap_exited_children():
+    """ssh ControlMasters (daemons) that netplay started end as the benchmark's children
+    (it is a subreaper): collect those that have exited (zombies), by PID."""
+    for pid in _our_orphans():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state == "Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
+@contextmanager
+def simulated_hosts(count, keys, netplay):
+    """count simulated hosts (tests/simhost.py); afterwards, even on failure, every lab
+    still up is taken down (while its hosts answer) and the hosts are stopped."""
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    import simhost
+
+    sims = None
+    try:
+        log(f"starting {count} simulated hosts")
+        sims = simhost.start(count, keys)
+        yield sims
+    finally:
+        with held_signals():
+            netplay.cleanup()
+            if sims is not None:
+                sims.stop()
+                log(f"stopped the {count} simulated hosts")
+            _reap_exited_children()
+
+
+def measure_hosts(args, netplay, state, settles):
+    """linear:N on this host and placed across simulated hosts (started once per host
+    count, stopped afterwards); the overhead of one command over ssh."""
+    if TESTS not in sys.path:
+        sys.path.insert(0, TESTS)
+    import simhost
+
+    out = {"sizes": list(args.hosts_sizes), "host_counts": list(args.host_counts),
+           "runs": [], "ssh": None}
+    keys = simhost.make_keys(tempfile.mkdtemp(prefix="npsim-keys-", dir=state))
+
+    def overhead(sims):
+        log(f"ssh overhead: {args.ssh_commands} x `true`, local and on {sims[0].name}")
+        out["ssh"] = repeated(args.repeat, args.settle, lambda: measure_ssh_overhead(
+            sims[0].name, sims.ssh_config, args.ssh_commands), settles)
+        log(f"ssh overhead: {out['ssh']['overhead_ms']:.2f} ms per command "
+            f"({out['ssh']['ssh_ms']:.2f} ms over ssh, {out['ssh']['local_ms']:.2f} ms local)")
+
+    for count in args.host_counts:
+        if count == 1:
+            for n in args.hosts_sizes:
+                log(f"linear:{n} on this host")
+                row = repeated(args.repeat, args.settle,
+                               lambda: measure_placed(netplay, state, n, 1), settles)
+                out["runs"].append(dict({"n": n, "hosts": 1}, **row))
+                log(f"linear:{n} on this host: up {row['up']:.2f} s, down {row['down']:.2f} s")
+            continue
+        with simulated_hosts(count, keys, netplay) as sims:
+            path = write_hosts_file(os.path.join(state, f"hosts-{count}.yaml"),
+                                    [sim.name for sim in sims])
+            for n in args.hosts_sizes:
+                log(f"linear:{n} across {count} simulated hosts")
+                row = repeated(args.repeat, args.settle, lambda: measure_placed(
+                    netplay, state, n, count, path, sims.ssh_config), settles)
+                out["runs"].append(dict({"n": n, "hosts": count}, **row))
+                log(f"linear:{n} across {count} hosts: up {row['up']:.2f} s, "
+                    f"down {row['down']:.2f} s")
+            if out["ssh"] is None:
+                overhead(sims)
+    if out["ssh"] is None:  # no count above 1: one simulated host for the overhead alone
+        with simulated_hosts(1, keys, netplay) as sims:
+            overhead(sims)
+    return out
+
+
 # --- the run ----------------------------------------------------------------------------------
 
 
@@ -622,7 +861,8 @@ def fmt_ratio(value):
 
 def run_benchmark(args):
     notes, settles = [], []
-    results = {"linear": [], "docker": None, "verify": None, "help": None, "load": None}
+    results = {"linear": [], "docker": None, "verify": None, "help": None, "load": None,
+               "hosts": None}
     state = tempfile.mkdtemp(prefix="netplay-benchmark-")
     netplay = Netplay(state, args.timeout)
     mininet = None
@@ -633,15 +873,15 @@ def run_benchmark(args):
                          "scripts/benchmark.sh installs it): its columns are empty")
             mininet = None
     try:
-        # netplay --help
-        helps = []
-        waited, ok = settle(args.settle)  # a start-up time means little on a busy kernel
-        settles.append({"waited": waited, "settled": ok})
-        for _ in range(args.help_runs):
-            helps.append(netplay("--help").check("netplay --help").seconds)
-        results["help"] = {"seconds": statistics.median(helps), "runs": len(helps)}
-        log(f"netplay --help: {results['help']['seconds']:.3f} s (median of {len(helps)})")
-        results["load"] = measure_loads(args.help_runs, netplay.env)
+        if not args.only:  # netplay --help, load and validate
+            helps = []
+            waited, ok = settle(args.settle)  # a start-up time means little on a busy kernel
+            settles.append({"waited": waited, "settled": ok})
+            for _ in range(args.help_runs):
+                helps.append(netplay("--help").check("netplay --help").seconds)
+            results["help"] = {"seconds": statistics.median(helps), "runs": len(helps)}
+            log(f"netplay --help: {results['help']['seconds']:.3f} s (median of {len(helps)})")
+            results["load"] = measure_loads(args.help_runs, netplay.env)
 
         for n in args.sizes:
             row = {"n": n}
@@ -733,6 +973,13 @@ def run_benchmark(args):
                                            lambda: measure_docker_floor(k), settles)
                 results["docker"] = docker
                 log(f"docker: {docker}")
+
+        if not args.skip_hosts:
+            reason = hosts_usable()
+            if reason:
+                notes.append(f"labs across hosts not measured: {reason}")
+            else:
+                results["hosts"] = measure_hosts(args, netplay, state, settles)
     finally:
         with held_signals():
             netplay.cleanup()
@@ -786,6 +1033,18 @@ def targets(results):
     for row in results.get("load") or []:
         out.append((f"load+validate {row['topology']} under 1 s", "< 1 s",
                     f"{row['seconds']:.3f} s", row["seconds"] < 1))
+    hosts = results.get("hosts")
+    if hosts:
+        for n in hosts["sizes"]:
+            one, two = placed_row(hosts, n, 1), placed_row(hosts, n, 2)
+            if one and two:
+                r = ratio(two["up"], one["up"])
+                out.append((f"linear:{n} up across 2 hosts within 2x one host", "<= 2x",
+                            fmt_ratio(r), _at_most(r, 2)))
+        ssh = hosts.get("ssh")
+        if ssh:
+            out.append(("ssh overhead per command under 15 ms", "< 15 ms",
+                        f"{ssh['overhead_ms']:.1f} ms", ssh["overhead_ms"] < 15))
     return [{"target": t, "goal": g, "measured": m, "met": bool(ok)} for t, g, m, ok in out]
 
 
@@ -819,7 +1078,8 @@ def tables(report):
                      "-", "-"])
     headers = ["workload", "netplay up", "netplay down", "netplay peak RSS", "floor up",
                "floor down", "netplay/floor", "Mininet up+down", "Mininet/netplay"]
-    out = [tabulate(rows, headers=headers, disable_numparse=True, tablefmt="github")]
+    out = [tabulate(rows, headers=headers, disable_numparse=True, tablefmt="github")] \
+        if rows else []
     v = results.get("verify")
     if v:
         net, mn = v["netplay"], v.get("mininet")
@@ -841,12 +1101,70 @@ def tables(report):
                             disable_numparse=True, tablefmt="github"))
     if results.get("load"):
         out.append(load_table(results["load"]))
+    if results.get("hosts"):
+        out.extend(hosts_tables(results["hosts"]))
     if report["targets"]:
         out.append(tabulate([[t["target"], t["goal"], t["measured"],
                               "met" if t["met"] else "MISSED"] for t in report["targets"]],
                             headers=["target", "goal", "measured", ""],
                             disable_numparse=True, tablefmt="github"))
     return "\n\n".join(out)
+
+
+def placed_row(hosts, n, count):
+    """The measurement of linear:n on count hosts (1: this host), or None."""
+    return next((row for row in hosts["runs"] if row["n"] == n and row["hosts"] == count),
+                None)
+
+
+def _total(per_host, key):
+    values = [c[key] for c in per_host.values() if c.get(key) is not None]
+    return sum(values) if values else None
+
+
+def _count(value):
+    return "-" if value is None else str(value)
+
+
+def hosts_tables(hosts):
+    """Labs across hosts: up and down against one host; commands and ssh commands per
+    host; the overhead of one command over ssh."""
+    from tabulate import tabulate
+
+    rows, per = [], []
+    for row in hosts["runs"]:
+        one = placed_row(hosts, row["n"], 1)
+        where = "this host" if row["hosts"] == 1 else f"{row['hosts']} simulated hosts"
+        ph = row["per_host"]
+        rows.append([f"linear:{row['n']}", where, fmt(row["up"]), fmt(row["down"]),
+                     fmt_ratio(ratio(row["up"], one["up"])) if one else "-",
+                     fmt_ratio(ratio(row["down"], one["down"])) if one else "-",
+                     f"{_count(_total(ph, 'commands_up'))} / "
+                     f"{_count(_total(ph, 'commands_down'))}",
+                     f"{_count(_total(ph, 'ssh_up'))} / {_count(_total(ph, 'ssh_down'))}"])
+        for host, c in ph.items():
+            per.append([f"linear:{row['n']} on {row['hosts']}", host, _count(c["namespaces"]),
+                        _count(c["commands_up"]), _count(c["commands_down"]),
+                        _count(c["ssh_up"]), _count(c["ssh_down"]),
+                        f"{_count(c['connections_up'])} / {_count(c['connections_down'])}"])
+    out = [tabulate(rows, headers=["lab", "where", "up", "down", "up / this host",
+                                   "down / this host", "commands up / down",
+                                   "ssh commands up / down"],
+                    disable_numparse=True, tablefmt="github"),
+           tabulate(per, headers=["lab on hosts", "host", "namespaces", "commands up",
+                                  "commands down", "ssh commands up", "ssh commands down",
+                                  "ssh connections up / down"],
+                    disable_numparse=True, tablefmt="github")]
+    ssh = hosts.get("ssh")
+    if ssh:
+        out.append(tabulate([[f"{ssh['commands']} x `true`",
+                              f"{ssh['local_ms']:.2f} ms", f"{ssh['ssh_ms']:.2f} ms",
+                              f"{ssh['overhead_ms']:.2f} ms",
+                              fmt(ssh["connect"]) if ssh.get("connect") is not None else "-"]],
+                            headers=["commands", "LocalMachine, each", "SshMachine, each",
+                                     "ssh overhead per command", "ssh connect"],
+                            disable_numparse=True, tablefmt="github"))
+    return out
 
 
 def load_table(rows):
@@ -876,8 +1194,25 @@ def parse_args(argv=None):
                         help="container nodes started (default 20)")
     parser.add_argument("--verify-size", type=int, default=50, metavar="N",
                         help="verify and pingall on linear:N (default 50)")
-    parser.add_argument("--json", default=DEFAULT_JSON, metavar="FILE",
-                        help="write the results here (default benchmarks/results.json)")
+    parser.add_argument("--skip-hosts", action="store_true",
+                        help="do not measure labs across (simulated) hosts")
+    parser.add_argument("--hosts-sizes", default=",".join(map(str, DEFAULT_HOSTS_SIZES)),
+                        metavar="SIZES",
+                        help="sizes N of linear:N placed across hosts (default 200)")
+    parser.add_argument("--host-counts", default=",".join(map(str, DEFAULT_HOST_COUNTS)),
+                        metavar="COUNTS",
+                        help="numbers of hosts: 1 is this host without `hosts:`, more are "
+                             "simulated hosts (tests/simhost.py) the lab is placed onto with "
+                             "--hosts (default 1,2,4)")
+    parser.add_argument("--ssh-commands", type=int, default=DEFAULT_SSH_COMMANDS, metavar="K",
+                        help="time K `true` commands locally and over ssh for the per-command "
+                             "ssh overhead (default 200)")
+    parser.add_argument("--only", choices=["hosts"], default=None,
+                        help="measure only this part (hosts: labs across hosts and the ssh "
+                             "overhead; results default to benchmarks/results-hosts.json)")
+    parser.add_argument("--json", default=None, metavar="FILE",
+                        help="write the results here (default benchmarks/results.json, "
+                             "with --only hosts benchmarks/results-hosts.json)")
     parser.add_argument("--settle", type=float, default=120, metavar="SECONDS",
                         help="wait at most this long before each measurement for the kernel "
                              "to finish earlier work (default 120)")
@@ -899,7 +1234,8 @@ def parse_args(argv=None):
     if args.quick:
         given = set(a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]))
         defaults = {"--sizes": "3", "--verify-size": 3, "--docker-nodes": 2, "--settle": 10,
-                    "--help-runs": 1}
+                    "--help-runs": 1, "--hosts-sizes": "3", "--host-counts": "1,2",
+                    "--ssh-commands": 20}
         for option, value in defaults.items():
             if option not in given:
                 setattr(args, option[2:].replace("-", "_"), value)
@@ -918,6 +1254,26 @@ def parse_args(argv=None):
     if args.repeat < 1 or args.docker_nodes < 1 or args.verify_size < 2 or args.help_runs < 1:
         parser.error("--repeat, --docker-nodes and --help-runs must be at least 1, "
                      "--verify-size at least 2")
+    for option in ("hosts_sizes", "host_counts"):
+        try:
+            setattr(args, option, [int(s) for s in str(getattr(args, option)).split(",")
+                                   if s.strip()])
+        except ValueError:
+            parser.error(f"--{option.replace('_', '-')}: expected numbers separated by commas, "
+                         f"got {getattr(args, option)!r}")
+    if not args.host_counts or any(not 1 <= k <= 16 for k in args.host_counts):
+        parser.error("--host-counts: each count must be from 1 to 16")
+    if not args.hosts_sizes or any(not max(args.host_counts) <= n <= 5000
+                                   for n in args.hosts_sizes):
+        parser.error("--hosts-sizes: each size must be from the largest host count to 5000")
+    if args.ssh_commands < 1:
+        parser.error("--ssh-commands must be at least 1")
+    if args.only == "hosts":
+        if args.skip_hosts:
+            parser.error("--only hosts and --skip-hosts contradict each other")
+        args.sizes, args.skip_verify, args.skip_docker, args.skip_mininet = [], True, True, True
+    if args.json is None:
+        args.json = DEFAULT_HOSTS_JSON if args.only == "hosts" else DEFAULT_JSON
     return args
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run netplay's benchmark (scripts/benchmark.py): linear:N with netplay, the
 # ip -batch floor and Mininet; Docker nodes against plain docker run; verify
-# against Mininet's pingall; netplay --help. Prints a table and writes JSON
+# against Mininet's pingall; netplay --help; linear:200 placed across 2 and 4
+# simulated hosts (--only hosts alone). Prints a table and writes JSON
 # (default benchmarks/results.json). See docs/performance.md.
 #
 # Usage: sudo scripts/benchmark.sh [BENCHMARK OPTIONS...]
@@ -42,6 +43,7 @@ for arg in "$@"; do
     case $arg in
         --skip-mininet) skip_mininet=1 ;;
         --skip-docker) skip_docker=1 ;;
+        --only|--only=*) skip_mininet=1; skip_docker=1 ;;  # --only hosts needs neither
     esac
 done
 

@@ -157,6 +157,134 @@ def test_targets_are_judged_on_the_issue_numbers():
     assert "| linear:100 " in text and "MISSED" in text and "14.0x" in text
 
 
+def _placed(n, hosts, up, down, per_host):
+    return {"n": n, "hosts": hosts, "up": up, "down": down, "rss_mib": 50.0,
+            "per_host": per_host}
+
+
+def _host(namespaces, up, down, ssh_up=None, ssh_down=None):
+    return {"namespaces": namespaces, "commands_up": up, "commands_down": down,
+            "ssh_up": ssh_up, "ssh_down": ssh_down,
+            "connections_up": None if ssh_up is None else 1,
+            "connections_down": None if ssh_down is None else 1}
+
+
+def _hosts_results(up2=3.0, overhead=8.0):
+    return {"sizes": [200], "host_counts": [1, 2, 4], "runs": [
+        _placed(200, 1, 2.0, 1.0, {"local": _host(201, 1400, 201)}),
+        _placed(200, 2, up2, 1.5, {"sim1": _host(100, 900, 100, 30, 3),
+                                   "sim2": _host(101, 600, 101, 28, 3)}),
+        _placed(200, 4, 5.0, 2.5, {f"sim{i}": _host(50, 400, 50, 20, 2)
+                                   for i in range(1, 5)})],
+        "ssh": benchmark.ssh_overhead_row(200, 0.2, 0.2 + overhead * 200 / 1000, 0.25)}
+
+
+def test_ssh_overhead_is_the_difference_per_command():
+    row = benchmark.ssh_overhead_row(100, 0.1, 1.3, 0.2)
+    assert row["local_ms"] == pytest.approx(1.0) and row["ssh_ms"] == pytest.approx(13.0)
+    assert row["overhead_ms"] == pytest.approx(12.0) and row["connect"] == 0.2
+
+
+def test_hosts_targets_are_judged_on_the_issue_numbers():
+    got = {t["target"]: (t["met"], t["measured"])
+           for t in benchmark.targets({"linear": [], "hosts": _hosts_results()})}
+    assert got == {"linear:200 up across 2 hosts within 2x one host": (True, "1.50x"),
+                   "ssh overhead per command under 15 ms": (True, "8.0 ms")}
+    got = {t["target"]: t["met"] for t in benchmark.targets(
+        {"linear": [], "hosts": _hosts_results(up2=4.5, overhead=15.0)})}
+    assert got == {"linear:200 up across 2 hosts within 2x one host": False,  # 2.25x
+                   "ssh overhead per command under 15 ms": False}
+    # without a one-host row (or a 2-host one) there is no ratio to judge
+    partial = _hosts_results()
+    partial["runs"] = partial["runs"][1:]
+    partial["ssh"] = None
+    assert benchmark.targets({"linear": [], "hosts": partial}) == []
+
+
+def test_hosts_tables_put_figures_and_ratios_side_by_side():
+    results = {"linear": [], "hosts": _hosts_results()}
+    text = benchmark.tables({"results": results, "targets": benchmark.targets(results)})
+    lines = text.splitlines()
+    row2 = next(line for line in lines if "| 2 simulated hosts" in line)
+    assert "3.00 s" in row2 and "1.50x" in row2 and "1500 / 201" in row2 and "58 / 6" in row2
+    row1 = next(line for line in lines if "| this host" in line)
+    assert "1.00x" in row1 and "1400 / 201" in row1 and "- / -" in row1
+    sim2 = next(line for line in lines if "| linear:200 on 2 " in line and "| sim2 " in line)
+    assert [cell.strip() for cell in sim2.strip("|").split("|")] == [
+        "linear:200 on 2", "sim2", "101", "600", "101", "28", "3", "1 / 1"]
+    assert "| 200 x `true` " in text and "8.00 ms" in text and "1.00 ms" in text
+    assert "| netplay up " not in text  # no linear:N rows: no main table
+    assert "MISSED" not in text
+
+
+def test_log_counts_give_each_host_its_steps_and_teardown():
+    data = {"steps": [
+        {"argv": ["mkdir", "-p", "/var/run/netns"], "host": "sim1", "result": {"rc": 0}},
+        {"argv": ["mkdir", "-p", "/var/run/netns"], "host": "sim2", "result": {"rc": 0}},
+        {"argv": ["ip", "netns", "add", "h1"], "host": "sim1",
+         "undo": ["ip", "netns", "delete", "h1"], "result": {"rc": 0}},
+        {"argv": ["ip", "netns", "add", "h2"], "host": "sim2",
+         "undo": ["ip", "netns", "delete", "h2"], "result": {"rc": 0}},
+        {"argv": ["ip", "-n", "h2", "link", "set", "eth0", "up"], "host": "sim2",
+         "result": {"rc": 0}},
+        {"argv": ["ip", "netns", "add", "h3"], "host": "sim2",  # planned, never ran
+         "undo": ["ip", "netns", "delete", "h3"]},
+    ], "teardown": [
+        {"argv": ["ip", "netns", "delete", "h2"], "rc": 0},
+        {"argv": ["ip", "netns", "delete", "h1"], "rc": 0},
+        {"argv": ["ip", "link", "delete", "x"], "rc": 1},  # no step's undo: host unknown
+        {"argv": ["ip", "netns", "delete", "h9"], "rc": 0, "host": "sim2"},  # named: kept
+    ]}
+    assert benchmark.log_counts(data) == {
+        "sim1": {"namespaces": 1, "commands_up": 2, "commands_down": 1},
+        "sim2": {"namespaces": 2, "commands_up": 3, "commands_down": 2},
+        "?": {"namespaces": 0, "commands_up": 0, "commands_down": 1}}
+    # a one-machine lab: steps without a host are the local machine's
+    assert benchmark.log_counts({"steps": [{"argv": ["true"], "result": {}}]}) == {
+        "local": {"namespaces": 0, "commands_up": 1, "commands_down": 0}}
+
+
+def test_ssh_stats_sum_each_hosts_connections(tmp_path):
+    path = tmp_path / "stats.jsonl"
+    assert benchmark.ssh_stats(str(path)) == {}
+    path.write_text('{"host": "sim1", "commands": 3}\n{"host": "sim2", "commands": 5}\n'
+                    '\n{"host": "sim1", "commands": 20}\n')
+    assert benchmark.ssh_stats(str(path)) == {"sim1": {"commands": 23, "connections": 2},
+                                              "sim2": {"commands": 5, "connections": 1}}
+
+
+def test_the_counter_is_the_one_netplay_writes():
+    from netplay.machine import ssh
+
+    assert benchmark.SSH_STATS_ENV == ssh.STATS_ENV == "NETPLAY_SSH_STATS"
+
+
+def test_hosts_file_maps_each_simulated_host(tmp_path):
+    import yaml
+
+    path = benchmark.write_hosts_file(str(tmp_path / "h.yaml"), ["sim1", "sim2"])
+    assert yaml.safe_load(open(path)) == {"hosts": {"sim1": {"ssh": "sim1"},
+                                                    "sim2": {"ssh": "sim2"}}}
+
+
+def test_hosts_options():
+    args = benchmark.parse_args([])
+    assert args.hosts_sizes == [200] and args.host_counts == [1, 2, 4]
+    assert args.ssh_commands == 200 and not args.skip_hosts and args.only is None
+    assert args.json == benchmark.DEFAULT_JSON
+    only = benchmark.parse_args(["--only", "hosts", "--host-counts", "1,2"])
+    assert only.sizes == [] and only.skip_docker and only.skip_verify and only.skip_mininet
+    assert only.host_counts == [1, 2] and only.json == benchmark.DEFAULT_HOSTS_JSON
+    assert benchmark.parse_args(["--only", "hosts", "--json", "x.json"]).json == "x.json"
+    quick = benchmark.parse_args(["--quick"])
+    assert quick.hosts_sizes == [3] and quick.host_counts == [1, 2] and quick.ssh_commands == 20
+    for bad in (["--host-counts", "0,2"], ["--host-counts", "two"], ["--hosts-sizes", "3",
+                "--host-counts", "1,4"], ["--ssh-commands", "0"],
+                ["--only", "hosts", "--skip-hosts"], ["--only", "docker"]):
+        with pytest.raises(SystemExit):
+            benchmark.parse_args(bad)
+
+
 def test_options():
     args = benchmark.parse_args(["--sizes", "10,100", "--repeat", "3", "--skip-mininet"])
     assert args.sizes == [10, 100] and args.repeat == 3 and args.skip_mininet
@@ -204,3 +332,14 @@ def test_a_tiny_real_run_leaves_the_host_as_it_was(tmp_path, host_unchanged):
     if shutil.which("mn"):
         assert row["mininet"]["total"] > 0
         assert report["results"]["verify"]["mininet"]["pings"] == 6
+    hosts = report["results"]["hosts"]
+    if benchmark.hosts_usable() is None:  # linear:3 here and across 2 simulated hosts
+        one, two = (benchmark.placed_row(hosts, 3, k) for k in (1, 2))
+        assert one["up"] > 0 and set(one["per_host"]) == {"local"}
+        assert one["per_host"]["local"]["namespaces"] == 4  # h1..h3, switches
+        assert set(two["per_host"]) == {"sim1", "sim2"}
+        assert sum(c["namespaces"] for c in two["per_host"].values()) == 4
+        assert all(c["ssh_up"] > 0 and c["ssh_down"] > 0 and c["commands_up"] > 0
+                   for c in two["per_host"].values())
+        assert hosts["ssh"]["commands"] == 20 and hosts["ssh"]["ssh_ms"] > 0
+        assert "| 2 simulated hosts " in r.stdout
