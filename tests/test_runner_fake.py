@@ -321,3 +321,64 @@ def test_the_fake_is_a_whole_machine():
     fake.answer(["tcpdump", "-i", "e0"], rc=130)
     assert fake.run_attached(["tcpdump", "-i", "e0"]) == 130
     assert [c.kind for c in fake.calls] == ["run", "exec", "attached"]
+
+
+# --- pipelines: a remote machine gets runs of commands in one round trip ---------------------
+
+
+class PipelinedFake(FakeMachine):
+    """A FakeMachine whose commands cost a round trip: it records each run_many."""
+
+    pipelines = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.trips = []  # the requests of each run_many, in order
+
+    def run_many(self, requests):
+        self.trips.append([(list(argv), stdin) for argv, stdin in requests])
+        return super().run_many(requests)
+
+
+def test_a_remote_machine_gets_the_groups_of_a_lab_in_one_round_trip(tmp_path):
+    fake, local = PipelinedFake(), FakeMachine()
+    steps = _small_lab()
+    Runner(fake).apply(_log(tmp_path, steps), steps)
+    Runner(local).apply(StepLog.create(str(tmp_path / "local.json"), "npt-fake", {}, steps),
+                        steps)
+    assert len(fake.trips) == 1  # five groups, one round trip
+    assert fake.trips[0] == _calls(local)  # the same commands, in the same order
+    assert _calls(fake) == _calls(local)
+
+
+def test_a_failure_inside_a_round_trip_stops_it_and_undoes_only_what_ran(tmp_path):
+    fake = PipelinedFake()
+    fake.answer(lambda argv, stdin: argv[:2] == ["nsenter", "--net=/var/run/netns/a"],
+                rc=1, err="RTNETLINK answers: File exists\nCommand failed -:1\n")
+    steps = _small_lab()
+    log = _log(tmp_path, steps)
+    with pytest.raises(StepFailed, match=r"step 5 failed: `ip -n a addr add 10.0.0.1/24"):
+        Runner(fake).apply(log, steps)
+    assert len(fake.trips[0]) == 5  # sent together ...
+    ran = [c.argv for c in fake.calls]
+    assert ran[:3] == [["mkdir", "-p", "/var/run/netns"], BATCH,
+                       ["nsenter", "--net=/var/run/netns/a", "ip", "-batch", "-"]]
+    assert ["brctl", "addbr", "br0"] not in ran  # ... and stopped at the failing batch
+    results = log.data["steps"]
+    assert "result" not in results[6] and "result" not in results[7]  # never ran
+    # the rollback undoes what ran (the namespaces), not the bridge that was never made
+    assert ran[3:] == [FORCE_BATCH]
+    assert fake.calls[3].stdin == "netns delete b\nnetns delete a\n"
+
+
+def test_groups_that_capture_or_use_a_captured_value_are_not_sent_ahead(tmp_path):
+    fake = PipelinedFake()
+    fake.answer(["docker", "inspect", "-f", "{{.State.Pid}}", "c"], out="4242\n")
+    steps = [Step(["mkdir", "-p", "/var/run/netns"]),
+             Step(["docker", "inspect", "-f", "{{.State.Pid}}", "c"], capture="pid_c"),
+             Step(["ip", "netns", "attach", "c", Ref("pid_c")]),
+             Step(["ip", "-n", "c", "link", "set", "lo", "up"]),
+             Step(["ip", "-n", "d", "link", "set", "lo", "up"])]
+    Runner(fake).apply(_log(tmp_path, steps), steps)
+    assert ["ip", "netns", "attach", "c", "4242"] in [c.argv for c in fake.calls]
+    assert [len(trip) for trip in fake.trips] == [2]  # only the last two groups together

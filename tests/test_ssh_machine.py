@@ -76,6 +76,25 @@ def test_a_missing_program_is_127_not_an_exception(machine):
         machine.run("ip link")  # type: ignore[arg-type]
 
 
+def test_run_many_runs_commands_in_order_in_one_round_trip_and_stops_at_a_failure(
+        machine, sims):
+    before = machine.commands
+    outcomes = machine.run_many([
+        (["ip", "-batch", "-"], "netns add npt-many-a\n"),
+        (["printf", "%s\\0", *AWKWARD], None),
+        (["netplay-no-such-program"], None),
+        (["ip", "netns", "add", "npt-many-b"], None)])
+    try:
+        assert machine.commands == before + 1  # one ssh command for all four
+        assert [rc for rc, _, _ in outcomes] == [0, 0, 127]  # the fourth never ran
+        assert outcomes[1][1].split("\0")[:-1] == AWKWARD
+        assert "netplay-no-such-program" in outcomes[2][2]
+        assert on(sims, "sim1", "ip", "netns", "list").split() == ["npt-many-a"]
+    finally:
+        machine.run(["ip", "netns", "delete", "npt-many-a"])
+    assert on(sims, "sim1", "ip", "netns", "list") == ""
+
+
 def test_files_and_user(machine):
     assert machine.read_text("/proc/sys/kernel/hostname") == "sim1\n"
     assert machine.read_text("/proc/sys/net/ipv4/ip_forward") == "1\n"

@@ -5,6 +5,7 @@ fake.FakeMachine records and replays, for the runner's own tests. Importing this
 imports neither plumbum nor docker: `netplay --help` stays quick.
 """
 
-from netplay.machine.base import EXIT_NOT_FOUND, Machine, Outcome, Reply, Target, check_argv
+from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Request, Target,
+                                  check_argv)
 
-__all__ = ["EXIT_NOT_FOUND", "Machine", "Outcome", "Reply", "Target", "check_argv"]
+__all__ = ["EXIT_NOT_FOUND", "Machine", "Outcome", "Reply", "Request", "Target", "check_argv"]

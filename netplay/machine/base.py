@@ -53,10 +53,29 @@ class Stream(ABC):
         """Wait for the command's end: its exit code (128 + N when signal N ended it)."""
 
 
+Request = Tuple[List[str], Optional[str]]  # a command to run: (argv, stdin text or None)
+
+
 class Machine(ABC):
     """A host netplay builds on, observes and runs programs on."""
 
     host: str = "local"  # the name steps use for it (Step.host)
+    # whether run_many saves anything over one run per command (a round trip each): the
+    # runner then sends runs of commands together
+    pipelines: bool = False
+
+    def run_many(self, requests: Sequence[Request]) -> List[Outcome]:
+        """Run each (argv, stdin) in order as run() does, stopping after the first that
+        exits non-zero: one Outcome per command run. Here, one run() each; a remote host
+        runs them all in one round trip.
+
+        Side effects: those of the commands run; nothing else."""
+        out: List[Outcome] = []
+        for argv, stdin in requests:
+            out.append(self.run(argv, stdin))
+            if out[-1][0] != 0:
+                break
+        return out
 
     @abstractmethod
     def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:

@@ -24,12 +24,13 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, List, NoReturn, Optional, Sequence
+from typing import Any, List, NoReturn, Optional, Sequence, Set
 
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import HostError, InputError
 from netplay.machine import pinger
-from netplay.machine.base import Machine, Outcome, Reply, Stream, Target, check_argv
+from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Request, Stream,
+                                  Target, check_argv)
 
 CONNECT_TIMEOUT = 10  # seconds, unless the ssh configuration sets ConnectTimeout
 PERSIST = 30  # seconds a master outlives its last client (should netplay die without close)
@@ -64,6 +65,28 @@ def probe_script(targets: Sequence[Target], deadline: float) -> str:
               "print(_json.dumps([list(r) for r in ping_many("
               "[tuple(t) for t in _args['targets']], _args['deadline'])]))", ""]
     return "\n".join(lines)
+
+
+# Run on the host by run_many: each [argv, stdin] in order, as `env -- ARGV` would (127 for
+# a program that is not there), stopping after the first that fails; prints the outcomes
+# as JSON [[rc, stdout, stderr], ...]. The commands are data (main's argument), never
+# code or a shell line.
+RUN_MANY = """
+import json, subprocess, sys
+
+def main(data):
+    out = []
+    for argv, stdin in json.loads(data):
+        try:
+            p = subprocess.run(argv, input=stdin, capture_output=True, encoding="utf-8",
+                               errors="replace")
+            out.append([p.returncode, p.stdout, p.stderr])
+        except OSError as exc:
+            out.append([127, "", "%s: %s" % (argv[0], exc.strerror)])
+        if out[-1][0] != 0:
+            break
+    sys.stdout.write(json.dumps(out))
+"""
 
 
 class SshStream(Stream):
@@ -103,6 +126,8 @@ class SshMachine(Machine):
     """A host reached over ssh at destination (an ssh_config Host, [user@]host or address),
     named name in the lab's steps. Connects at once: HostError when it cannot."""
 
+    pipelines = True  # a command costs a round trip: run_many sends many in one
+
     def __init__(self, name: str, destination: str, ssh_config: Optional[str] = None,
                  control_dir: Optional[str] = None, sudo: bool = False) -> None:
         if not destination or destination.startswith("-") or \
@@ -131,6 +156,7 @@ class SshMachine(Machine):
         self._env: Any = None  # its command for env (or sudo)
         self._master = False
         self.commands = 0  # run() calls so far (STATS_ENV)
+        self._found: Set[str] = set()  # programs which() found there
         self._count = threading.Lock()
         try:
             if self._settings().get("connecttimeout", "none") == "none":
@@ -230,8 +256,31 @@ class SshMachine(Machine):
             raise self._fail("lost the ssh connection", err)
         return rc, out, err
 
+    def run_many(self, requests: Sequence[Request]) -> List[Outcome]:
+        """All of requests in one round trip: RUN_MANY, a fixed stdlib-only program, run
+        by the host's python3 with the commands as JSON data; one run() each on a host
+        without python3."""
+        requests = [(check_argv(argv), stdin) for argv, stdin in requests]
+        if len(requests) < 2:
+            return super().run_many(requests)
+        data = json.dumps([[argv, stdin or ""] for argv, stdin in requests])
+        rc, out, err = self.run(["python3", "-"], stdin=f"{RUN_MANY}\nmain({data!r})\n")
+        if rc == EXIT_NOT_FOUND:  # no python3 there: one round trip each
+            return super().run_many(requests)
+        try:
+            found = [(int(r[0]), str(r[1]), str(r[2])) for r in json.loads(out)]
+        except (ValueError, TypeError, IndexError):
+            found = []
+        if rc != 0 or not found:  # which of them ran is unknown: never run them again
+            raise self._fail("python3 did not run the commands sent to it", err or out)
+        return found
+
     def which(self, program: str) -> bool:
+        if program in self._found:  # the runner asks before every batch
+            return True
         rc, _, _ = self.run(["sh", "-c", 'command -v -- "$1" >/dev/null', "sh", program])
+        if rc == 0:
+            self._found.add(program)
         return rc == 0
 
     def read_text(self, path: str) -> Optional[str]:

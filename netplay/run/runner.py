@@ -102,6 +102,7 @@ def batch_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
 # first, then every `docker inspect`; teardown removes containers with `docker rm -f`).
 PARALLEL = (("docker", "run"), ("docker", "inspect"), ("docker", "rm"))
 PARALLEL_DELETES_FROM = 64  # fewer `netns delete`s than this take one `ip -force -batch`
+PIPELINE = 200  # groups of commands sent in one round trip to a remote machine, at most
 
 
 def _group_key(argv: Sequence[Arg], capture: Optional[str] = None) -> GroupKey:
@@ -187,34 +188,99 @@ class Runner:
         total = len(steps) if total is None else total
         plan: List[Tuple[str, List[Step], Any]] = \
             groups(steps) if self.batch else [("single", [s], None) for s in steps]
-        for kind, group, key in plan:
+        for chunk in self._chunks(plan):
             if stop is not None and stop.is_set():
                 return
-            done.extend(group)  # before they run: an interrupt mid-command still undoes them
-            outcomes = self._run_group(kind, group, key, values)
-            failed: Optional[Tuple[int, Step, StepOutcome]] = None
-            for step, outcome in zip(group, outcomes):
-                if outcome is None:  # a batch stopped before it
-                    done.remove(step)
-                    continue
-                i = index[id(step)]
-                self._record(log, i, step, outcome, values)
-                if self.progress:
-                    self.progress(i + 1, total, step)
-                if outcome[0] is None:  # unknown which batch line failed: undo them all
-                    failed = failed or (i, step, outcome)
-                elif outcome[0] != 0:
-                    done.remove(step)
-                    failed = failed or (i, step, outcome)
+            for _, group, _ in chunk:  # before they run: an interrupt still undoes them
+                done.extend(group)
+            failed: Optional[Tuple[int, Step, StepOutcome, int]] = None
+            for (_, group, _), outcomes in zip(chunk, self._run_chunk(chunk, values)):
+                settled = self._settle(log, group, outcomes, values, done, index, total)
+                failed = failed or settled  # every group settled: those not run leave done
             if failed:
-                i, step, (rc, _, err, _) = failed
+                i, step, (rc, _, err, _), size = failed
                 what = f"step {i + 1} failed: `{step.shell()}`" if rc is not None else \
-                    f"a batch of {len(group)} `ip` commands from step {i + 1} failed"
+                    f"a batch of {size} `ip` commands from step {i + 1} failed"
                 raise Failure(f"{what}: {err.strip() or f'exit code {rc}'}")
-            for step in group:
-                if step.capture and not _valid_capture(values[step.capture]):
-                    raise Failure(f"step {index[id(step)] + 1}: `{step.shell()}` printed "
-                                  f"{values[step.capture]!r}, not a running process's id")
+            for _, group, _ in chunk:
+                for step in group:
+                    if step.capture and not _valid_capture(values[step.capture]):
+                        raise Failure(f"step {index[id(step)] + 1}: `{step.shell()}` "
+                                      f"printed {values[step.capture]!r}, not a running "
+                                      "process's id")
+
+    def _settle(self, log: "StepLog", group: List[Step],
+                outcomes: List[Optional[StepOutcome]], values: Dict[str, str],
+                done: List[Step], index: Dict[int, int], total: int
+                ) -> Optional[Tuple[int, Step, StepOutcome, int]]:
+        """Log a group's outcomes and take the steps that did not run, or failed, out of
+        done; the group's first failure (index, step, outcome, group size), if any."""
+        failed = None
+        for step, outcome in zip(group, outcomes):
+            if outcome is None:  # a batch (or the chunk) stopped before it
+                done.remove(step)
+                continue
+            i = index[id(step)]
+            self._record(log, i, step, outcome, values)
+            if self.progress:
+                self.progress(i + 1, total, step)
+            if outcome[0] is None:  # unknown which batch line failed: undo them all
+                failed = failed or (i, step, outcome, len(group))
+            elif outcome[0] != 0:
+                done.remove(step)
+                failed = failed or (i, step, outcome, len(group))
+        return failed
+
+    def _chunks(self, plan: List[Tuple[str, List[Step], Any]]
+                ) -> List[List[Tuple[str, List[Step], Any]]]:
+        """The groups sent to the machine together: one each, or, on a machine where a
+        command costs a round trip (Machine.pipelines), runs of up to PIPELINE groups
+        that capture nothing and use no captured value (their commands are known before
+        any of them runs)."""
+        chunks: List[List[Tuple[str, List[Step], Any]]] = []
+        joined = False  # whether the last chunk may take more groups
+        for item in plan:
+            kind, group, _ = item
+            joins = self.machine.pipelines and kind in ("batch", "single") and \
+                not any(step.capture or step.refs() for step in group)
+            if joins and joined and len(chunks[-1]) < PIPELINE:
+                chunks[-1].append(item)
+            else:
+                chunks.append([item])
+            joined = joins
+        return chunks
+
+    def _run_chunk(self, chunk: List[Tuple[str, List[Step], Any]], values: Dict[str, str]
+                   ) -> List[List[Optional[StepOutcome]]]:
+        """Each group's outcomes: one group as _run_group runs it; several in one
+        Machine.run_many, which stops after the first command that fails (the groups
+        after it: not run)."""
+        if len(chunk) == 1:
+            kind, group, key = chunk[0]
+            return [self._run_group(kind, group, key, values)]
+        requests: List[Tuple[List[str], Optional[str]]] = []
+        for kind, group, key in chunk:
+            argvs = self._announced(group, values)
+            if kind == "batch" and len(group) > 1:
+                requests.append(self._batch_request(key, argvs))
+            else:
+                if self.echo:
+                    self.echo(argvs[0])
+                requests.append((argvs[0], None))
+        start = time.monotonic()
+        results = self.machine.run_many(requests)
+        share = (time.monotonic() - start) / max(1, len(results))
+        out: List[List[Optional[StepOutcome]]] = []
+        for n, (kind, group, key) in enumerate(chunk):
+            if n >= len(results):
+                out.append([None] * len(group))
+            elif kind == "batch" and len(group) > 1:
+                rc, _, err = results[n]
+                out.append(_batch_outcomes(len(group), rc, err, share, force=False))
+            else:
+                rc, stdout, err = results[n]
+                out.append([(rc, stdout, err, share)])
+        return out
 
     def _record(self, log: "StepLog", i: int, step: Step, outcome: StepOutcome,
                 values: Dict[str, str]) -> None:
@@ -228,16 +294,21 @@ class Runner:
     def _run_group(self, kind: str, group: List[Step], key: Any,
                    values: Dict[str, str]) -> List[Optional[StepOutcome]]:
         """Run a group; one (rc, out, err, seconds) per step, None for steps not run."""
-        argvs = [step.resolve(values) for step in group]
-        if self.announce:
-            for step, argv in zip(group, argvs):
-                if step.node_command:
-                    self.announce(argv)
+        argvs = self._announced(group, values)
         if kind == "batch" and len(group) > 1:
             return self._run_batch(key, argvs)
         if kind == "parallel" and len(group) > 1:
             return self._parallel(argvs)
         return [self.execute(argv) for argv in argvs]
+
+    def _announced(self, group: List[Step], values: Dict[str, str]) -> List[List[str]]:
+        """The group's argvs, captured values filled in; node commands announced."""
+        argvs = [step.resolve(values) for step in group]
+        if self.announce:
+            for step, argv in zip(group, argvs):
+                if step.node_command:
+                    self.announce(argv)
+        return argvs
 
     def _parallel(self, argvs: List[List[str]]) -> List[Optional[StepOutcome]]:
         """Run independent argvs at once, self.workers at a time; outcomes in argv order."""
@@ -262,27 +333,19 @@ class Runner:
                     ) -> List[Optional[StepOutcome]]:
         """One (rc, out, err, seconds) per argv run as a single `ip OPTS -batch -`, None for
         lines not run. With force, ip goes on past failures (teardown wants that)."""
+        command, stdin = self._batch_request(prefix, argvs, force)
+        rc, _, err, seconds = self.execute(command, stdin)
+        return _batch_outcomes(len(argvs), cast(int, rc), err, seconds / len(argvs), force)
+
+    def _batch_request(self, prefix: Prefix, argvs: List[List[str]], force: bool = False
+                       ) -> Tuple[List[str], str]:
+        """The `ip OPTS -batch -` command of argvs and its stdin, each argv echoed."""
         if self.echo:
             for argv in argvs:
                 self.echo(argv)
         lines = [" ".join(argv[len(prefix):]) for argv in argvs]
-        command = batch_command(prefix, force, self.machine.which("nsenter"))
-        rc, _, err, seconds = self.execute(command, "\n".join(lines) + "\n")
-        share = seconds / len(argvs)
-        outcomes: List[Optional[StepOutcome]] = [(0, "", "", share)] * len(argvs)
-        if rc == 0:
-            return outcomes
-        failures = list(re.finditer(r"Command failed -:(\d+)", err))
-        if not failures:  # ip exited without naming the line: any of them may have run
-            return [(None, "", err, share)] * len(argvs)
-        start = 0
-        for match in failures:
-            line = int(match.group(1)) - 1
-            outcomes[line] = (rc, "", err[start:match.start()].strip(), share)
-            start = match.end()
-        if not force:
-            outcomes[line + 1:] = [None] * (len(argvs) - line - 1)
-        return outcomes
+        return batch_command(prefix, force, self.machine.which("nsenter")), \
+            "\n".join(lines) + "\n"
 
     def rollback(self, log: "StepLog", done: List[Step], message: str) -> StepFailed:
         """Undo the steps that ran; return the StepFailed to raise, saying how it went."""
@@ -356,6 +419,27 @@ class Runner:
             gone.append(f"{phase}: already gone (`{' '.join(argv)}`)")
         elif rc != 0:
             failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
+
+
+def _batch_outcomes(count: int, rc: int, err: str, share: float, force: bool
+                    ) -> List[Optional[StepOutcome]]:
+    """One (rc, out, err, seconds) per line of an `ip -batch` that exited rc, None for
+    lines not run: ip stops at the first failure and names its line ("Command failed
+    -:N"); with force it goes on past failures. share: each line's part of the time."""
+    outcomes: List[Optional[StepOutcome]] = [(0, "", "", share)] * count
+    if rc == 0:
+        return outcomes
+    failures = list(re.finditer(r"Command failed -:(\d+)", err))
+    if not failures:  # ip exited without naming the line: any of them may have run
+        return [(None, "", err, share)] * count
+    start = 0
+    for match in failures:
+        line = int(match.group(1)) - 1
+        outcomes[line] = (rc, "", err[start:match.start()].strip(), share)
+        start = match.end()
+    if not force:
+        outcomes[line + 1:] = [None] * (count - line - 1)
+    return outcomes
 
 
 def _undo_groups(undos: Iterable[Step]) -> List[Tuple[str, Any, List[Step]]]:
