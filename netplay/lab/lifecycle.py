@@ -187,12 +187,18 @@ def _down_here(lab, log, ran, machine, echo, progress):
     failures, gone = runner.undo(log, ran)
     _sweep_containers(lab, runner, log, failures)
     gone = missing + gone
-    if failures:
-        log.set_status(steplog.FAILED)
-        raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(failures)} "
-                         f"(fix that and run `netplay down {lab}` again)")
-    log.set_status(steplog.DOWN)
+    _finished(log, lab, failures)
     return gone
+
+
+def _finished(log, lab, problems):
+    """The log's status once down has done what it could: down, or failed with
+    StepFailed saying the lab is partly down and why."""
+    if problems:
+        log.set_status(steplog.FAILED)
+        raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(problems)} (fix that and "
+                         f"run `netplay down {lab}` again)")
+    log.set_status(steplog.DOWN)
 
 
 def _hosts_of_log(data, path):
@@ -220,11 +226,7 @@ def _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config):
     log.data["hosts_down"] = [h for h in topo.hosts if h in finished]
     problems = failures + [f"host {h} ({topo.hosts[h].ssh}) cannot be reached: {why}"
                            for h, why in unreachable.items()]
-    if problems:
-        log.set_status(steplog.FAILED)
-        raise StepFailed(f"lab {lab!r} is partly down; {'; '.join(problems)} (fix that and "
-                         f"run `netplay down {lab}` again)")
-    log.set_status(steplog.DOWN)
+    _finished(log, lab, problems)
     return gone
 
 

@@ -16,6 +16,29 @@ from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Strea
                                   check_argv)
 
 
+def run_forwarding_signals(argv: List[str]) -> int:
+    """Run argv here with the terminal's stdin, stdout and stderr until it exits, passing
+    on SIGINT and SIGTERM received meanwhile (its exit code; 128 + N for signal N)."""
+    proc = subprocess.Popen(argv)
+
+    def forward(signum: int, frame: Any) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except InterruptedError:
+                continue
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    return 128 - rc if rc < 0 else rc
+
+
 class LocalStream(Stream):
     """A process of this host whose stdout netplay reads through a pipe."""
 
@@ -103,24 +126,7 @@ class LocalMachine(Machine):
         os.execvp(argv[0], argv)
 
     def run_attached(self, argv: List[str]) -> int:
-        proc = subprocess.Popen(check_argv(argv))
-
-        def forward(signum: int, frame: Any) -> None:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-
-        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while True:
-                try:
-                    rc = proc.wait()
-                    break
-                except InterruptedError:
-                    continue
-        finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
-        return 128 - rc if rc < 0 else rc
+        return run_forwarding_signals(check_argv(argv))
 
     def stream(self, argv: List[str]) -> Stream:
         return LocalStream(check_argv(argv))

@@ -29,6 +29,7 @@ from typing import Any, List, NoReturn, Optional, Sequence, Set
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import HostError, InputError
 from netplay.machine import pinger
+from netplay.machine.local import run_forwarding_signals
 from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Request, Stream,
                                   Target, check_argv)
 
@@ -343,24 +344,7 @@ class SshMachine(Machine):
     def run_attached(self, argv: List[str]) -> int:
         """argv with a terminal on the host (`ssh -tt`): Ctrl-C there reaches it as SIGINT;
         SIGINT or SIGTERM sent to netplay end the ssh client, and the hang-up ends argv."""
-        proc = subprocess.Popen(self.ssh_argv(argv, tty=True))
-
-        def forward(signum: int, frame: Any) -> None:
-            if proc.poll() is None:
-                proc.send_signal(signum)
-
-        old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            while True:
-                try:
-                    rc = proc.wait()
-                    break
-                except InterruptedError:
-                    continue
-        finally:
-            for s, handler in old.items():
-                signal.signal(s, handler)
-        return 128 - rc if rc < 0 else rc
+        return run_forwarding_signals(self.ssh_argv(argv, tty=True))
 
     def stream(self, argv: List[str]) -> Stream:
         return SshStream(self, check_argv(argv))
