@@ -311,3 +311,20 @@ def test_a_hosts_file_places_a_lab_without_hosts_on_its_machines(tmp_path):
     assert {s.host for s in plan(fill_addresses(one, {"far": "198.51.100.40"}))} == {"far"}
     with pytest.raises(InputError, match="hosts.yaml: a hosts file is"):
         on_hosts(load("name: one\nnodes: {a: {}}\n"), {"nodes": {}}, "hosts.yaml")
+
+
+def test_graphs_draw_each_host_as_a_cluster_and_tunnels_as_vxlan_edges():
+    from netplay.render.graph import to_dot, to_mermaid
+
+    topo = load(BRIDGED)
+    dot = to_dot(topo)
+    assert dot.count("subgraph ") == 3 and 'label="host h1 (h1)"' in dot
+    cluster = dot[dot.index('label="host h2 (h2)"'):]
+    assert cluster.index('"n2" [label=') < cluster.index("}")  # n2 inside h2's cluster
+    assert dot.count("VXLAN ") == 2 and "style=bold" in dot
+    mermaid = to_mermaid(topo)
+    assert 'subgraph host_2["host h3"]' in mermaid and mermaid.count(" === ") == 0
+    assert mermaid.count("===|") == 2
+    one = load("name: one\nnodes:\n  a: {interfaces: {eth0: {}}}\n  b: {interfaces: {eth0: {}}}\n"
+               "links:\n  - endpoints: [a:eth0, b:eth0]\n")
+    assert "subgraph" not in to_dot(one) and "subgraph" not in to_mermaid(one)

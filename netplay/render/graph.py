@@ -13,6 +13,7 @@ import subprocess
 
 from netplay.check.expect import route_text
 from netplay.core.errors import HostError
+from netplay.model.tunnels import vnis
 
 FORMATS = ("dot", "mermaid", "svg", "png")
 EXTENSIONS = {".dot": "dot", ".gv": "dot", ".mmd": "mermaid", ".mermaid": "mermaid",
@@ -71,12 +72,13 @@ def to_dot(topo):
                  f"label={_quote(label)}];")
     lines.append('  node [shape=plaintext, fontname="Helvetica", fontsize=11];')
     lines.append('  edge [fontname="Helvetica", fontsize=9];')
+    boxes = {}
     for node in topo.nodes.values():
         rows = [_iface_cell(i.name, i.addresses, i.up) for i in node.interfaces.values()]
         rows += [f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="9">'
                  f"{html.escape(text)}</FONT></TD></TR>" for text in _notes(node)]
         table = _table(node.name, _kind_words(node), COLORS.get(node.kind, "#ffffff"), rows)
-        lines.append(f"  {_quote(node.name)} [label={table}];")
+        boxes[node.name] = f"{_quote(node.name)} [label={table}];"
     for bridge in topo.bridges.values():
         where = f"bridge in {bridge.namespace}" if bridge.namespace else "bridge"
         rows = [_iface_cell(bridge.name, bridge.addresses, bridge.up)] if bridge.addresses \
@@ -84,12 +86,16 @@ def to_dot(topo):
         rows += [_iface_cell(p, [], bridge.up) for p in bridge.interfaces]
         table = _table(bridge.name, where + ("" if bridge.up else " (down)"), COLORS["bridge"],
                        rows)
-        lines.append(f"  {_quote(bridge.name)} [label={table}];")
+        boxes[bridge.name] = f"{_quote(bridge.name)} [label={table}];"
+    lines += _dot_boxes(topo, boxes)
+    tunnels = vnis(topo)
     seen_bridges = set()
-    for link in topo.links:
+    for i, link in enumerate(topo.links):
         attrs = ["color=\"#333333\""]
         if not (_end_up(topo, link.a) and _end_up(topo, link.b)):
             attrs = [f'color="{DOWN}"', "style=dashed"]
+        if i in tunnels:  # between hosts: a VXLAN tunnel
+            attrs += ["style=bold", f"label={_quote(f'VXLAN {tunnels[i]}')}"]
         a, b = link.a, link.b
         if topo.is_bridge(b.node) and b.node in seen_bridges:
             a, b = b, a  # a bridge's first member left of it, the others to its right
@@ -98,6 +104,22 @@ def to_dot(topo):
                      f"{_quote(b.node)}:{_quote(b.iface)} [{', '.join(attrs)}];")
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_boxes(topo, boxes):
+    """The DOT lines of the nodes' and bridges' boxes: as they are for a lab on one host;
+    for a lab on several, each host's inside a cluster named after it."""
+    if not topo.hosts:
+        return [f"  {box}" for box in boxes.values()]
+    lines = []
+    for n, host in enumerate(topo.hosts.values()):
+        lines.append(f"  subgraph {_quote(f'cluster_{n}')} {{")
+        lines.append(f"    label={_quote(f'host {host.name} ({host.ssh})')}; "
+                     'style=rounded; color="#7f7f7f";')
+        lines += [f"    {box}" for name, box in boxes.items()
+                  if topo.host_of(name) == host.name]
+        lines.append("  }")
+    return lines
 
 
 def _mermaid_ids(topo):
@@ -121,21 +143,34 @@ def to_mermaid(topo):
     """The topology as a Mermaid flowchart (GitHub renders these in Markdown)."""
     ids = _mermaid_ids(topo)
     lines = ["flowchart LR"]
+    boxes = {}
     for node in topo.nodes.values():
         parts = [f"<b>{_mermaid_text(node.name)}</b>", _mermaid_text(_kind_words(node))]
         for iface in node.interfaces.values():
             text = " ".join([iface.name, *iface.addresses]) + ("" if iface.up else " (down)")
             parts.append(_mermaid_text(text))
         parts += [_mermaid_text(text) for text in _notes(node)]
-        lines.append(f'  {ids[node.name]}["{"<br/>".join(parts)}"]')
+        boxes[node.name] = f'{ids[node.name]}["{"<br/>".join(parts)}"]'
     for bridge in topo.bridges.values():
         parts = [f"<b>{_mermaid_text(bridge.name)}</b>", "bridge" + ("" if bridge.up
                                                                      else " (down)")]
         parts += [_mermaid_text(a) for a in bridge.addresses]
-        lines.append(f'  {ids[bridge.name]}{{{{"{"<br/>".join(parts)}"}}}}')
-    for link in topo.links:
+        boxes[bridge.name] = f'{ids[bridge.name]}{{{{"{"<br/>".join(parts)}"}}}}'
+    if topo.hosts:  # each host's boxes in a subgraph of its own
+        for n, host in enumerate(topo.hosts.values()):
+            lines.append(f'  subgraph host_{n}["host {_mermaid_text(host.name)}"]')
+            lines += [f"    {box}" for name, box in boxes.items()
+                      if topo.host_of(name) == host.name]
+            lines.append("  end")
+    else:
+        lines += [f"  {box}" for box in boxes.values()]
+    tunnels = vnis(topo)
+    for i, link in enumerate(topo.links):
         arrow = "---" if _end_up(topo, link.a) and _end_up(topo, link.b) else "-.-"
-        label = _mermaid_text(f"{link.a.iface} - {link.b.iface}")
+        if i in tunnels:
+            arrow = "==="
+        label = _mermaid_text(f"{link.a.iface} - {link.b.iface}"
+                              + (f" (VXLAN {tunnels[i]})" if i in tunnels else ""))
         lines.append(f'  {ids[link.a.node]} {arrow}|"{label}"| {ids[link.b.node]}')
     return "\n".join(lines) + "\n"
 

@@ -57,8 +57,8 @@ def main(args):
             raise InputError(f"-o {args.output}: cannot tell the format from the extension; "
                              "add --format dot, mermaid, svg or png")
     fmt = fmt or "dot"
-    topo = load_source(args.source, common.state_root(args))
-    data = graph.output(topo, fmt)
+    topo = common.on_hosts(args, load_source(args.source, common.state_root(args)))
+    data = graph.output(topo, fmt)  # a lab on several hosts: each host a cluster
     if args.output:
         try:
             with open(args.output, "wb") as f:
