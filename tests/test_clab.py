@@ -192,7 +192,7 @@ def test_unmodeled_fields_are_one_warning_line_each(tmp_path):
     assert len(topo.links) == 1
     assert all(w.startswith(f"{tmp_path}/np9.clab.yml: ") for w in warnings)
     where = [w.split(": ")[1] for w in warnings]
-    assert where == ["prefix", "mgmt", "topology.defaults.ports", "topology.nodes.na.mgmt-ipv4",
+    assert where == ["mgmt", "topology.defaults.ports", "topology.nodes.na.mgmt-ipv4",
                      "topology.nodes.na.healthcheck", "topology.nodes.na.labels",
                      "topology.nodes.na.dns.search", "topology.links[0].vars",
                      "topology.links[1]", "topology.links[2]"]

@@ -65,7 +65,8 @@ def test_commands_and_options(env):
     assert complete(env, "") == sorted(COMMANDS)
     assert complete(env, "d") == sorted(c for c in COMMANDS if c.startswith("d"))
     assert complete(env, "run", "--") == ["--dry-run", "--help", "--hosts", "--image",
-                                           "--quiet", "--runtime", "--ssh-config",
+                                           "--name", "--prefix", "--quiet", "--runtime",
+                                           "--ssh-config",
                                            "--state-dir", "--verbose"]
     assert complete(env, "--v") == ["--verbose", "--version"]
     assert complete(env, "run", "--runtime", "") == ["docker", "netns"]

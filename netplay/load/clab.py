@@ -3,7 +3,8 @@
 The file is converted to the plain data netplay's own YAML would give (see
 docs/containerlab.md for the mapping) and then validated by
 `netplay.model.validate.from_dict`, like any netplay file. What netplay models is kept:
-`name`; nodes of kind `linux` (a container, or a namespace with `--runtime netns`), `bridge`
+`name`; `prefix` (a non-empty one prefixes the lab as `--prefix` does: wants_prefix);
+nodes of kind `linux` (a container, or a namespace with `--runtime netns`), `bridge`
 (netplay creates it) and `host`; the node fields `image`, `cmd`, `env`, `exec`, `binds` and
 `dns` with containerlab's inheritance defaults -> kinds -> groups -> node; links in the
 brief and the extended forms (`veth`, `host`, `dummy`) with `mac`, `mtu` and endpoint
@@ -19,6 +20,7 @@ import shlex
 from netplay.core.consts import VXLAN_PORT
 from netplay.core.errors import InputError, one_line
 from netplay.core.names import check_ifname, check_name
+from netplay.model.prefix import named
 from netplay.model.validate import as_list, as_mapping, check_cidr, check_mac, check_mtu, from_dict
 
 SUFFIXES = (".clab.yml", ".clab.yaml")
@@ -29,7 +31,6 @@ HOST = "host"  # containerlab's name for the host namespace in a link endpoint
 # containerlab fields netplay leaves out, with why (anything else unknown gets a generic line).
 UNMODELED = {
     "mgmt": "the management network is not modeled: nodes get no management interface",
-    "prefix": "container names are the node names (no clab-LAB- prefix)",
     "settings": "lab settings (certificates, ...) are not modeled",
     "mgmt-ipv4": "the management network is not modeled",
     "mgmt-ipv6": "the management network is not modeled",
@@ -58,11 +59,31 @@ def _print_warning(message):
     print(f"netplay: warning: {one_line(message)}", file=sys.stderr)
 
 
-def load_data(data, path, warn=None):
-    """A Topology from a containerlab file's parsed data (binds relative to its directory)."""
+def load_data(data, path, warn=None, name=None, prefix=False):
+    """A Topology from a containerlab file's parsed data (binds relative to its directory),
+    renamed `name` (None: the file's) and prefixed (netplay.model.prefix.named) when
+    prefix is true or the file's `prefix:` is a non-empty string."""
+    warn = warn or _print_warning
+    prefix = wants_prefix(data, str(path), warn) or prefix
     data = convert(data, str(path), base_dir=os.path.dirname(os.path.abspath(path)),
-                   warn=warn or _print_warning)
-    return from_dict(data, source=str(path))
+                   warn=warn)
+    topo = from_dict(data, source=str(path))
+    return named(topo, name, prefix) if name is not None or prefix else topo
+
+
+def wants_prefix(raw, source, warn=_print_warning):
+    """containerlab's top-level `prefix:`: "" (or none) builds the lab unprefixed, as netplay
+    always did; any other string prefixes it as `--prefix` does, LAB-NODE (containerlab:
+    PREFIX-LAB-NODE; its `__lab-name` is LAB-NODE too)."""
+    value = raw.get("prefix") if isinstance(raw, dict) else None
+    if value is None or value == "":
+        return False
+    if not isinstance(value, str):
+        raise InputError(f"{source}: prefix: expected a string (\"\" for none), got {value!r}")
+    if value != "__lab-name":
+        warn(f"{source}: prefix: {value!r}: netplay names the lab's containers and "
+             f"namespaces LAB-NODE, not {value}-LAB-NODE")
+    return True
 
 
 def convert(raw, source, base_dir=".", warn=_print_warning):
@@ -129,7 +150,7 @@ class _Converter:
         if "name" not in raw:
             raise InputError(f"{self.source}: missing the lab's `name`")
         for key in raw:
-            if key not in ("name", "topology"):
+            if key not in ("name", "topology", "prefix"):
                 self.left_out("", key, UNMODELED.get(
                     key, "not a containerlab key netplay knows"))
         topo = as_mapping(raw.get("topology"), self.where("topology"))

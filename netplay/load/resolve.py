@@ -8,15 +8,18 @@ from netplay.core.userfile import directory_error
 from netplay.load import builtins, clab
 from netplay.load.yamlfile import parse_yaml, read_hosts_file, read_text
 from netplay.model.hosts import with_hosts
+from netplay.model.prefix import named
 from netplay.model.validate import from_dict
 
 
-def resolve(spec, hosts_file=None):
+def resolve(spec, hosts_file=None, name=None, prefix=False):
     """A topology from a YAML file path or a built-in name, its hosts replaced by those of
     hosts_file when given (`--hosts FILE`). A bare word is a file only if such a file
     exists (so `netplay run home` in / is the built-in, not the directory); a directory or
-    special file named as a topology is refused in one line."""
-    topo = _resolve(spec)
+    special file named as a topology is refused in one line. name and prefix: the lab
+    renamed and its names prefixed (`--name`, `--prefix`; netplay.model.prefix.named),
+    right after loading; a containerlab file's `prefix:` may ask for the prefix too."""
+    topo = _resolve(spec, name, prefix)
     if hosts_file is None:
         return topo
     return on_hosts(topo, read_hosts_file(hosts_file), hosts_file)
@@ -38,18 +41,20 @@ def on_hosts(topo, raw, source):
     return from_dict(data, source)
 
 
-def _resolve(spec):
+def _resolve(spec, name=None, prefix=False):
     looks_like_path = os.sep in spec or spec.endswith((".yaml", ".yml"))
     if looks_like_path or os.path.isfile(spec):  # ours, or containerlab's format
         if not os.path.exists(spec):
             raise InputError(f"{spec}: no such topology file")
         data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
         if clab.is_clab_data(spec, data):
-            return clab.load_data(data, spec)
-        return from_dict(data, source=spec)
-    try:
-        return builtins.load(spec)
-    except InputError:
-        if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
-            raise directory_error(spec, "topology file", "topo.yaml") from None
-        raise
+            return clab.load_data(data, spec, name=name, prefix=prefix)
+        topo = from_dict(data, source=spec)
+    else:
+        try:
+            topo = builtins.load(spec)
+        except InputError:
+            if os.path.isdir(spec):  # `netplay run mylab`, mylab a directory here
+                raise directory_error(spec, "topology file", "topo.yaml") from None
+            raise
+    return named(topo, name, prefix) if name is not None or prefix else topo

@@ -95,6 +95,8 @@ def _link_dict(link: "Link") -> Dict[str, Any]:
 def to_dict(topo: "Topology") -> Dict[str, Any]:
     """The normalized topology: every default filled in, loadable by from_dict."""
     out: Dict[str, Any] = {"name": topo.name}
+    if topo.prefix:  # only a prefixed lab's: every other topology's form is as it was
+        out["prefix"] = topo.prefix
     if topo.description:
         out["description"] = topo.description
     out["image"] = topo.image

@@ -142,6 +142,9 @@ class Topology:
     vxlan_port: int = VXLAN_PORT  # the UDP port of the lab's tunnels
     vni_base: Optional[int] = None  # the first VNI of its tunnels (None: from the lab's name)
     placement: str = "manual"  # "auto": nodes without `host:` placed by netplay
+    # "" or the lab's prefix (netplay.model.prefix): every node is named PREFIX-NODE and
+    # the root namespace's devices carry it too; users may keep naming nodes NODE
+    prefix: str = ""
 
     def host_of(self, name: str) -> str:
         """The host a node or bridge lives on: "local" for a lab without hosts; a bridge

@@ -404,8 +404,8 @@ def _port_name(other: Endpoint, bridge_end: Endpoint, where: str) -> str:
     return check_ifname(name, where)
 
 
-TOP_KEYS = ("name", "description", "image", "ipv6_link_local", "hosts", "placement", "vxlan",
-            "nodes", "bridges", "links")
+TOP_KEYS = ("name", "prefix", "description", "image", "ipv6_link_local", "hosts", "placement",
+            "vxlan", "nodes", "bridges", "links")
 
 
 def _hosts_fields(topo: Topology, raw: Dict[Any, Any], source: str) -> None:
@@ -429,6 +429,21 @@ def _hosts_fields(topo: Topology, raw: Dict[Any, Any], source: str) -> None:
     if base is not None and base + len(topo.links) > MAX_VNI + 1:
         raise InputError(f"{source}: vxlan.vni_base: {base} leaves too few VNIs for the "
                          f"lab's links (the last VNI is {MAX_VNI}); give a smaller base")
+
+
+def _prefix(value: Any, topo: Topology, source: str) -> str:
+    """`prefix:` records that the lab's names are prefixed (netplay.model.prefix.named):
+    every node is named PREFIX-NODE."""
+    if value == "":
+        return ""
+    prefix = check_name(value, "prefix", f"{source}: prefix", limit=32)
+    for name in topo.nodes:
+        if not name.startswith(prefix + "-"):
+            raise InputError(f"{source}: nodes.{name}: `prefix: {prefix}` says every node is "
+                             f"named {prefix}-NODE, but {name!r} is not; rename it "
+                             f"{prefix}-{name}, or drop `prefix:` and run the topology with "
+                             "--prefix")
+    return prefix
 
 
 @contextmanager
@@ -462,6 +477,8 @@ def _from_dict(raw: Any, source: str) -> Topology:
     _hosts_fields(topo, raw, source)
     for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")
+    if raw.get("prefix") is not None:
+        topo.prefix = _prefix(raw["prefix"], topo, source)
     ports = {}
     for bname, braw in as_mapping(raw.get("bridges"), f"{source}: bridges").items():
         if bname in topo.nodes:

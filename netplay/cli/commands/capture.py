@@ -168,6 +168,7 @@ def main(args):
     preflight.require_root(local)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
+    args.targets = [common.node_name(topo, t) for t in args.targets]  # short names too
     nodes = [t.partition(":")[0] for t in args.targets]
     host = common.host_of(topo, nodes)
     if host is not None and write not in (None, "-"):

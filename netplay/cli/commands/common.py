@@ -5,6 +5,34 @@ import sys
 from contextlib import contextmanager
 
 
+def add_name_options(parser):
+    """`--name NAME` and `--prefix` (run, show): labs of one topology side by side."""
+    parser.add_argument("--name", metavar="NAME",
+                        help="the lab's name instead of the topology's (down, status... take it)")
+    parser.add_argument("--prefix", action="store_true",
+                        help="prefix the lab's namespaces, containers and root-namespace "
+                             "devices with its name (NAME-NODE; a device name over 15 "
+                             "characters is shortened), so it runs beside other labs of the "
+                             "same topology")
+
+
+def resolve_named(args):
+    """The topology args.topology names, renamed by --name and prefixed by --prefix (or a
+    containerlab file's `prefix:`), right after loading."""
+    from netplay.load.resolve import resolve
+
+    return resolve(args.topology, name=args.name, prefix=args.prefix)
+
+
+def node_name(topo, spec):
+    """spec (NODE, NODE:IFACE) with NODE as the lab names it: a prefixed lab's nodes may
+    be given by their short names (netplay.model.prefix.node_name)."""
+    from netplay.model.prefix import node_name as full
+
+    node, sep, rest = spec.partition(":")
+    return full(topo, node) + sep + rest
+
+
 def machine():
     """This host, the one every command builds on and observes (netplay.machine)."""
     from netplay.machine.local import LocalMachine

@@ -91,6 +91,7 @@ def main(args):
     preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
+    args.node = common.node_name(topo, args.node)  # a prefixed lab's short name too
     with common.node_machine(args, topo, machine, [args.node]) as on:  # the node's host
         full = node_argv(topo, args.node, argv, on)
         if args.verbose:

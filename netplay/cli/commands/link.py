@@ -58,6 +58,9 @@ def main(args):
     from netplay.plan.tc import change_argv
 
     root = common.state_root(args)
+    if args.end is not None:  # NODE as the lab names it: a prefixed lab's short name too
+        _, topo, _ = status.load_lab(root, args.lab)
+        args.end = common.node_name(topo, args.end)
     if args.state:
         return _set_state(args, root)
     wanted = _wanted(args)

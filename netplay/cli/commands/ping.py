@@ -47,6 +47,7 @@ def main(args):
     preflight.require_root(machine)
     data, topo, _ = status.load_lab(common.state_root(args), args.lab)
     status.require_up(data, args.lab)
+    args.node, args.dest = (common.node_name(topo, n) for n in (args.node, args.dest))
     with common.node_machine(args, topo, machine, [args.node]) as source_host:
         outcomes = ping.ping(topo, source_host, args.node, args.dest, args.family,
                              args.count)

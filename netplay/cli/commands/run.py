@@ -16,6 +16,7 @@ def add_arguments(parser):
                         help="put container nodes on plain namespaces or on Docker containers "
                              "(default: as the topology says; namespaces if no daemon answers, unless a "
                              "container node holds exec, cmd, binds, env or dns)")
+    common.add_name_options(parser)
     parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
                         help="default image for docker nodes ($NETPLAY_IMAGE, else the "
                              "topology's, else ubuntu); a node's own image wins")
@@ -23,12 +24,11 @@ def add_arguments(parser):
 
 def main(args):
     from netplay.lab import hosts, lifecycle as lab
-    from netplay.load.resolve import resolve
     from netplay.plan import build as plan
     from netplay.render.bash import script_lines
     from netplay.model.runtime import uses_docker
 
-    topo = resolve(args.topology)
+    topo = common.resolve_named(args)  # --name, --prefix: right after loading
     machine = common.machine()
     if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
         from netplay.check import preflight

@@ -18,6 +18,7 @@ def add_arguments(parser):
                                          "(netplay's or containerlab's format)")
     parser.add_argument("--runtime", choices=["netns", "docker"],
                         help="show container nodes as namespaces or as containers")
+    common.add_name_options(parser)
     parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
                         help="the default image for docker nodes, as `run --image`")
     parser.add_argument("--json", action="store_true", help="print JSON instead of YAML")
@@ -53,9 +54,7 @@ def render_yaml(data, header=""):
 
 
 def main(args):
-    from netplay.load.resolve import resolve
-
-    topo = resolve(args.topology)
+    topo = common.resolve_named(args)  # --name, --prefix: right after loading
     if args.runtime or args.image:
         from netplay.model.runtime import with_runtime
 
