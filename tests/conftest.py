@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from netplay.api.pytest_plugin import check_unchanged, snapshot as plugin_snapshot
+
 ROOT = os.geteuid() == 0
 TEST_IMAGE = os.environ.get("NETPLAY_TEST_IMAGE", "netplay-busybox")
 
@@ -93,25 +95,9 @@ def ip_json(*args):
 
 
 def snapshot():
-    """What a lab may leave behind on the host, as sets and strings to compare."""
-    ns = sorted(os.listdir("/var/run/netns")) if os.path.isdir("/var/run/netns") else []
-    links = sorted(link["ifname"] for link in ip_json("link", "show"))
-    fw = "".join(subprocess.run([program, "-S"], capture_output=True, text=True).stdout
-                 for program in ("iptables", "ip6tables") if _has(program))
-    containers = []
-    if DOCKER:
-        containers = subprocess.run(["docker", "ps", "-a", "--format", "{{.Names}}"],
-                                    capture_output=True, text=True).stdout.split()
-    with open("/proc/sys/net/ipv4/ip_forward") as f:
-        forward = f.read().strip()
-    return {"netns": ns, "links": links, "iptables": fw, "containers": sorted(containers),
-            "ip_forward": forward}
-
-
-def _has(program):
-    from shutil import which
-
-    return which(program) is not None
+    """What a lab may leave behind on the host, as sets and strings to compare: the
+    pytest plugin's snapshot (netplay/api/pytest_plugin.py), read through the Machine."""
+    return plugin_snapshot()
 
 
 @pytest.fixture
@@ -119,8 +105,7 @@ def host_unchanged():
     """Assert at the end of the test that the host looks as it did at its start."""
     before = snapshot()
     yield before
-    after = snapshot()
-    assert after == before, "the host changed"
+    check_unchanged(before)  # fails the test naming what changed
 
 
 @pytest.fixture
@@ -140,8 +125,7 @@ def lab(netplay):
     yield up
     for name in names:
         netplay("down", name)
-    after = snapshot()
-    assert after == before, "a lab left something on the host"
+    check_unchanged(before)  # a lab left something on the host: fails naming it
 
 
 def write_topology(tmp_path, text, name="topo.yaml"):

@@ -17,12 +17,19 @@ PACKAGE = pathlib.Path(netplay.__file__).parent
 
 # The pipeline, bottom up: a module may import from its own folder and the folders before it.
 LAYERS = ["core", "model", "load", "plan", "machine", "run", "observe", "check", "lab",
-          "render", "cli"]
+          "render", "api", "cli"]
 # The package's own files: netplay/__init__.py (the version) is a leaf, __main__ the CLI's.
 TOP = {"netplay": "core", "netplay.__main__": "cli"}
 # Where a function-level import of netplay is allowed: the CLI imports each command's
 # modules when it runs, so that `netplay --help` stays fast. (They still point down.)
 LAZY_OK = ("cli",)
+# The one import outside cli/ that may point up and run inside a function: the package's
+# PEP 562 `__getattr__` hands out `netplay.Lab` (the Python API, api/) on first use, so
+# that `import netplay` and `netplay --help` do not import every layer; the same import
+# under TYPE_CHECKING gives type checkers the name. (module, function, imported module)
+# (None: under TYPE_CHECKING at the top level.)
+FRONT_DOOR = {("netplay", "__getattr__", "netplay.api.lab"),
+              ("netplay", None, "netplay.api.lab")}
 
 
 def module_name(path):
@@ -59,6 +66,8 @@ class Imports(ast.NodeVisitor):
     def __init__(self, module):
         self.module, self.depth, self.typing_only = module, 0, False
         self.found, self.aliases, self.annotations_only = [], {}, set()
+        self.functions = []  # the enclosing functions' names, outermost first
+        self.front_door = []  # FRONT_DOOR imports: allowed, and never run at import time
 
     def visit_If(self, node):
         test = node.test
@@ -75,12 +84,18 @@ class Imports(ast.NodeVisitor):
 
     def visit_FunctionDef(self, node):
         self.depth += 1
+        self.functions.append(node.name)
         self.generic_visit(node)
+        self.functions.pop()
         self.depth -= 1
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def _add(self, line, target, names):
+        function = self.functions[0] if self.functions else None
+        if (self.module, function, target) in FRONT_DOOR and (function or self.typing_only):
+            self.front_door.append((line, target))
+            return
         self.found.append((line, target, names, self.depth > 0))
         if self.typing_only and target:
             self.annotations_only.add(target)
@@ -227,3 +242,30 @@ def test_imports_for_annotations_only_are_layered_but_make_no_cycle():
 def test_the_cycle_check_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_front_door_is_the_only_upward_import_of_the_package():
+    lazy = "def __getattr__(name):\n    from netplay.api.lab import Lab\n"
+    typing = ("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+              "    from netplay.api.lab import Lab\n")
+    assert problems("netplay", lazy, "x") == ([], set())
+    assert problems("netplay", typing, "x") == ([], set())
+    eager = "from netplay.api.lab import Lab\n"
+    assert problems("netplay", eager, "x")[0]  # at import time: core/ importing api/
+    assert problems("netplay", lazy.replace("__getattr__", "helper"), "x")[0]
+    assert problems("netplay.lab.status", lazy, "x")[0]
+    assert problems("netplay", lazy.replace("api.lab", "cli.app"), "x")[0]
+
+
+def test_importing_netplay_does_not_import_the_api_until_lab_is_used():
+    import subprocess
+    import sys
+
+    code = ("import sys, netplay\n"
+            "before = [m for m in sys.modules if m.startswith('netplay.') and "
+            "m != 'netplay.core' and m != 'netplay.core.errors']\n"
+            "lab = netplay.Lab\n"
+            "print(before, lab.__module__, 'Lab' in dir(netplay))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["[]", "netplay.api.lab", "True"]

@@ -21,11 +21,19 @@ def one_line(text):
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
-class InputError(NetplayError):
+class UsageError(NetplayError):
+    """Exit 2: the input or the host cannot be used as given; nothing was changed. The
+    base of InputError and HostError, so that a caller of the Python API catches one type
+    per exit code (UsageError: 2, StepFailed: 1)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputError(UsageError):
     """The topology, log or command line is wrong; nothing was changed."""
 
 
-class HostError(NetplayError):
+class HostError(UsageError):
     """The host cannot run the lab as it is (missing tool, not root, name taken)."""
 
 

@@ -9,15 +9,8 @@ import argparse
 import sys
 
 from netplay.cli.commands import common
-from netplay.core.errors import NetplayError
 
 HELP = "run a command inside a lab's node (its exit code is netplay's)"
-EXIT_NOT_FOUND = 127  # as a shell says "command not found"
-
-
-class CommandNotFound(NetplayError):
-    exit_code = EXIT_NOT_FOUND
-
 
 def add_arguments(parser):
     parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")
@@ -49,40 +42,9 @@ def command_line(args):
     return argv
 
 
-def node_argv(topo, node_name, argv, machine, cli=None):
-    """The argv that runs argv inside node_name on machine, after checking the node is
-    there."""
-    from netplay.observe import containers as dockerstate, ip as observe
-    from netplay.core.errors import InputError
-
-    node = topo.nodes.get(node_name)
-    if node is None:
-        raise InputError(f"lab {topo.name!r} has no node {node_name!r}; its nodes are "
-                         f"{', '.join(topo.nodes) or 'none'}")
-    if node.kind == "docker":
-        cli = cli or machine.docker()
-        if cli is None:
-            raise InputError(f"node {node.name} is a container and no Docker daemon answers")
-        status = {c.name: c.status for c in dockerstate.lab_containers(cli, topo.name)}
-        if status.get(node.name) != "running":
-            raise InputError(f"node {node.name}: its container is "
-                             f"{status.get(node.name, 'gone')}, not running "
-                             f"(`netplay verify {topo.name}` says what else is wrong)")
-        tty = ["-t"] if sys.stdin.isatty() and sys.stdout.isatty() else []
-        return ["docker", "exec", "-i", *tty, node.name, *argv]
-    if "/" not in argv[0] and not machine.which(argv[0]):
-        raise CommandNotFound(f"{argv[0]}: command not found on this host (a namespace "
-                              f"node runs the host's programs)")
-    if node.kind == "host":
-        return list(argv)
-    if node.name not in observe.netns_names(machine):
-        raise InputError(f"node {node.name}: namespace {node.name} is missing "
-                         f"(`netplay verify {topo.name}` says what else is wrong)")
-    return ["ip", "netns", "exec", node.name, *argv]
-
-
 def main(args):
     from netplay.check import preflight
+    from netplay.lab.nodecmd import node_argv
     from netplay.lab import status
     from netplay.core.errors import HostError
 
@@ -93,7 +55,8 @@ def main(args):
     status.require_up(data, args.lab)
     args.node = common.node_name(topo, args.node)  # a prefixed lab's short name too
     with common.node_machine(args, topo, machine, [args.node]) as on:  # the node's host
-        full = node_argv(topo, args.node, argv, on)
+        full = node_argv(topo, args.node, argv, on,
+                         tty=sys.stdin.isatty() and sys.stdout.isatty())
         if args.verbose:
             common.echo(args)(full)
         sys.stdout.flush()
