@@ -148,11 +148,11 @@ stamp=$( { printf '%s\n' "$REPO_ROOT"; cat -- "${meta_files[@]}"; } | sha256sum 
 
 if (( ! force )) && [[ -f $stamp_file && $(cat -- "$stamp_file") == "$stamp" ]] \
     && [[ -x $VENV/bin/netplay ]] \
-    && (cd / && "$VENV/bin/python" -c 'import sys, netplay, pytest, hypothesis
+    && (cd / && "$VENV/bin/python" -c 'import sys, netplay, pytest, hypothesis, xdist
 sys.version_info < (3, 10) or __import__("mypy")') >/dev/null 2>&1; then
     log "netplay already installed in $VENV"
 else
-    log "installing netplay (editable, with test extras: pytest, hypothesis, mypy) into $VENV"
+    log "installing netplay (editable, with test extras: pytest, hypothesis, pytest-xdist, mypy) into $VENV"
     rm -f -- "$stamp_file"
     "$VENV/bin/python" -m pip install --disable-pip-version-check -e "${REPO_ROOT}[test]"
     printf '%s\n' "$stamp" >"$stamp_file"

@@ -61,6 +61,37 @@ def test_unknown_topology(netplay_lab):
 '''
 
 
+PARALLEL = '''
+import pytest
+
+SEEN = {}
+
+
+@pytest.mark.parametrize("n", range(6))
+@pytest.mark.netplay_topology("linear:3", runtime="netns", prefix=True)
+def test_one_topology_in_every_worker(netplay_lab, n):
+    assert netplay_lab.name.startswith("np-gw")
+    assert netplay_lab.verify().ok
+    h3 = netplay_lab.address("h3", "eth0")
+    assert netplay_lab.exec("h1", ["ping", "-c", "1", "-W", "2", h3]).returncode == 0
+'''
+
+PARALLEL_LEAVING = '''
+import subprocess
+
+import pytest
+
+
+@pytest.mark.netplay_topology("linear:2", runtime="netns", prefix=True)
+def test_leaves_a_namespace_marked_as_its_lab_s(netplay_lab):
+    subprocess.run(["ip", "netns", "add", "npplug-x"], check=True)  # no mark: not the lab's
+    extra = netplay_lab.name + "-extra"  # marked as the lab's, which down does not know of
+    subprocess.run(["ip", "netns", "add", extra], check=True)
+    subprocess.run(["ip", "-n", extra, "link", "set", "lo", "alias",
+                    "netplay:" + netplay_lab.name], check=True)
+'''
+
+
 @pytest.fixture
 def inner(pytester, monkeypatch, state_dir, netplay, host_unchanged):
     """Run a test file in a pytest of its own with the test's state directory; every lab
@@ -68,10 +99,11 @@ def inner(pytester, monkeypatch, state_dir, netplay, host_unchanged):
     monkeypatch.setenv("NETPLAY_STATE_DIR", state_dir)
     monkeypatch.setenv("COLUMNS", "400")  # the short summary's lines whole
 
-    def run(source):
+    def run(source, *options):
         pytester.makepyfile(test_inner=source)
         assert not list(pytester.path.glob("conftest.py"))
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", timeout=300)
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", *options,
+                                             timeout=300)
 
     yield run
     for name in state.labs(state_dir):
@@ -103,6 +135,24 @@ def test_a_test_that_leaves_something_behind_fails(inner, request):
     assert "unknown built-in topology 'npplug-no-such'" in out
     assert "levela" not in subprocess.run(["ip", "netns", "list"], capture_output=True,
                                           text=True).stdout  # the lab itself went down
+
+
+def test_prefixed_labs_of_one_topology_in_parallel_workers(inner):
+    """pytest-xdist: three workers build linear:3 at once, each as a lab of its own."""
+    pytest.importorskip("xdist")
+    result = inner(PARALLEL, "-n", "3")
+    result.assert_outcomes(passed=6)
+
+
+def test_in_a_worker_what_is_marked_as_the_lab_s_and_left_fails_the_test(inner, request):
+    pytest.importorskip("xdist")
+    request.addfinalizer(lambda: [subprocess.run(["ip", "netns", "delete", ns],
+                                                 capture_output=True)
+                                  for ns in ("npplug-x", "np-gw0-extra")])
+    result = inner(PARALLEL_LEAVING, "-n", "1")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*FAILED*namespace np-gw0-extra of lab np-gw0 left*"])
+    assert "npplug-x" not in result.stdout.str()  # another worker's, as far as it knows
 
 
 def test_snapshot_differences_name_each_change():

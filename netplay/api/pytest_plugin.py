@@ -7,16 +7,18 @@ conftest needed; docs/api.md):
 
 `netplay_lab` builds the marked topology with Lab.up, yields the Lab and takes it down
 afterwards, even when the test failed; then the test fails if the host is not as it was
-before (namespaces, links, containers, firewall rules, ip_forward). `netplay_host_unchanged`
+before (namespaces, links, containers, firewall rules, ip_forward), or, under
+pytest-xdist, if anything marked as the lab's is left. `netplay_host_unchanged`
 is that last check alone. Both read the host through netplay's Machine (api/snapshot.py).
 """
 
+import os
 from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
 from netplay.api.lab import Lab
-from netplay.api.snapshot import Snapshot, differences, snapshot
+from netplay.api.snapshot import Snapshot, differences, leftovers, snapshot
 
 __all__ = ["HostChanged", "check_unchanged", "snapshot"]
 
@@ -25,6 +27,7 @@ MARKER_HELP = (f"{MARKER}(spec, runtime=None, name=None, prefix=False, image=Non
                "topology the netplay_lab fixture builds (a built-in name, linear:N, a "
                "path or a dict)")
 OPTIONS = ("runtime", "name", "prefix", "image")
+XDIST_WORKER = "PYTEST_XDIST_WORKER"  # set by pytest-xdist in each worker process
 
 
 class HostChanged(pytest.fail.Exception):  # type: ignore[name-defined]
@@ -62,15 +65,29 @@ def marker_options(item: pytest.Item) -> Tuple[Any, Dict[str, Any]]:
     return spec, kwargs
 
 
+def worker() -> Optional[str]:
+    """The pytest-xdist worker this process is ("gw0", ...), or None when tests run in
+    one process."""
+    return os.environ.get(XDIST_WORKER) or None
+
+
 @pytest.fixture
 def netplay_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
-    """The marked topology built with Lab.up; down afterwards, then the host checked."""
+    """The marked topology built with Lab.up; down afterwards, then the host checked.
+
+    Under pytest-xdist the workers share the host: a prefixed lab with no name of its own
+    is named after its worker (`np-gw0`), so that the workers' labs of one topology run
+    side by side, and the check after down is that nothing marked as this lab's is left
+    (the whole host changes with the other workers' labs meanwhile)."""
     spec, options = marker_options(request.node)
-    before = snapshot()
+    if worker() and options.get("prefix") and not options.get("name"):
+        options["name"] = f"np-{worker()}"
+    before = None if worker() else snapshot()
     try:
         lab = Lab.up(spec, **options)
     except BaseException:
-        check_unchanged(before)  # a refused or rolled-back up must leave nothing either
+        if before is not None:
+            check_unchanged(before)  # a refused or rolled-back up must leave nothing
         raise
     try:
         yield lab
@@ -78,7 +95,17 @@ def netplay_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
         try:
             lab.down()
         finally:
-            check_unchanged(before)
+            if before is None:
+                check_nothing_left(lab.name)
+            else:
+                check_unchanged(before)
+
+
+def check_nothing_left(lab: str) -> None:
+    """Raise HostChanged if anything carrying lab's mark is still on this host."""
+    left = leftovers(lab)
+    if left:
+        raise HostChanged([f"{item.kind} {item.name} of lab {lab} left" for item in left])
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ firewall's rules (`iptables -S`, `ip6tables -S`) and IPv4 forwarding.
 from typing import Any, Dict, List, Optional
 
 from netplay.core.consts import FIREWALLS
+from netplay.lab import clean
 from netplay.machine.base import Machine
 from netplay.machine.local import LocalMachine
 from netplay.observe import ip as observe
@@ -58,3 +59,11 @@ def differences(before: Snapshot, after: Snapshot) -> List[str]:
     if before["ip_forward"] != after["ip_forward"]:
         out.append(f"ip_forward: {before['ip_forward']} -> {after['ip_forward']}")
     return out
+
+
+def leftovers(lab: str, machine: Optional[Machine] = None) -> List[clean.Leftover]:
+    """What carries lab's mark on machine (default: this host): its namespaces, devices,
+    containers and firewall rules, found as `netplay clean LAB` finds them."""
+    machine = machine or LocalMachine()
+    found: List[clean.Leftover] = clean.find(machine, machine.docker(), lab)
+    return found
