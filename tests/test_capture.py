@@ -91,7 +91,10 @@ class Capture:
         self.ready.set()
 
     def wait_ready(self, timeout=20):
-        assert self.ready.wait(timeout), "tcpdump never said it was listening"
+        # what the capture said so far, and whether it still runs: a failure here (seen
+        # once in a full run, never alone) then shows why
+        assert self.ready.wait(timeout), ("tcpdump never said it was listening",
+                                          self.listening, self.err_lines, self.proc.poll())
         assert self.proc.poll() is None, ("capture ended early", self.err_lines)
 
     def wait(self, timeout=20, binary=False):
