@@ -144,9 +144,15 @@ def test_host_without_hosts_section_is_refused():
 
 
 def test_container_nodes_on_hosts_are_refused_in_one_line():
+    from netplay.model.runtime import with_runtime
+
     text = TWO.replace("b: {host: h2,", "bb: {kind: docker, host: h2,").replace(
         "b:eth0]", "bb:eth0]")
-    refused(text, "nodes.bb", "container nodes")
+    topo = load(text)  # loads (show prints it): refused when planned
+    with pytest.raises(InputError, match="nodes.bb: container nodes on hosts .* --runtime "
+                                         "netns"):
+        plan(topo)
+    assert {s.host for s in plan(with_runtime(topo, "netns"))} == {"h1", "h2"}
 
 
 def test_placement_auto_keeps_bridges_whole_chains_contiguous_and_balances_weight():

@@ -119,11 +119,19 @@ def check_placement(topo: Topology, source: str) -> None:
             if topo.host_of(name) == "":
                 raise InputError(f"{source}: {kind}.{name}: no host; give it `host: NAME` "
                                  f"(one of {', '.join(topo.hosts)}) or set `placement: auto`")
+
+
+def refuse_containers(topo: Topology) -> None:
+    """Container nodes on hosts of `hosts:` are not supported yet: InputError naming the
+    first. Checked when planning, after --runtime had its say (netns builds them)."""
+    if not topo.hosts:
+        return
     for node in topo.nodes.values():
         if node.kind == "docker":
-            raise InputError(f"{source}: nodes.{node.name}: container nodes on hosts of "
+            raise InputError(f"{topo.name}: nodes.{node.name}: container nodes on hosts of "
                              "`hosts:` are not supported yet (each host's own Docker daemon "
-                             "would run them); use kind netns, or a lab without hosts")
+                             "would run them); use --runtime netns, kind netns, or a lab "
+                             "without hosts")
 
 
 def place(topo: Topology) -> None:

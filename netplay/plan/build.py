@@ -13,6 +13,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple
 from netplay.core import cidr
 from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
 from netplay.core.errors import InputError
+from netplay.model.hosts import refuse_containers
 from netplay.model.topology import LOCAL, Bridge, Endpoint, Link, Node, Topology
 from netplay.model.tunnels import vnis
 from netplay.plan import tc
@@ -37,6 +38,7 @@ def mark(ns: Optional[str], dev: str, lab: str, phase: str) -> Step:
 
 def plan(topo: Topology) -> List[Step]:
     """The steps that build topo, in order, each on its host (Step.host)."""
+    refuse_containers(topo)
     host = topo.host_of
     steps = [s for h in (list(topo.hosts) or [LOCAL])
              for s in on(h, [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")])]
