@@ -334,3 +334,19 @@ def test_graphs_draw_each_host_as_a_cluster_and_tunnels_as_vxlan_edges():
     one = load("name: one\nnodes:\n  a: {interfaces: {eth0: {}}}\n  b: {interfaces: {eth0: {}}}\n"
                "links:\n  - endpoints: [a:eth0, b:eth0]\n")
     assert "subgraph" not in to_dot(one) and "subgraph" not in to_mermaid(one)
+
+
+def test_replay_dry_run_shows_each_host_and_the_hosts_a_hosts_file_gives(netplay, tmp_path):
+    log = tmp_path / "log.json"
+    log.write_text(json.dumps(_log(fill_addresses(load(TWO), {}))))
+    shown = netplay("replay", "--dry-run", str(log))
+    assert shown.rc == 0, shown
+    assert "# host h1 (ssh root@198.51.100.11)" in shown.out
+    assert "# host h2 (ssh sim2)" in shown.out
+    moved = tmp_path / "hosts.yaml"
+    moved.write_text("hosts:\n  h1: {ssh: root@198.51.100.21}\n")
+    remapped = netplay("replay", "--dry-run", str(log), "--hosts", str(moved))
+    assert remapped.rc == 0, remapped
+    assert "# host h1 (ssh root@198.51.100.21)" in remapped.out
+    assert "local 198.51.100.21 remote 198.51.100.12" in remapped.out
+    assert "198.51.100.11" not in remapped.out

@@ -18,11 +18,13 @@ def _common_options(suppress):
     common.add_argument("--state-dir", metavar="DIR", default=default,
                         help="where lab logs live (default $NETPLAY_STATE_DIR or /var/lib/netplay)")
     common.add_argument("--ssh-config", metavar="FILE", default=default,
-                        help="the ssh configuration for a lab's hosts: (default "
+                        help="the ssh configuration for a lab's hosts (default "
                              "$NETPLAY_SSH_CONFIG, else ssh's own)")
     common.add_argument("--hosts", metavar="FILE", dest="hosts_file", default=default,
-                        help="a YAML file mapping a lab's host names to other machines "
-                             "(default $NETPLAY_HOSTS)")
+                        help="machines to put the lab on, as YAML `hosts: {NAME: {ssh: "
+                             "DEST}}`: they replace the topology's hosts of those names, "
+                             "or take a lab without hosts (placement: auto) (default "
+                             "$NETPLAY_HOSTS)")
     common.add_argument("-v", "--verbose", action="store_true",
                         default=argparse.SUPPRESS if suppress else False,
                         help="print each command as it runs, like bash -x")

@@ -19,12 +19,10 @@ from netplay.core.errors import HostError, InputError, NetplayError
 from netplay.machine.base import Machine
 from netplay.machine.ssh import SshMachine
 from netplay.model.hosts import default_address, fill_addresses, missing_addresses
-from netplay.model.topology import Topology
+from netplay.model.topology import LOCAL, Topology
 from netplay.run import state
 
-LOCAL = "local"
 ENV_SSH_CONFIG = "NETPLAY_SSH_CONFIG"
-ENV_HOSTS = "NETPLAY_HOSTS"
 
 
 def ssh_config(option: Optional[str]) -> Optional[str]:

@@ -47,11 +47,7 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exe
     just before it runs."""
     if not allow_exec:
         logcheck.refuse_node_commands(checked, "replay runs")
-    topo, steps = checked.topology, checked.steps
-    if hosts_data is not None:
-        topo = hosts.with_addresses(on_hosts(topo, hosts_data, hosts_source), machine,
-                                    ssh_config)
-        steps = planner.plan(topo)
+    topo, steps = planned(checked, machine, hosts_data, hosts_source, ssh_config)
     if not topo.hosts:
         preflight.require_root(machine)
     if cli is None and uses_docker(topo):
@@ -62,6 +58,16 @@ def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exe
                           check=lambda: preflight.check_hosts(topo, steps, machines, cli),
                           action="replay", progress=progress, announce=announce)
     return labs.Summary.of(topo, steps, start, path)
+
+
+def planned(checked, machine, hosts_data=None, hosts_source="", ssh_config=None):
+    """(topology, steps) that replaying checked runs: the log's own, or, with hosts_data
+    (`--hosts FILE`), its topology planned again onto those machines."""
+    if hosts_data is None:
+        return checked.topology, checked.steps
+    topo = hosts.with_addresses(on_hosts(checked.topology, hosts_data, hosts_source),
+                                machine, ssh_config)
+    return topo, planner.plan(topo)
 
 
 def _key(step):

@@ -36,7 +36,7 @@ class Step:
     undo: Optional[List[str]] = None  # None: undone with its parent (e.g. its namespace)
     capture: Optional[str] = None  # the variable this step's stdout sets
     phase: str = ""  # a heading for logs and exported scripts: "node laptop"
-    host: str = "local"  # the machine it runs on; labs on several hosts come later
+    host: str = "local"  # the machine it runs on: a host of the topology's `hosts:`
     # A node's own command, from its topology's `exec` list: it runs a program of the
     # topology's choosing as root, which may reach outside the lab, so replay and export
     # of a log run it only with --allow-exec. Set by the planner, never read from a log

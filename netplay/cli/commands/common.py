@@ -55,13 +55,6 @@ def hosts_file(args):
     return getattr(args, "hosts_file", None) or os.environ.get("NETPLAY_HOSTS") or None
 
 
-def topology(args, spec):
-    """The topology spec names, its hosts mapped by --hosts when given."""
-    from netplay.load.resolve import resolve
-
-    return resolve(spec, hosts_file(args))
-
-
 def on_hosts(args, topo):
     """topo on the machines of --hosts (or $NETPLAY_HOSTS), when given."""
     from netplay.load.resolve import on_hosts as place

@@ -34,7 +34,8 @@ def main(args):
         if not args.undo and not args.allow_exec:
             _note_node_commands(checked)
         # --undo's dry run: what undo would run, as the teardown script says it
-        lines = teardown_lines(checked.steps) if args.undo else script_lines(checked.steps)
+        topo, steps = replay.planned(checked, common.machine(), **_hosts(args))
+        lines = teardown_lines(steps) if args.undo else script_lines(steps, hosts=topo.hosts)
         if lines:
             print("\n".join(lines))
         return EXIT_OK
