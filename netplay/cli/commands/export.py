@@ -57,12 +57,7 @@ def write_directory(path, files, lab):
     if path in (None, "-"):
         raise InputError(f"lab {lab} spans several hosts, so export writes a directory of "
                          "scripts (one per host, and run.sh); give -o DIR")
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as err:
-        raise InputError(f"-o {path}: cannot write the scripts: {err.strerror}") from None
+    mode = _mode(path, "the scripts")
     if mode is None:
         try:
             os.mkdir(path, 0o755)
@@ -99,18 +94,23 @@ def _check_only_ours(path, files):
                              "name a new or empty directory")
 
 
+def _mode(path, what):
+    """path's st_mode, not following a link; None when nothing is there."""
+    try:
+        return os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as err:
+        raise InputError(f"-o {path}: cannot write {what}: {err.strerror}") from None
+
+
 def write_script(path, text):
     """Write text to path as an executable file, replacing it atomically.
 
     Only a regular file is replaced: as root, os.replace over /dev/null or a FIFO would
     put the script where the device was. The temporary file is created new (O_EXCL), never
     through a link someone left under its name."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    except OSError as err:
-        raise InputError(f"-o {path}: cannot write the script: {err.strerror}") from None
+    mode = _mode(path, "the script")
     if mode is not None and stat.S_ISDIR(mode):
         raise InputError(f"-o {path}: is a directory; name a file")
     if mode is not None and not stat.S_ISREG(mode):
