@@ -49,7 +49,7 @@ def test_failed_step_rolls_back_everything(netplay, tmp_path, state_dir, host_un
 
 
 @pytest.mark.parametrize("text,message", [
-    ("name: x\nnodes: {a: {kind: netns}\n", "malformed YAML at line 3"),
+    ("name: x\nnodes: {a: {kind: netns}\n", ":3:1: malformed YAML"),
     ("name: x\nnodes: {a: {colour: red}}\n", "unknown key 'colour'"),
     ("name: x\nnodes: {'a$(reboot)': {}}\n", "may use only letters"),
     # issue 13: each of these passed validation and failed (or misbehaved) on the host

@@ -77,7 +77,7 @@ BAD = [
      "from 8kbit to 1000gbit"),
     ("name: x\nnodes: {a: {interfaces: {e0: {mtu: 1" + "0" * 5000 + "}}}}\n",
      "too long to read"),
-    ("name: x\nnodes: {a: {kind: netns}\n", "malformed YAML at line"),
+    ("name: x\nnodes: {a: {kind: netns}\n", "t.yaml:3:1: malformed YAML"),
     ("name: x\nnodes:\n  a: {}\n  a: {}\n", "duplicate key 'a'"),
     ("name: x\nnodes:\n  a: {adresses: []}\n", "unknown key 'adresses'"),
     ("name: x\nfoo: 1\n", "unknown key 'foo'"),
@@ -110,7 +110,7 @@ BAD = [
     ("name: x\nnodes: {a: {}, b: {}}\nlinks: [{endpoints: [a:up, b:e0]}]\n",
      "is a keyword of `ip link`"),
     ("name: x\nipv6_link_local: 'no'\n", "t.yaml: ipv6_link_local: expected true or false"),
-    ("{{}}\n", "t.yaml: line 1: a key must be a name, not a mapping"),
+    ("{{}}\n", "t.yaml:1:2: a key must be a name, not a mapping"),
     # issue 13, part 4: accepted here before, and then failing or misbehaving on the host
     ("name: x\nnodes: {a: {}, b: {}}\nlinks: [{endpoints: [a:lo, b:e0]}]\n",
      "t.yaml: links[0].endpoints: interface name 'lo' is the loopback device"),

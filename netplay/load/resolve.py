@@ -6,7 +6,7 @@ import os
 from netplay.core.errors import InputError
 from netplay.core.userfile import directory_error
 from netplay.load import builtins, clab
-from netplay.load.yamlfile import parse_yaml, read_hosts_file, read_text
+from netplay.load.yamlfile import parse_yaml, positioned, read_hosts_file, read_text
 from netplay.model.hosts import with_hosts
 from netplay.model.prefix import named
 from netplay.model.validate import from_dict
@@ -46,10 +46,14 @@ def _resolve(spec, name=None, prefix=False):
     if looks_like_path or os.path.isfile(spec):  # ours, or containerlab's format
         if not os.path.exists(spec):
             raise InputError(f"{spec}: no such topology file")
-        data = parse_yaml(read_text(spec), spec)  # refuses directories and special files
-        if clab.is_clab_data(spec, data):
-            return clab.load_data(data, spec, name=name, prefix=prefix)
-        topo = from_dict(data, source=spec)
+        text = read_text(spec)  # refuses directories and special files
+        data = parse_yaml(text, spec)
+        try:
+            if clab.is_clab_data(spec, data):
+                return clab.load_data(data, spec, name=name, prefix=prefix)
+            topo = from_dict(data, source=spec)
+        except InputError as err:  # FILE:LINE:COL of the value it names
+            raise positioned(err, text, spec) from None
     else:
         try:
             topo = builtins.load(spec)

@@ -1,5 +1,9 @@
 """Topology files: YAML read safely (size, depth, duplicate keys refused) into plain data,
-and into a Topology."""
+and into a Topology; a mistake found in a file named by its line and column
+(`FILE:LINE:COL: ...`); the JSON Schema of the format shipped beside this module."""
+
+import re
+from pathlib import Path
 
 import yaml
 
@@ -16,15 +20,20 @@ class _StrictLoader(yaml.SafeLoader):
 
     _depth = 0
     _values = 0
+    source = "topology"  # the file's name, which each error starts with
+
+    def at(self, mark):
+        """FILE:LINE:COL of a position in the file (counted from 1, as editors do)."""
+        return at(self.source, mark)
 
     def compose_node(self, parent, index):
         # a node below MAX_DEPTH + 1 collections is refused before it is composed;
         # check_depth refuses the rest (an empty collection that deep, aliases)
         if self._depth > MAX_DEPTH:
-            raise too_deep(f"line {self.peek_event().start_mark.line + 1}")
+            raise too_deep(self.at(self.peek_event().start_mark))
         self._values += 1
         if self._values > MAX_VALUES:  # pure-Python YAML costs about 700 bytes a value
-            raise InputError(f"line {self.peek_event().start_mark.line + 1}: more than "
+            raise InputError(f"{self.at(self.peek_event().start_mark)}: more than "
                              f"{MAX_VALUES} values (netplay's largest generated topology "
                              "has 400000); is this the right file?")
         self._depth += 1
@@ -37,27 +46,40 @@ class _StrictLoader(yaml.SafeLoader):
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
+            where = self.at(key_node.start_mark)
             if isinstance(key, (dict, list)):  # `{{}}: x`: YAML allows it, a name cannot be
-                raise InputError(f"line {line}: a key must be a name, not a "
+                raise InputError(f"{where}: a key must be a name, not a "
                                  f"{'mapping' if isinstance(key, dict) else 'list'}")
             if key in seen:
-                raise InputError(f"line {line}: duplicate key {key!r}; each name may appear once")
+                raise InputError(f"{where}: duplicate key {key!r}; each name may appear once")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
+def at(source, mark):
+    return f"{source}:{mark.line + 1}:{mark.column + 1}"
+
+
+def _loader(text, source):
+    loader = _StrictLoader(text)  # a SafeLoader: no object construction
+    loader.source = source
+    return loader
+
+
 def parse_yaml(text, source):
-    """YAML text to plain data, with the line of any syntax error in the message; data
-    nested deeper than userfile.MAX_DEPTH (directly or through aliases) is refused."""
+    """YAML text to plain data, with the line and column of any syntax error in the
+    message; data nested deeper than userfile.MAX_DEPTH (directly or through aliases) is
+    refused."""
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader: no object construction
-    except InputError as err:
-        raise InputError(f"{source}: {err}") from None
+        loader = _loader(text, source)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise InputError(f"{source}: malformed YAML at {where}: {err.problem}") from None
+        where = at(source, mark) if mark else source
+        raise InputError(f"{where}: malformed YAML: {err.problem}") from None
     except yaml.YAMLError as err:
         raise InputError(f"{source}: malformed YAML: {err}") from None
     except ValueError:  # an integer of more than 4300 digits (int()'s limit)
@@ -85,3 +107,87 @@ def read_hosts_file(path):
     """The data of a hosts file (`--hosts FILE`), read as safely as a topology file."""
     return parse_yaml(read_text(path, "hosts file", "hosts.yaml"), path)
 
+
+SCHEMA_FILE = Path(__file__).with_name("topology.schema.json")  # package data
+
+
+def schema_uri():
+    """The file:// URL of the topology format's JSON Schema installed with netplay (the
+    text `netplay schema` prints), for `# yaml-language-server: $schema=URL` lines."""
+    return SCHEMA_FILE.resolve().as_uri()
+
+
+# --- where in a file a mistake is ----------------------------------------------------------
+
+_INDEX = re.compile(r"\[([0-9]{1,9})\]")
+_UNKNOWN_KEY = re.compile(r"unknown key ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
+
+
+def positioned(err, text, source):
+    """err, a mistake the validator found in the file source (text), with the line and
+    column of the value it names: `FILE: nodes.a.mtu: ...` becomes `FILE:7:12: nodes.a.mtu:
+    ...`; an unknown key is pointed at itself, an item of a list at itself when the message
+    starts with it. err as it is when its message names no place in the file (a value
+    given through an alias is found at its anchor)."""
+    message = str(err)
+    if not message.startswith(f"{source}: "):
+        return err
+    rest = message[len(source) + 2:]
+    path, sep, detail = rest.partition(": ")
+    if not sep or " " in path:
+        return err
+    try:  # nodes with their marks; libyaml's composer is safe on text parse_yaml has read
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", _StrictLoader))
+    except (yaml.YAMLError, InputError, RecursionError, MemoryError, ValueError):
+        return err
+    key, node, found, left = _walk(root, path)
+    if not found:
+        return err
+    unknown = _UNKNOWN_KEY.match(detail)
+    if unknown and not left and isinstance(node, yaml.MappingNode):
+        key = next((k for k, _ in node.value if isinstance(k, yaml.ScalarNode)
+                    and repr(k.value) == unknown[1]), None) or key
+        node = None
+    elif not left and isinstance(node, yaml.SequenceNode):
+        node = next((i for i in node.value if isinstance(i, yaml.ScalarNode) and i.value
+                     and detail.startswith((f"{i.value} ", f"{i.value!r} "))), node)
+    mark = _mark(key, node)
+    return InputError(f"{at(source, mark)}: {rest}") if mark else err
+
+
+def _mark(key, node):
+    """Where to point: at the value, unless it is empty (`mtu:` alone), then at its key."""
+    if node is not None and not (isinstance(node, yaml.ScalarNode) and node.value == ""
+                                 and key is not None):
+        return node.start_mark
+    return key.start_mark if key is not None else None
+
+
+def _walk(node, path):
+    """(key node, value node, how many steps were found, the rest of the path) along a
+    validator's path such as `nodes.a.interfaces.eth0.addresses` or `links[2].endpoints`.
+    Names may hold dots (eth0.100), so each step takes the longest key of the mapping that
+    the path starts with."""
+    key, found = None, 0
+    while path and node is not None:
+        if isinstance(node, yaml.SequenceNode):
+            index = _INDEX.match(path)
+            if not index or int(index[1]) >= len(node.value):
+                break
+            key, node, path = None, node.value[int(index[1])], path[index.end():]
+        elif isinstance(node, yaml.MappingNode):
+            step = max(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode)
+                        and _starts(path, k.value)), key=lambda kv: len(kv[0].value),
+                       default=None)
+            if step is None:
+                break
+            key, node, path = step[0], step[1], path[len(step[0].value):]
+        else:
+            break
+        found += 1
+        path = path[1:] if path.startswith(".") else path
+    return key, node, found, path
+
+
+def _starts(path, key):
+    return path == key or path.startswith((key + ".", key + "["))

@@ -2,6 +2,7 @@
 errors naming where the bad value is and how to fix it. from_dict then runs the graph
 checks (wiring), assigns addresses (addressing) and checks routes (routing)."""
 
+import difflib
 import gc
 import ipaddress
 import re
@@ -33,15 +34,22 @@ def as_mapping(value: Any, where: str, allowed: Optional[Iterable[str]] = None,
         value = {}
     if not isinstance(value, dict):
         raise InputError(f"{where}: expected a mapping of keys, got {type(value).__name__}")
-    for key in value:
-        if allowed is not None and key not in allowed:
-            raise InputError(
-                f"{where}: unknown key {key!r}; allowed keys: {', '.join(allowed)}"
-            )
+    if allowed is not None:
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                raise InputError(f"{where}: unknown key {key!r}; {did_you_mean(key, allowed)}"
+                                 f"allowed keys: {', '.join(allowed)}")
     for key in required:
         if key not in value:
             raise InputError(f"{where}: missing required key {key!r}")
     return value
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """'did you mean 'addresses'? ' for the choice closest to a misspelled word, or ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def as_list(value: Any, where: str) -> List[Any]:
@@ -98,6 +106,16 @@ def _address(value: Any, where: str) -> str:
 
 
 IFACE_KINDS = ("veth", "dummy", "vxlan")
+# The keys each mapping of a topology takes (netplay.model.schema builds its JSON Schema
+# from these, so the schema and the validator know the same keys).
+IFACE_KEYS = ("addresses", "up", "mac", "mtu", "kind", "impair", "vxlan")
+TUNNEL_KEYS = ("id", "remote", "port")
+ROUTE_KEYS = ("to", "via", "dev", "onlink")
+NAT_KEYS = ("masquerade",)
+BRIDGE_KEYS = ("namespace", "up", "addresses", "subnet", "ports", "host")
+PORT_KEYS = ("impair",)
+LINK_KEYS = ("endpoints", "mtu", "impair", "subnet")
+VXLAN_KEYS = ("port", "vni_base")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z")
 
 
@@ -120,7 +138,7 @@ def check_mtu(value: Any, where: str) -> int:
 
 def _interface(name: str, raw: Any, where: str) -> Interface:
     check_new_ifname(name, where)
-    raw = as_mapping(raw, where, ("addresses", "up", "mac", "mtu", "kind", "impair", "vxlan"))
+    raw = as_mapping(raw, where, IFACE_KEYS)
     addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
     iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
     if raw.get("mac") is not None:
@@ -142,7 +160,7 @@ def _interface(name: str, raw: Any, where: str) -> Interface:
 
 
 def _tunnel(raw: Any, where: str) -> Tunnel:
-    raw = as_mapping(raw, where, ("id", "remote", "port"), required=("id", "remote"))
+    raw = as_mapping(raw, where, TUNNEL_KEYS, required=("id", "remote"))
     vni, port = raw["id"], raw.get("port", VXLAN_PORT)
     if isinstance(vni, bool) or not isinstance(vni, int) or not 0 <= vni <= MAX_VNI:
         raise InputError(f"{where}.id: a VNI from 0 to {MAX_VNI}, got {vni!r}")
@@ -152,7 +170,7 @@ def _tunnel(raw: Any, where: str) -> Tunnel:
 
 
 def _route(raw: Any, where: str) -> Route:
-    raw = as_mapping(raw, where, ("to", "via", "dev", "onlink"), required=("to",))
+    raw = as_mapping(raw, where, ROUTE_KEYS, required=("to",))
     to = raw["to"]
     if to != "default":
         try:
@@ -234,7 +252,7 @@ def _routing_fields(node: Node, raw: Dict[Any, Any], where: str) -> None:
             raise InputError(f"{where}: role router forwards packets, but forwarding is "
                              "false; remove one of them")
         node.forwarding = True
-    nat = as_mapping(raw.get("nat"), f"{where}.nat", ("masquerade",))
+    nat = as_mapping(raw.get("nat"), f"{where}.nat", NAT_KEYS)
     out = nat.get("masquerade")
     out = [out] if isinstance(out, str) else as_list(out, f"{where}.nat.masquerade")
     node.nat = [check_ifname(i, f"{where}.nat.masquerade") for i in out]
@@ -303,7 +321,7 @@ def check_image(value: Any, where: str) -> str:
 
 def _bridge(name: str, raw: Any, where: str) -> Bridge:
     check_new_ifname(name, where)
-    raw = as_mapping(raw, where, ("namespace", "up", "addresses", "subnet", "ports", "host"))
+    raw = as_mapping(raw, where, BRIDGE_KEYS)
     bridge = Bridge(name)
     bridge.host = _host_name(raw.get("host"), f"{where}.host")
     if raw.get("namespace") is not None:
@@ -320,7 +338,7 @@ def _ports(raw: Any, where: str) -> Dict[str, Optional[Impairment]]:
     out = {}
     for port, praw in as_mapping(raw, where, None).items():
         check_new_ifname(port, f"{where}.{port}")
-        praw = as_mapping(praw, f"{where}.{port}", ("impair",))
+        praw = as_mapping(praw, f"{where}.{port}", PORT_KEYS)
         out[port] = impairments.from_dict(praw.get("impair"), f"{where}.{port}.impair")
     return out
 
@@ -363,7 +381,9 @@ def _endpoint(text: Any, where: str, topo: Topology) -> Endpoint:
     node, sep, iface = text.partition(":")
     if node not in topo.nodes and node not in topo.bridges:
         check_name(node, "node name", where)
-        raise InputError(f"{where}: {text!r} names node {node!r}, which is not defined")
+        hint = did_you_mean(node, [*topo.nodes, *topo.bridges]).strip()
+        raise InputError(f"{where}: {text!r} names node {node!r}, which is not defined"
+                         + (f"; {hint}" if hint else ""))
     if not sep:
         if node not in topo.bridges:
             raise InputError(f"{where}: {text!r} needs an interface, as in '{node}:eth1'")
@@ -372,7 +392,7 @@ def _endpoint(text: Any, where: str, topo: Topology) -> Endpoint:
 
 
 def _link(raw: Any, where: str, topo: Topology) -> Link:
-    raw = as_mapping(raw, where, ("endpoints", "mtu", "impair", "subnet"), required=("endpoints",))
+    raw = as_mapping(raw, where, LINK_KEYS, required=("endpoints",))
     ends = as_list(raw["endpoints"], f"{where}.endpoints")
     if len(ends) != 2:
         raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
@@ -416,7 +436,7 @@ def _hosts_fields(topo: Topology, raw: Dict[Any, Any], source: str) -> None:
         raise InputError(f"{source}: placement: {placement!r} is not one of "
                          f"{', '.join(PLACEMENTS)}")
     topo.placement = placement
-    vxlan = as_mapping(raw.get("vxlan"), f"{source}: vxlan", ("port", "vni_base"))
+    vxlan = as_mapping(raw.get("vxlan"), f"{source}: vxlan", VXLAN_KEYS)
     port = vxlan.get("port", VXLAN_PORT)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
         raise InputError(f"{source}: vxlan.port: a UDP port from 1 to 65535, got {port!r}")

@@ -1,6 +1,7 @@
 """Built-in topologies, run by name: YAML files shipped beside this module, and generators
 that take parameters (`linear:5`, `tree:2,3`, `leafspine:2,4,2`; see generators.py)."""
 
+import difflib
 from importlib import resources
 
 from netplay.core.errors import InputError
@@ -30,10 +31,22 @@ def load(name):
         if ":" in name:
             usages = ", ".join(generators.usage(g) for g in generators.GENERATORS)
             hint = f"; generators are {usages}"
-        raise InputError(f"unknown built-in topology {name!r}; `netplay topologies` lists "
-                         f"them ({', '.join(names())}), or give a path to a YAML file{hint}")
+        raise InputError(f"unknown built-in topology {name!r}; {_did_you_mean(name)}"
+                         f"`netplay topologies` lists them ({', '.join(names())}), or give a "
+                         f"path to a YAML file{hint}")
     text = resources.files(__package__).joinpath(name + ".yaml").read_text(encoding="utf-8")
     return from_dict(parse_yaml(text, name), source=name)
+
+
+def _did_you_mean(name):
+    """'did you mean 'linear:3'? ' for a misspelled built-in (`linaer:3`, `hom`), or ''."""
+    base, sep, params = name.partition(":")
+    close = difflib.get_close_matches(base, names(), n=1)
+    if not close:
+        return ""
+    # a generator keeps the parameters given; a file built-in takes none
+    guess = close[0] + sep + params if close[0] in generators.GENERATORS else close[0]
+    return f"did you mean {guess!r}? "
 
 
 def describe(name):
