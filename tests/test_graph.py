@@ -55,7 +55,8 @@ def tokenize(text):
 
 
 def parse_dot(text):
-    """{"kind", "name", "attrs", "nodes": {id: attrs}, "edges": [(a, pa, b, pb, attrs)]}."""
+    """{"kind", "name", "attrs", "nodes": {id: attrs}, "edges": [(a, pa, b, pb, attrs)],
+    "clusters": {name: {"attrs", "members"}}, "ranks": [[ids of a rank=same subgraph]]}."""
     toks = tokenize(text)
     i = 0
 
@@ -87,27 +88,54 @@ def parse_dot(text):
             port = take("id")[1]
         return name, port
 
+    def subgraph():
+        name = None
+        if toks[i] == ("id", "subgraph"):
+            take()
+            if toks[i][0] == "id":
+                name = take()[1]
+        take("punct", "{")
+        group = {"attrs": {}, "members": []}
+        statements(group)
+        take("punct", "}")
+        if name and name.startswith("cluster"):
+            result["clusters"][name] = group
+        if group["attrs"].get("rank") == "same":
+            result["ranks"].append(group["members"])
+        return group["members"]
+
+    def statements(group):
+        while toks[i] != ("punct", "}"):
+            if toks[i] in (("id", "subgraph"), ("punct", "{")):
+                group["members"] += subgraph()
+            elif toks[i][1] in ("graph", "node", "edge") and toks[i + 1] == ("punct", "["):
+                which = take()[1]
+                if which == "graph":
+                    result["attrs"].update(attrs())
+                else:
+                    attrs()
+            elif toks[i + 1] == ("punct", "="):  # key=value of a subgraph
+                key = take("id")[1]
+                take()
+                group["attrs"][key] = take()[1]
+            else:
+                a = endpoint()
+                if toks[i][0] == "edge":
+                    assert take()[1] == "--", "an undirected graph uses --"
+                    b = endpoint()
+                    result["edges"].append((a[0], a[1], b[0], b[1], attrs()))
+                else:
+                    result["nodes"].setdefault(a[0], {}).update(attrs())
+                    group["members"].append(a[0])
+            if toks[i] == ("punct", ";"):
+                take()
+
     graph_kind = take("id")[1]
     name = take("id")[1]
     take("punct", "{")
-    result = {"kind": graph_kind, "name": name, "attrs": {}, "nodes": {}, "edges": []}
-    while toks[i] != ("punct", "}"):
-        if toks[i][1] in ("graph", "node", "edge") and toks[i + 1] == ("punct", "["):
-            which = take()[1]
-            if which == "graph":
-                result["attrs"].update(attrs())
-            else:
-                attrs()
-        else:
-            a = endpoint()
-            if toks[i][0] == "edge":
-                assert take()[1] == "--", "an undirected graph uses --"
-                b = endpoint()
-                result["edges"].append((a[0], a[1], b[0], b[1], attrs()))
-            else:
-                result["nodes"][a[0]] = attrs()
-        if toks[i] == ("punct", ";"):
-            take()
+    result = {"kind": graph_kind, "name": name, "attrs": {}, "nodes": {}, "edges": [],
+              "clusters": {}, "ranks": []}
+    statements({"attrs": {}, "members": []})
     take("punct", "}")
     assert i == len(toks), "text after the graph"
     return result
@@ -190,19 +218,32 @@ links:
 
 # --- Mermaid (pure) -------------------------------------------------------------------------
 
-_MERMAID_NODE = re.compile(r'^  (\w+)(\["(.*)"\]|\{\{"(.*)"\}\})$')
+_MERMAID_NODE = re.compile(r'^ +(\w+)(\["(.*)"\]|\{\{"(.*)"\}\})$')
 _MERMAID_EDGE = re.compile(r'^  (\w+) (---|-\.-)\|"(.*)"\| (\w+)$')
+_MERMAID_SUBGRAPH = re.compile(r'^ +subgraph (\w+)\["(.*)"\]$')
 
 
-def parse_mermaid(text):
+def parse_mermaid(text, direction="LR", subgraphs=None):
+    """(nodes {id: (shape, lines)}, edges [(a, arrow, label, b)]); subgraphs, if a dict, gets
+    {id: (title, [its nodes])}."""
     lines = text.splitlines()
-    assert lines[0] == "flowchart LR"
-    nodes, edges = {}, []
+    assert lines[0] == f"flowchart {direction}"
+    nodes, edges, open_ = {}, [], []
     for line in lines[1:]:
         m = _MERMAID_NODE.match(line)
         if m:
             shape = "box" if m.group(3) is not None else "hexagon"
             nodes[m.group(1)] = (shape, (m.group(3) or m.group(4)).split("<br/>"))
+            for sub in open_:
+                subgraphs[sub][1].append(m.group(1))
+            continue
+        m = _MERMAID_SUBGRAPH.match(line)
+        if m and subgraphs is not None:
+            subgraphs[m.group(1)] = (m.group(2), [])
+            open_.append(m.group(1))
+            continue
+        if line.strip() == "end" and open_:
+            open_.pop()
             continue
         m = _MERMAID_EDGE.match(line)
         assert m, f"not a node or edge line: {line!r}"
@@ -228,6 +269,158 @@ def test_mermaid_of_levels_draws_down_links_dotted():
     assert "veth0a (down)" in nodes["n_host"][1]
 
 
+# --- bridges inside nodes, tiers, --compact (pure, except the coordinates dot computes) ------
+
+
+def real_edges(parsed):
+    """The links and namespace lines, not the invisible ones that hold the rows in place."""
+    return [e for e in parsed["edges"] if e[4].get("style") != "invis"]
+
+
+def test_bridges_inside_a_node_are_drawn_in_its_frame_joined_to_it():
+    topo = builtins.load("leafspine:2,2,2")
+    parsed = parse_dot(graph.to_dot(topo))
+    frames = {g["attrs"]["label"]: set(g["members"]) for g in parsed["clusters"].values()}
+    assert frames == {"namespace leaf1": {"leaf1", "lan1"},
+                      "namespace leaf2": {"leaf2", "lan2"}}
+    dotted = {frozenset([a, b]) for a, _, b, _, attrs in real_edges(parsed)
+              if attrs.get("style") == "dotted"}
+    assert dotted == {frozenset(["leaf1", "lan1"]), frozenset(["leaf2", "lan2"])}
+    nodes, _ = parse_mermaid(graph.to_mermaid(topo), "TB", subs := {})
+    assert sorted(subs.values()) == [("namespace leaf1", ["n_leaf1", "n_lan1"]),
+                                     ("namespace leaf2", ["n_leaf2", "n_lan2"])]
+
+
+def test_a_namespace_holding_only_bridges_is_left_out():
+    topo = builtins.load("linear:3")
+    assert "switches" in topo.nodes and graph.holders(topo) == {"switches"}
+    for layout in ("tiers", "flat"):
+        parsed = parse_dot(graph.to_dot(topo, layout))
+        assert set(parsed["nodes"]) == set(topo.nodes) - {"switches"} | set(topo.bridges)
+        assert parsed["clusters"] == {}
+        nodes, edges = parse_mermaid(graph.to_mermaid(topo, layout),
+                                     "TB" if layout == "tiers" else "LR")
+        assert "n_switches" not in nodes and len(edges) == len(topo.links)
+    # tiers: each link from its upper end, its label naming the ends in that order
+    _, edges = parse_mermaid(graph.to_mermaid(topo, "tiers"), "TB")
+    assert ("n_s1", "---", "s1-eth1 - eth0", "n_h1") in edges
+
+
+@pytest.mark.parametrize("spec", ["linear:3", "tree:2,3", "leafspine:2,3,2"])
+def test_tiers_keep_every_link_with_its_interface_names(spec):
+    topo = builtins.load(spec)
+    parsed = parse_dot(graph.to_dot(topo))
+    assert parsed["attrs"]["rankdir"] == "TB"
+    links = [(a, attrs["taillabel"], b, attrs["headlabel"])
+             for a, _, b, _, attrs in real_edges(parsed) if "taillabel" in attrs]
+    assert len(links) == len(topo.links)
+    assert {frozenset([(a, pa), (b, pb)]) for a, pa, b, pb in links} == \
+        {frozenset([(l.a.node, l.a.iface), (l.b.node, l.b.iface)]) for l in topo.links}
+
+
+def test_tiers_come_from_the_structure_not_the_names(tmp_path):
+    """A leaf-spine drawn by names that say nothing: routers without a bridge over routers
+    with one, over the bridge, over the hosts."""
+    from netplay.load.resolve import resolve
+
+    path = write_topology(tmp_path, """
+name: anon
+nodes:
+  zeta: {role: router, interfaces: {a: {addresses: [10.7.0.0/31]}}}
+  alpha:
+    role: router
+    interfaces: {b: {addresses: [10.7.0.1/31]}}
+  mu: {interfaces: {e0: {addresses: [10.7.1.2/24]}}}
+  beta: {interfaces: {e0: {addresses: [10.7.1.3/24]}}}
+bridges:
+  omega: {namespace: alpha, addresses: [10.7.1.1/24]}
+links:
+  - endpoints: [zeta:a, alpha:b]
+  - endpoints: [mu:e0, omega]
+  - endpoints: [beta:e0, omega]
+""")
+    topo = resolve(path)
+    assert graph.choose_layout(topo) == "tiers"  # a bridge inside a node
+    assert parse_dot(graph.to_dot(topo))["ranks"] == [["zeta"], ["alpha"], ["omega"],
+                                                      ["mu", "beta"]]
+
+
+def test_leafspine_tiers_are_spines_leaves_bridges_hosts():
+    topo = builtins.load("leafspine:2,3,2")
+    ranks = parse_dot(graph.to_dot(topo))["ranks"]
+    assert ranks == [["spine1", "spine2"], ["leaf1", "leaf2", "leaf3"], ["lan1", "lan2", "lan3"],
+                     [f"h{i}" for i in range(1, 7)]]
+
+
+def test_a_long_chain_is_wrapped_into_rows_each_with_its_hosts_below():
+    topo = builtins.load("linear:12")
+    ranks = parse_dot(graph.to_dot(topo))["ranks"]
+    assert [len(r) for r in ranks] == [5, 5, 5, 5, 2, 2]
+    for switches, hosts in zip(ranks[::2], ranks[1::2]):  # each host under its own switch
+        assert [h.replace("h", "s") for h in hosts] == switches
+    chain = [u for r in ranks[::2] for u in r]
+    # a snake: every other row runs back, so consecutive switches stay side by side
+    assert chain == ["s1", "s2", "s3", "s4", "s5", "s10", "s9", "s8", "s7", "s6", "s11", "s12"]
+
+
+def test_hand_written_topologies_stay_left_to_right_unless_asked():
+    for name in ("home", "levels", "playground"):
+        topo = builtins.load(name)
+        assert graph.choose_layout(topo) == "flat"
+        assert graph.to_dot(topo) == graph.to_dot(topo, "flat")
+        assert graph.to_mermaid(topo) == graph.to_mermaid(topo, "flat")
+    parsed = parse_dot(graph.to_dot(builtins.load("playground"), "tiers"))
+    assert parsed["ranks"][-1] == ["h1", "h2", "h3", "h4", "ftp", "mail", "www"]
+
+
+def test_compact_drops_addresses_routes_and_nat():
+    for name in ("leafspine:2,2,2", "playground"):
+        topo = builtins.load(name)
+        addresses = {a.split("/")[0] for n in topo.nodes.values()
+                     for i in n.interfaces.values() for a in i.addresses}
+        addresses |= {a.split("/")[0] for b in topo.bridges.values() for a in b.addresses}
+        assert addresses
+        for draw in (graph.to_dot, graph.to_mermaid):
+            full, compact = draw(topo), draw(topo, compact=True)
+            assert all(a in full for a in addresses)
+            assert not [a for a in addresses if a in compact], name
+            assert "route " not in compact and "masquerade" not in compact
+            assert all(i in compact for n in topo.nodes.values() for i in n.interfaces)
+
+
+def dot_places(dot_text):
+    """{box: (x, y)} and the drawing's (width, height) in inches, as Graphviz lays it out."""
+    places, size = {}, None
+    for line in graph.render(dot_text, "plain").decode().splitlines():
+        words = line.split()
+        if words[0] == "graph":
+            size = (float(words[2]), float(words[3]))
+        elif words[0] == "node":
+            places[words[1].strip('"')] = (float(words[2]), float(words[3]))
+    return places, size
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's dot is not installed")
+def test_tiers_as_graphviz_draws_them():
+    # a tree: every box under the one it hangs from, the root on top
+    topo = builtins.load("tree:3,2")
+    places, _ = dot_places(graph.to_dot(topo))
+    for link in topo.links:
+        upper, lower = sorted((link.a.node, link.b.node), key=lambda u: -places[u][1])
+        assert places[upper][1] > places[lower][1]
+    assert max(places, key=lambda u: places[u][1]) == "s1"
+    # leaf-spine: spines over leaves over their bridges over hosts
+    places, _ = dot_places(graph.to_dot(builtins.load("leafspine:2,3,2")))
+    y = {kind: {places[u][1] for u in places if u.rstrip("0123456789") == kind}
+         for kind in ("spine", "leaf", "lan", "h")}
+    assert min(y["spine"]) > max(y["leaf"]) and min(y["leaf"]) > max(y["lan"]) \
+        and min(y["lan"]) > max(y["h"])
+    # linear:30 fits a page's width (flat, it is one line of 60 boxes, over 60 inches)
+    tiers = dot_places(graph.to_dot(builtins.load("linear:30")))[1]
+    flat = dot_places(graph.to_dot(builtins.load("linear:30"), "flat"))[1]
+    assert tiers[0] < 12.5 and tiers[0] < tiers[1] and flat[0] > 4 * tiers[0], (tiers, flat)
+
+
 # --- the command ----------------------------------------------------------------------------
 
 
@@ -236,6 +429,19 @@ def test_graph_command_prints_dot_and_mermaid(netplay):
     assert result.rc == 0 and parse_dot(result.out)["name"] == "home"
     result = netplay("graph", "levels", "--format", "mermaid")
     assert result.rc == 0 and len(parse_mermaid(result.out)[0]) == 4
+
+
+def test_graph_command_takes_layout_and_compact(netplay):
+    parsed = parse_dot(netplay("graph", "linear:3").out)
+    assert parsed["attrs"]["rankdir"] == "TB" and "switches" not in parsed["nodes"]
+    assert parse_dot(netplay("graph", "linear:3", "--layout", "flat").out)["attrs"]["rankdir"] \
+        == "LR"
+    assert parse_dot(netplay("graph", "home", "--layout", "tiers").out)["ranks"]
+    full, compact = (netplay("graph", "leafspine:2,2,2", *extra).out
+                     for extra in ([], ["--compact"]))
+    assert "10.1.1.2/24 fd00:1:1::2/64" in full
+    assert "10.1.1.2" not in compact and "fd00:1:1::2" not in compact
+    assert set(parse_dot(compact)["nodes"]) == set(parse_dot(full)["nodes"])
 
 
 def test_graph_command_reads_a_topology_file(netplay, tmp_path):
