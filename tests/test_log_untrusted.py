@@ -199,8 +199,8 @@ HEADER_CASES = [
      lambda d: (d["topology"]["nodes"].__setitem__(
          "x$(id)", d["topology"]["nodes"].pop("levelc")),),
      ["node name 'x$(id)'"]),
-    ("future-version", LEVELS, lambda d: d.__setitem__("version", VERSION + 1),
-     [f"version {VERSION + 1} is not supported"]),
+    ("future-version", LEVELS, lambda d: d.__setitem__("version", VERSION + 2),
+     [f"version {VERSION + 2} is not supported"]),
     ("no-version", LEVELS, lambda d: d.pop("version"), ["version None is not supported"]),
     ("other-format", LEVELS, lambda d: d.__setitem__("format", "terraform-state"),
      ["not a netplay log"]),

@@ -176,7 +176,7 @@ def test_link_dry_run_needs_no_root(netplay, tmp_path, state_dir):
                            plan(topo)).set_status(steplog.UP)
     out = netplay("link", "np6imp", "np6i1:eth0", "--rate", "5mbit", "--dry-run")
     assert out.rc == 0 and out.out.strip() == \
-        "tc -n np6i1 qdisc replace dev eth0 root tbf rate 5mbit burst 16384 latency 50ms"
+        "tc -n np6i1 qdisc add dev eth0 root tbf rate 5mbit burst 16384 latency 50ms"
     shown = netplay("link", "np6imp", "--json")
     assert shown.rc == 0 and shown.json()["impairments"] == {}
     bad = netplay("link", "np6imp", "np6i1:eth0", "--clear", "--rate", "1mbit")
@@ -219,11 +219,15 @@ def test_netplay_link_changes_a_running_lab_and_records_it(lab, netplay, tmp_pat
     assert again.rc == 0 and "nothing to clear" in again.out
     with open(f"{state_dir}/labs/np6imp/log.json") as f:
         log = json.load(f)
-    assert [(c["endpoint"], c["impair"], c["shell"], c["result"]["rc"]) for c in log["changes"]] \
-        == [("np6i1:eth0", {"rate": "8mbit"},
-             "tc -n np6i1 qdisc replace dev eth0 root tbf rate 8mbit burst 16384 latency 50ms", 0),
-            ("np6i1:eth0", None, "tc -n np6i1 qdisc del dev eth0 root", 0)]
-    # the build itself is untouched, so the log still replays and exports
+    # each change is a generation of the log: its topology, and its commands with results
+    gens = log["generations"]
+    assert [(g["action"], g["status"],
+             g["topology"]["nodes"]["np6i1"]["interfaces"]["eth0"].get("impair"),
+             [(s["shell"], s["result"]["rc"]) for s in g["steps"]]) for g in gens] == [
+        ("link", "applied", {"rate": "8mbit"},
+         [("tc -n np6i1 qdisc add dev eth0 root tbf rate 8mbit burst 16384 latency 50ms", 0)]),
+        ("link", "applied", None, [("tc -n np6i1 qdisc del dev eth0 root", 0)])]
+    # the generations re-plan from the topology before them, so the log replays and exports
     from netplay.run import logcheck
 
     logcheck.check(log, "log.json")

@@ -415,3 +415,35 @@ def test_ping_and_link_reach_a_node_on_another_host(hosts3, tmp_path):
     assert hosts3.netplay("link", "npt-mh2", "r2:eth1", "--up").rc == 0
     # as by hand, the routes through the end went with it; its own link is back
     assert hosts3.netplay("ping", "npt-mh2", "r2", "r1:eth1").rc == 0
+
+
+def test_apply_grows_and_shrinks_a_lab_across_hosts(hosts3, tmp_path):
+    """apply on a lab of two hosts: a node on sim1 joins a router on sim2 through a new
+    tunnel, routes are added on both hosts, then the change is applied back."""
+    topo = write(tmp_path, "mh2.yaml", ROUTED)
+    assert hosts3.netplay("run", topo).rc == 0
+    hosts3.labs.append("npt-mh2")
+    grown = ROUTED.replace(
+        "       interfaces: {eth0: {addresses: [10.61.2.1/24]}, eth1: {addresses: [10.61.0.2/30]}},",
+        "       interfaces: {eth0: {addresses: [10.61.2.1/24]}, eth1: {addresses: [10.61.0.2/30]},\n"
+        "                    eth2: {addresses: [10.61.3.1/24]}},").replace(
+        "       routes: [{to: 10.61.2.0/24, via: 10.61.0.2}]}",
+        "       routes: [{to: 10.61.2.0/24, via: 10.61.0.2}, {to: 10.61.3.0/24, via: 10.61.0.2}]}"
+    ) + ("  - endpoints: [r2:eth2, c:eth0]\n")
+    grown = grown.replace("links:\n", "  c:  {host: sim1, interfaces: {eth0: {addresses: "
+                          "[10.61.3.2/24]}},\n       routes: [{to: default, via: 10.61.3.1}]}\n"
+                          "links:\n")
+    bigger = write(tmp_path, "grown.yaml", grown)
+    dry = hosts3.netplay("apply", bigger, "--dry-run")
+    assert dry.rc == 0 and "+ node c" in dry.out and "type vxlan" in dry.out, dry
+    assert sorted(hosts3.netns("sim1")) == ["a", "r1"]  # a dry run changes nothing
+    result = hosts3.netplay("apply", bigger)
+    assert result.rc == 0, result
+    assert sorted(hosts3.netns("sim1")) == ["a", "c", "r1"]
+    assert ping(hosts3, "sim1", "a", "10.61.3.2")  # a -> r1 -> (tunnel) r2 -> (tunnel) c
+    verify = hosts3.netplay("verify", "npt-mh2")
+    assert verify.rc == 0, verify
+    back = hosts3.netplay("apply", topo)
+    assert back.rc == 0 and "- node c" in back.out, back
+    assert sorted(hosts3.netns("sim1")) == ["a", "r1"]
+    assert hosts3.netplay("verify", "npt-mh2").rc == 0

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 from netplay.check import preflight, verify as verifier
 from netplay.check.expect import Check
 from netplay.core.errors import InputError
-from netplay.lab import hosts, lifecycle, nodecmd, status
+from netplay.lab import apply as applying, hosts, lifecycle, nodecmd, status
 from netplay.load.resolve import resolve
 from netplay.machine.base import Machine
 from netplay.machine.local import LocalMachine
@@ -224,6 +224,26 @@ class Lab:
             which = f"IPv{family} " if family else ""
             raise InputError(f"{node}:{iface} of lab {self.name!r} has no {which}address")
         return found[0]
+
+    def apply(self, topology: TopologySpec, *, runtime: Optional[str] = None,
+              image: Optional[str] = None, dry_run: bool = False) -> List[str]:
+        """`netplay apply`: change the lab into topology in place, by the fewest commands,
+        as a new generation of its log (an unchanged topology repairs what was changed by
+        hand). Returns the change's lines (`+ node h3`, ..., `Plan: ...`); with dry_run,
+        nothing runs. A failed change is undone (StepFailed)."""
+        self._require_up()
+        _check_runtime(runtime)
+        topo = load_topology(topology, self.name)
+        topo = lifecycle.choose_runtime(topo, runtime, image or os.environ.get(ENV_IMAGE)
+                                        or None, self._machine, notice=log.warning)
+        cli = self._machine.docker() if uses_docker(topo) else None
+        change, _ = applying.apply(topo, self._machine, self._root, echo=None, cli=cli,
+                                   ssh_config=self._ssh_config, dry_run=dry_run)
+        if not dry_run:
+            self._topo = self._built(self._root, self.name)
+            self._short = short_names(self._topo)
+        found: List[str] = change.lines()
+        return found
 
     def down(self) -> None:
         """`netplay down`: undo the lab's logged steps; a second call does nothing."""

@@ -12,6 +12,7 @@ from netplay.core.errors import HostError, StepFailed
 from netplay.lab import hosts
 from netplay.machine.base import Machine
 from netplay.model.runtime import uses_docker, with_runtime
+from netplay.model.validate import from_dict
 from netplay.observe import containers as dockerstate, ip as observe
 from netplay.plan import build as planner
 from netplay.run import log as steplog, state
@@ -173,11 +174,31 @@ def down(lab, machine, root, echo=None, progress=None, ssh_config=None):
         ran = [step for step, result in logged_steps(data, str(path))
                if (result is not None and result.get("rc") == 0)
                or (crashed and result is None)]
+        if steplog.generations(data):
+            ran = _ran_by_generations(data, path, ran)
         log = steplog.StepLog(path, data)
         topo = _hosts_of_log(data, path)
         if topo is None:
             return _down_here(lab, log, ran, machine, echo, progress)
         return _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config)
+
+
+def _ran_by_generations(data, path, ran):
+    """What a lab changed by `apply` holds: the plan of its newest applied topology (the
+    run's steps, if no generation applied), then what a generation that failed without a
+    clean rollback made, which down undoes first."""
+    applied = any(g.get("status") == steplog.APPLIED for g in steplog.generations(data))
+    if applied:
+        topo = from_dict(steplog.current_topology(data), source=str(path))
+        ran = planner.plan(topo)
+    for i, gen in enumerate(steplog.generations(data)):
+        if gen.get("status") in (steplog.APPLIED, steplog.ROLLED_BACK):
+            continue
+        for j, raw in enumerate(gen.get("steps") or []):
+            result = raw.get("result") if isinstance(raw, dict) else None
+            if raw.get("undo") and result is not None and result.get("rc") == 0:
+                ran.append(steplog.step_from_dict(raw, f"{path}: generations[{i}].steps[{j}]"))
+    return ran
 
 
 def _down_here(lab, log, ran, machine, echo, progress):
@@ -204,10 +225,10 @@ def _finished(log, lab, problems):
 def _hosts_of_log(data, path):
     """The topology of a log whose lab spans hosts (None for a lab on this host: its down
     needs nothing of its topology)."""
-    topology = data.get("topology")
+    topology = steplog.current_topology(data)
     if not isinstance(topology, dict) or not topology.get("hosts"):
         return None
-    return state.lab_topology(data, path)
+    return from_dict(topology, source=str(path))
 
 
 def _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config):
@@ -232,7 +253,8 @@ def _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config):
 
 def _missing_containers(data, lab, machine):
     """Notes on this lab's containers that are no longer there (removed by hand)."""
-    nodes = data.get("topology", {}).get("nodes", {}) if isinstance(data.get("topology"), dict) else {}
+    nodes = steplog.current_topology(data).get("nodes", {}) \
+        if isinstance(data.get("topology"), dict) else {}
     wanted = [n for n, raw in nodes.items() if isinstance(raw, dict) and raw.get("kind") == "docker"]
     cli = machine.docker() if wanted else None
     if cli is None:

@@ -1,27 +1,30 @@
 """`netplay link`: the impairments in force on a running lab, and changing one end's
 impairment or its state (up or down).
 
-The change is a command of its own, after the build: the log's "steps" and "topology" stay
-what `netplay run` did (so replay and export can check the log by planning its topology
-again), and current() reads the recorded changes on top. Side effects: change() runs one
-`tc` command, set_state() one `ip link set` command, on the machine; each rewrites the
-lab's log under its lock.
+A change of a node's interface is a change of the lab's topology: a new generation of
+its log (netplay.lab.apply), whose topology holds the end's new impairment or state and
+whose steps are the commands the diff plans (`tc qdisc add|replace|del`, `ip link set IF
+down|up`), so replay and export rebuild the lab as it now is. A bridge port's state, which
+a topology cannot say apart from its bridge's, is recorded under the log's "changes", as
+every change was before generations (current() still reads those). Side effects: change()
+and set_state() run their commands on the machine and rewrite the lab's log under its
+lock.
 """
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from netplay.core.errors import HostError, StepFailed
+from netplay.lab import apply
 from netplay.machine.base import Machine
 from netplay.model.impairment import End, Impairment, endpoints, find_end, from_dict
 from netplay.model.topology import Topology
+from netplay.model.validate import from_dict as from_topology_dict
 from netplay.observe import kernel
 from netplay.plan.build import ip
 from netplay.plan.steps import Step
-from netplay.plan.tc import change_argv
 from netplay.run import log as steplog, state
 from netplay.run.runner import Runner
 
-ALREADY_CLEAR = "Cannot delete qdisc with handle of zero"
 
 
 def current(topo: Topology, data: Dict[str, Any]) -> Dict[str, Impairment]:
@@ -42,9 +45,10 @@ def current(topo: Topology, data: Dict[str, Any]) -> Dict[str, Impairment]:
 
 def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: Machine,
            echo: Any = None) -> Tuple[End, Optional[Impairment], Optional[str]]:
-    """Set (or, imp None, clear) the impairment of end `spec` of a running lab, recorded in
-    the lab's log under "changes" with the command and its result. Returns (End, what
-    was in force before, note) where note says what happened."""
+    """Set (or, imp None, clear) the impairment of end `spec` of a running lab: a new
+    generation of the lab's log, whose topology has the end's new impairment and whose
+    step is its `tc` command. Returns (End, what was in force before, note) where note
+    says what happened."""
     with state.lab_lock(root, lab):
         data = _running(root, lab)
         topo = state.lab_topology(data, state.log_path(root, lab))
@@ -55,13 +59,41 @@ def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: M
         feature = ("netem" if imp.uses_netem else "tbf") if imp else None
         if feature and not kernel.available(machine, feature):
             raise HostError(f"{end.name}: {kernel.FEATURES[feature].missing}")
-        step = Step(change_argv(end, imp), phase=f"link {end.name}")
-        rc, err = _record(root, lab, data, machine, echo, step, end,
-                          {"impair": imp.to_dict() if imp else None},
-                          lambda rc, err: rc == 0 or (not imp and ALREADY_CLEAR in err))
-        if rc != 0:
-            return end, before, "had no qdisc left; recorded as cleared"
+        _as_generation(root, lab, topo, end, machine, echo,
+                       {"impair": imp.to_dict() if imp else None})
         return end, before, None
+
+
+def preview(topo: Topology, spec: str, what: Dict[str, Any]) -> List[Step]:
+    """The commands that changing end spec's `impair` or `up` (what) would run (pure)."""
+    end = find_end(topo, spec)
+    if "up" in what and end.name.partition(":")[0] not in topo.nodes:
+        return [state_step(end, bool(what["up"]))]
+    return apply.plan_change(topo, _changed(topo, end, what)).steps
+
+
+def _as_generation(root: str, lab: str, topo: Topology, end: End, machine: Machine,
+                   echo: Any, what: Dict[str, Any]) -> None:
+    """Change one end's interface (its `impair` or `up`) as apply changes a lab: the
+    commands the diff plans, run and logged as the lab's newest generation."""
+    new = _changed(topo, end, what)
+    owner = end.name.partition(":")[0]
+    machines = {topo.host_of(owner): machine} if topo.hosts else machine
+    apply.run_change(root, lab, apply.plan_change(topo, new), machines, echo, action="link")
+
+
+def _changed(topo: Topology, end: End, what: Dict[str, Any]) -> Topology:
+    """topo with end's interface keys set to what (None: removed)."""
+    raw = topo.to_dict()
+    owner, _, name = end.name.partition(":")
+    holder = raw["nodes"].get(owner) or raw.get("bridges", {}).get(owner)
+    iface = holder.setdefault("interfaces", {}).setdefault(name, {})
+    for k, v in what.items():
+        if v is None:
+            iface.pop(k, None)
+        else:
+            iface[k] = v
+    return from_topology_dict(raw, source="link")
 
 
 def state_step(end: End, up: bool) -> Step:
@@ -80,9 +112,13 @@ def set_state(root: str, lab: str, spec: str, up: bool, machine: Machine,
     whole lab. Returns the End."""
     with state.lab_lock(root, lab):
         data = _running(root, lab)
-        end = find_end(state.lab_topology(data, state.log_path(root, lab)), spec)
-        _record(root, lab, data, machine, echo, state_step(end, up), end,
-                {"state": "up" if up else "down"}, lambda rc, err: rc == 0)
+        topo = state.lab_topology(data, state.log_path(root, lab))
+        end = find_end(topo, spec)
+        if end.name.partition(":")[0] in topo.nodes:  # a node's interface: in its topology
+            _as_generation(root, lab, topo, end, machine, echo, {"up": up})
+        else:  # a bridge's port is up with its bridge: the change is recorded apart
+            _record(root, lab, data, machine, echo, state_step(end, up), end,
+                    {"state": "up" if up else "down"}, lambda rc, err: rc == 0)
         return end
 
 

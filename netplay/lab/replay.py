@@ -30,9 +30,10 @@ from netplay.plan import build as planner
 from netplay.run import log as steplog, logcheck, state
 
 
-def load(path):
-    """The checked log at path (InputError, one line, if it is unusable or unsafe)."""
-    return logcheck.load(path)
+def load(path, generation=None):
+    """The checked log at path (InputError, one line, if it is unusable or unsafe), as
+    of its newest applied generation or of generation (0: the run's)."""
+    return logcheck.load(path, generation)
 
 
 def replay(checked, machine, root, echo=None, cli=None, progress=None, allow_exec=False,
@@ -86,7 +87,7 @@ def undo(checked, machine, root, echo=None, progress=None, ssh_config=None):
     if current is None or current["status"] == steplog.DOWN:
         return None
     here = state.log_path(root, lab)
-    ours = [step for step, _ in labs.logged_steps(current, str(here))]
+    ours = planner.plan(state.lab_topology(current, here))  # its steps now (generations)
     if [_key(s) for s in ours] != [_key(s) for s in checked.steps]:
         raise InputError(f"{checked.source}: lab {lab!r} is up on this host, but from other "
                          f"steps than this log's (its log: {here}); nothing was changed; "

@@ -12,7 +12,7 @@ from netplay.check.verify import lab_namespaces
 from netplay.core.errors import InputError
 from netplay.model.hosts import on_host
 from netplay.observe import containers as dockerstate, ip as observe
-from netplay.run import state
+from netplay.run import log as steplog, state
 
 
 def load_lab(root, name):
@@ -49,12 +49,14 @@ def lab_list(root):
             rows.append({"lab": name, "status": "unreadable", "nodes": None, "runtime": "-",
                          "created": None, "log": str(path), "error": str(err)})
             continue
-        topology = data.get("topology") if isinstance(data.get("topology"), dict) else {}
+        topology = steplog.current_topology(data) if isinstance(data.get("topology"), dict) \
+            else {}
         rows.append({"lab": name, "status": data.get("status"),
                      "nodes": len(topology.get("nodes", {})),
                      "bridges": len(topology.get("bridges", {})),
                      "links": len(topology.get("links", [])),
                      "runtime": runtime_of(topology), "created": data.get("created"),
+                     "generations": len(steplog.generations(data)),
                      "updated": data.get("updated"), "action": data.get("action"),
                      "log": str(path)})
     return rows
@@ -150,7 +152,7 @@ def lab_status(topo, machine, cli=None, data=None):
     out = {"lab": topo.name, "nodes": nodes}
     if data is not None:
         out = {"lab": topo.name, "status": data.get("status"), "created": data.get("created"),
-               "runtime": runtime_of(data.get("topology")), "nodes": nodes}
+               "runtime": runtime_of(topo.to_dict()), "nodes": nodes}
     return out
 
 

@@ -46,6 +46,10 @@ class Fleet:
         containers)."""
         return next(iter(self.runners.values())).machine
 
+    def runner(self, host: str) -> Runner:
+        """The runner of host; StepFailed if the lab has no machine for it."""
+        return self._runner(host)
+
     def _runner(self, host: str) -> Runner:
         try:
             return self.runners[host]

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 from netplay import __version__
 from netplay.core.errors import InputError
@@ -20,7 +20,10 @@ from netplay.core.userfile import LOG_LIMIT, check_depth, read_bytes, too_big, t
 from netplay.plan.steps import Arg, Ref, Step, check_var
 
 FORMAT = "netplay-log"
-VERSION = 1
+VERSION = 1  # what a log without generations is written as
+GENERATIONS_VERSION = 2  # a log with generations: an older netplay, which would read its
+# header's topology as the lab's and undo the wrong steps, refuses it
+VERSIONS = (VERSION, GENERATIONS_VERSION)
 FLUSH_INTERVAL = 0.2  # seconds between rewrites while a run goes on
 
 # The status of a lab as its log records it.
@@ -87,6 +90,80 @@ class StepLog:
             self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
 
 
+class GenerationLog(StepLog):
+    """The newest generation of a lab's log (an apply, a `netplay link` change, a repair):
+    its steps' results are recorded there, and the file is rewritten whole."""
+
+    @classmethod
+    def append(cls, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], action: str,
+               topology: Dict[str, Any], steps: Sequence[Step], **extra: Any
+               ) -> "GenerationLog":
+        data["version"] = GENERATIONS_VERSION
+        gens = data.setdefault("generations", [])
+        gens.append({"generation": len(gens) + 1, "action": action, "created": now(),
+                     "status": RUNNING, **extra, "topology": topology,
+                     "steps": [s.to_dict() for s in steps], "teardown": []})
+        log = cls(path, data)
+        log.flush(force=True)
+        return log
+
+    @property
+    def generation(self) -> Dict[str, Any]:
+        gen: Dict[str, Any] = self.data["generations"][-1]
+        return gen
+
+    @property
+    def steps(self) -> List[Dict[str, Any]]:
+        steps: List[Dict[str, Any]] = self.generation["steps"]
+        return steps
+
+    def record_teardown(self, entry: Dict[str, Any]) -> None:
+        with self._lock:
+            self.generation["teardown"].append(entry)
+            self.flush()
+
+    def rollback_log(self, steps: Sequence[Step]) -> "StepLog":
+        """A log of the commands that put back what a failed generation took back: its
+        "rollback" list, recorded as steps are."""
+        self.generation["rollback"] = [s.to_dict() for s in steps]
+        return _Rollback(self.path, self.data)
+
+    def set_generation_status(self, status: str) -> None:
+        with self._lock:
+            self.generation["status"] = status
+            self.generation["updated"] = self.data["updated"] = now()
+            self.flush(force=True)
+
+
+class _Rollback(GenerationLog):
+    @property
+    def steps(self) -> List[Dict[str, Any]]:
+        steps: List[Dict[str, Any]] = self.generation["rollback"]
+        return steps
+
+
+APPLIED = "applied"  # a generation whose steps all ran: the lab is its topology
+ROLLED_BACK = "rolled back"  # a generation that failed and was undone: the lab is as before
+
+
+def generations(data: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The log's generations after the first (the run's, which is the header itself)."""
+    gens = data.get("generations")
+    return gens if isinstance(gens, list) else []
+
+
+def current_topology(data: Dict[str, Any], upto: Optional[int] = None) -> Dict[str, Any]:
+    """The topology the lab is now (or was at generation upto: 0 is the run's): that of
+    the newest generation applied."""
+    topology: Dict[str, Any] = data["topology"]
+    for gen in generations(data):
+        if upto is not None and gen.get("generation", 0) > upto:
+            break
+        if isinstance(gen, dict) and gen.get("status") == APPLIED:
+            topology = gen["topology"]
+    return topology
+
+
 def encode(data: Dict[str, Any]) -> Iterator[str]:
     """JSON with one line per step and teardown entry: readable with grep and less, and
     written by the C encoder (an indented dump is many times slower). Yielded in pieces,
@@ -97,7 +174,10 @@ def encode(data: Dict[str, Any]) -> Iterator[str]:
     yield "{\n"
     for i, (key, value) in enumerate(data.items()):
         yield (",\n" if i else "") + compact(key) + ": "
-        if isinstance(value, list) and value and key in ("steps", "teardown"):
+        if key == "generations" and isinstance(value, list) and value:
+            yield "[\n" + ",\n".join("".join(encode(gen)).rstrip("\n") for gen in value)
+            yield "\n]"
+        elif isinstance(value, list) and value and key in ("steps", "teardown"):
             yield "[\n  " + compact(value[0])
             for row in value[1:]:
                 yield ",\n  " + compact(row)
@@ -129,9 +209,9 @@ def read(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
     check_depth(data, str(path))
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not a netplay log (no \"format\": \"{FORMAT}\")")
-    if data.get("version") != VERSION:
+    if data.get("version") not in VERSIONS:
         raise InputError(f"{path}: log format version {data.get('version')!r} is not supported "
-                         f"(this netplay reads version {VERSION})")
+                         f"(this netplay reads versions {VERSION} and {GENERATIONS_VERSION})")
     if not isinstance(data.get("steps"), list) or not isinstance(data.get("lab"), str):
         raise InputError(f"{path}: the log has no list of steps or no lab name")
     return data

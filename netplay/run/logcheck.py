@@ -35,13 +35,14 @@ the lab's own, so replay and export refuse them unless the user consents with --
 
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from netplay.core.errors import InputError
 from netplay.core.names import check_name
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
 from netplay.plan.build import plan
+from netplay.plan.diff import diff, key
 from netplay.plan.steps import Step
 from netplay.run import log as steplog
 from netplay.run.argvpolicy import Refused, check_step, show
@@ -62,13 +63,83 @@ class CheckedLog:
         return [(i, step) for i, step in enumerate(self.steps) if step.node_command]
 
 
-def load(path: Union[str, "os.PathLike[str]"]) -> CheckedLog:
-    """Read and check the log at path; InputError (one line) if it is not safe to use."""
-    return check(steplog.read(path), str(path))
+def load(path: Union[str, "os.PathLike[str]"], generation: Optional[int] = None
+         ) -> CheckedLog:
+    """Read and check the log at path; InputError (one line) if it is not safe to use.
+    Its topology and steps are those of the lab's newest applied generation, or of
+    generation (0: the run's)."""
+    return at_generation(check(steplog.read(path), str(path)), generation)
 
 
 def check(data: Dict[str, Any], source: str) -> CheckedLog:
-    """Check a log's data (as log.read returns it) against the policy and the re-plan."""
+    """Check a log's data (as log.read returns it) against the policy and the re-plan,
+    its generations too (each re-plans from the topology before it to its own)."""
+    checked = _check_run(data, source)
+    previous = checked.topology
+    for n, gen in enumerate(steplog.generations(data), start=1):
+        previous = _check_generation(gen, n, previous, checked.lab, source)
+    return checked
+
+
+def _check_generation(gen: Any, n: int, previous: Topology, lab: str, source: str
+                      ) -> Topology:
+    """Check one generation; the topology the lab has after it."""
+    where = f"{source}: generation {n}"
+    if not isinstance(gen, dict) or not isinstance(gen.get("topology"), dict) or \
+            not isinstance(gen.get("steps"), list) or gen.get("generation") != n:
+        raise InputError(f"{where}: a generation needs its number, a topology and a list "
+                         "of steps; refusing this log")
+    topo = from_dict(gen["topology"], source=f"{where}: topology")
+    if topo.name != lab:
+        raise InputError(f"{where}: its topology is named {topo.name!r}, not {lab!r}; "
+                         "refusing this log")
+    hosts = list(topo.hosts) or ["local"]
+    steps = checked_steps(gen["steps"], where, hosts)
+    if gen.get("action") == "repair":
+        allowed = repair_steps(plan(topo))
+        for i, step in enumerate(steps):
+            if key(step) not in allowed:
+                raise InputError(f"{where}: steps[{i}] `{show(step.argv)}` is not a step of "
+                                 "the lab's plan, nor one that puts it back; refusing this log")
+    else:
+        same_as_plan(steps, diff(plan(previous), plan(topo)).steps, where)
+    return topo if gen.get("status") == steplog.APPLIED else previous
+
+
+def repair_steps(planned: List[Step]) -> Set[Any]:
+    """What a repair may run: a planned step, its route as `replace`, or what takes an
+    object or a state away so that it can be made again (a namespace's name, a device's
+    up state)."""
+    out = {key(s) for s in planned}
+    for s in planned:
+        if "route" in s.argv:
+            out.add(key(Step([("replace" if a == "add" else a) for a in s.argv], undo=s.undo,
+                              host=s.host)))
+        if s.argv[-1:] == ["up"]:
+            out.add(key(Step([*s.argv[:-1], "down"], host=s.host)))
+        if s.argv[:3] == ["ip", "netns", "attach"]:
+            out.add(key(Step(["ip", "netns", "delete", str(s.argv[3])], host=s.host)))
+    return out
+
+
+def at_generation(checked: CheckedLog, generation: Optional[int]) -> CheckedLog:
+    """checked with the topology and steps of its newest applied generation, or of
+    generation n (0: the run's); InputError for a generation the log does not have."""
+    gens = steplog.generations(checked.data)
+    if generation is not None and not 0 <= generation <= len(gens):
+        raise InputError(f"{checked.source}: the log has generations 0 to {len(gens)}, not "
+                         f"{generation}; `netplay status` lists a lab's generations")
+    if generation == 0 or not gens:
+        return checked
+    raw = steplog.current_topology(checked.data, upto=generation)
+    if raw is checked.data["topology"]:
+        return checked
+    topo = from_dict(raw, source=f"{checked.source}: topology")
+    return CheckedLog(checked.source, checked.lab, topo, plan(topo), checked.data)
+
+
+def _check_run(data: Dict[str, Any], source: str) -> CheckedLog:
+    """Check the run's own part of a log: its header, topology and steps."""
     lab = data["lab"]
     try:
         check_name(lab, "lab name", "lab", limit=32)

@@ -17,7 +17,7 @@ from netplay.core.errors import HostError, InputError
 from netplay.core.names import check_name
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
-from netplay.run.log import read
+from netplay.run.log import current_topology, read
 
 DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
@@ -83,10 +83,11 @@ def require_lab(root: Union[str, Path], lab: str) -> Dict[str, Any]:
 
 
 def lab_topology(data: Dict[str, Any], path: Union[str, Path]) -> Topology:
-    """The topology a lab's log (read from path) was built from, validated again."""
+    """The topology a lab's log (read from path) says the lab is now: the run's, or that
+    of its newest applied generation (`netplay apply`, `netplay link`), validated again."""
     if not isinstance(data.get("topology"), dict):
         raise InputError(f"{path}: the log has no topology; it cannot be read as a lab")
-    return from_dict(data["topology"], source=str(path))
+    return from_dict(current_topology(data), source=str(path))
 
 
 def labs(root: Union[str, Path]) -> List[str]:

@@ -1,0 +1,384 @@
+"""netplay apply: a running lab changed in place, as a new generation of its log.
+
+The pure part (which commands a change takes) is tested without root. On the real kernel,
+hypothesis draws pairs of topologies A and B; `run A; apply B` must leave the host as
+`run B` leaves it (every namespace's links, addresses, routes and qdiscs, read with
+`ip -j` and `tc -j`), `verify` must pass, `replay` of the log must rebuild that state, and
+`down` must leave the host as it was.
+"""
+
+import copy
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import DOCKER, TEST_IMAGE, ROOT, snapshot, write_topology
+from netplay.api.pytest_plugin import check_unchanged
+from netplay.model.validate import from_dict
+from netplay.plan.build import plan
+from netplay.plan.changes import changes, lines
+from netplay.plan.diff import diff
+from netplay.run import logcheck
+
+
+def topo(raw):
+    return from_dict(copy.deepcopy(raw), source="test")
+
+
+def commands(a, b):
+    return [s.shell() for s in diff(plan(topo(a)), plan(topo(b))).steps]
+
+
+def pair(**h1):
+    """Two namespaces on one link; h1's interface takes the keys given."""
+    return {"name": "npa", "nodes": {
+        "npa1": {"interfaces": {"eth0": {"addresses": ["10.61.0.1/24"], **h1}}},
+        "npa2": {"interfaces": {"eth0": {"addresses": ["10.61.0.2/24"]}}}},
+        "links": [{"endpoints": ["npa1:eth0", "npa2:eth0"]}]}
+
+
+# --- pure: the commands of a change --------------------------------------------------------
+
+@pytest.mark.parametrize("spec", ["home", "levels", "playground", "linear:4", "tree:2,2",
+                                  "leafspine:2,2,1"])
+def test_the_same_topology_changes_nothing(spec):
+    from netplay.load.resolve import resolve
+
+    t = resolve(spec)
+    assert diff(plan(t), plan(t)).steps == []
+    assert lines(changes(t.to_dict(), t.to_dict(), set())) == \
+        ["No changes: the lab is what the topology says."]
+
+
+def test_an_address_is_changed_in_place():
+    assert commands(pair(), pair(addresses=["10.61.0.9/24"])) == [
+        "ip -n npa1 addr del 10.61.0.1/24 dev eth0",
+        "ip -n npa1 addr add 10.61.0.9/24 brd + dev eth0"]
+
+
+def test_a_link_set_down_then_up_puts_its_routes_back():
+    a = pair()
+    a["nodes"]["npa1"]["routes"] = [{"to": "10.62.0.0/16", "via": "10.61.0.2"}]
+    b = copy.deepcopy(a)
+    b["nodes"]["npa1"]["interfaces"]["eth0"]["up"] = False
+    assert commands(a, b) == ["ip -n npa1 link set eth0 down"]
+    assert commands(b, a) == ["ip -n npa1 link set eth0 up",
+                              "ip -n npa1 route replace 10.62.0.0/16 via 10.61.0.2"]
+
+
+def test_a_device_set_down_gets_its_ipv6_addresses_back():
+    """The kernel deletes a device's IPv6 addresses as it goes down; a device made down
+    keeps them: apply adds them again."""
+    dual = pair(addresses=["10.61.0.1/24", "fd61::1/64"])
+    down = pair(addresses=["10.61.0.1/24", "fd61::1/64"], up=False)
+    assert commands(dual, down) == ["ip -n npa1 link set eth0 down",
+                                    "ip -n npa1 addr add fd61::1/64 nodad dev eth0"]
+
+
+def test_an_impairment_is_added_replaced_and_removed_with_tc():
+    slow, slower = pair(impair={"rate": "8mbit"}), pair(impair={"rate": "4mbit"})
+    assert commands(pair(), slow) == \
+        ["tc -n npa1 qdisc add dev eth0 root tbf rate 8mbit burst 16384 latency 50ms"]
+    assert commands(slow, slower) == \
+        ["tc -n npa1 qdisc replace dev eth0 root tbf rate 4mbit burst 16384 latency 50ms"]
+    assert commands(slow, pair()) == ["tc -n npa1 qdisc del dev eth0 root"]
+
+
+def test_mtu_and_mac_are_changed_in_place():
+    assert commands(pair(), pair(mtu=1400)) == ["ip -n npa1 link set dev eth0 mtu 1400"]
+    assert commands(pair(mtu=1400), pair()) == ["ip -n npa1 link set dev eth0 mtu 1500"]
+    assert commands(pair(), pair(mac="02:00:00:00:00:01")) == \
+        ["ip -n npa1 link set dev eth0 address 02:00:00:00:00:01"]
+    # tbf's burst follows the MTU: the qdisc is replaced too
+    slow = {"rate": "8mbit"}
+    assert commands(pair(impair=slow), pair(mtu=9000, impair=slow)) == [
+        "ip -n npa1 link set dev eth0 mtu 9000",
+        "tc -n npa1 qdisc replace dev eth0 root tbf rate 8mbit burst 18000 latency 50ms"]
+
+
+def test_a_removed_node_is_deleted_with_its_namespace_alone():
+    b = pair()
+    del b["nodes"]["npa2"]
+    b["links"] = []
+    del b["nodes"]["npa1"]["interfaces"]["eth0"]
+    # the veth is deleted from npa1's side first: the kernel frees a deleted namespace's
+    # devices in the background, and npa1's end would linger, its name taken
+    assert commands(pair(), b) == ["ip -n npa1 link delete eth0", "ip netns delete npa2"]
+    found = changes(topo(pair()).to_dict(), topo(b).to_dict(), set())
+    assert ("-", "node npa2") in found and ("-", "link npa1:eth0 -- npa2:eth0") in found
+
+
+def test_creation_time_settings_make_the_namespace_again():
+    """IPv6 turns duplicate address detection off before devices exist: a node gaining
+    IPv6 is made again, with its link, addresses and its peer's end."""
+    b = pair(addresses=["10.61.0.1/24", "fd61::1/64"])
+    delta = diff(plan(topo(pair())), plan(topo(b)))
+    shown = [s.shell() for s in delta.steps]
+    assert shown[:2] == ["ip -n npa2 link delete eth0", "ip netns delete npa1"]
+    assert "ip netns add npa1" in shown and \
+        "ip link add eth0 netns npa1 type veth peer name eth0 netns npa2" in shown
+    assert "ip -n npa2 addr add 10.61.0.2/24 brd + dev eth0" in shown  # the peer's end again
+    found = changes(topo(pair()).to_dict(), topo(b).to_dict(), delta.remade)
+    assert ("-/+", "node npa1: interfaces") in found
+
+
+def test_a_container_whose_command_changes_is_made_again():
+    a = pair()
+    a["nodes"]["npa2"].update(kind="docker", image=TEST_IMAGE)
+    b = copy.deepcopy(a)
+    b["nodes"]["npa2"]["cmd"] = ["sleep", "1000000"]
+    shown = commands(a, b)
+    assert shown[:3] == ["ip -n npa1 link delete eth0", "ip netns delete npa2",
+                         "docker rm -f npa2"]
+    assert shown[3].startswith("docker run --net=none --name=npa2") and \
+        shown[3].endswith("sleep 1000000")
+    assert shown[4:6] == ["pid_npa2=$(docker inspect -f '{{.State.Pid}}' npa2)",
+                          'ip netns attach npa2 "$pid_npa2"']
+
+
+def _log_with_generation(tmp_path, a, b, action="apply"):
+    ta, tb = topo(a), topo(b)
+    steps = diff(plan(ta), plan(tb)).steps
+    return {"format": "netplay-log", "version": 2, "lab": ta.name, "status": "up",
+            "topology": ta.to_dict(), "steps": [s.to_dict() for s in plan(ta)],
+            "generations": [{"generation": 1, "action": action, "status": "applied",
+                             "topology": tb.to_dict(),
+                             "steps": [s.to_dict() for s in steps]}]}
+
+
+def test_a_log_is_checked_generation_by_generation(tmp_path):
+    data = _log_with_generation(tmp_path, pair(), pair(addresses=["10.61.0.9/24"]))
+    checked = logcheck.check(copy.deepcopy(data), "log.json")
+    newest = logcheck.at_generation(checked, None)
+    assert newest.topology.nodes["npa1"].interfaces["eth0"].addresses == ["10.61.0.9/24"]
+    first = logcheck.at_generation(checked, 0)
+    assert first.topology.nodes["npa1"].interfaces["eth0"].addresses == ["10.61.0.1/24"]
+    tampered = copy.deepcopy(data)
+    tampered["generations"][0]["steps"][1]["argv"][-1] = "lo"
+    with pytest.raises(Exception, match=r"generation 1: steps\[1\] .* is not what netplay "
+                                        "plans"):
+        logcheck.check(tampered, "log.json")
+    with pytest.raises(Exception, match="has generations 0 to 1, not 5"):
+        logcheck.at_generation(checked, 5)
+
+
+def test_a_repair_generation_may_only_put_the_plan_back():
+    data = _log_with_generation(tmp_path=None, a=pair(), b=pair(), action="repair")
+    data["generations"][0]["steps"] = [{"argv": ["ip", "-n", "npa1", "addr", "add",
+                                                 "10.61.0.1/24", "brd", "+", "dev", "eth0"]}]
+    logcheck.check(copy.deepcopy(data), "log.json")
+    data["generations"][0]["steps"] = [{"argv": ["ip", "-n", "npa1", "addr", "add",
+                                                 "10.99.0.1/24", "brd", "+", "dev", "eth0"]}]
+    with pytest.raises(Exception, match="not a step of the lab's plan"):
+        logcheck.check(data, "log.json")
+
+
+# --- on the kernel ---------------------------------------------------------------------------
+
+def _ip_json(ns, *args):
+    out = subprocess.run(["ip", "-n", ns, "-j", *args], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out) if out.strip() else []
+
+
+def lab_state(names, forwarding=()):
+    """What `run` leaves in each namespace, as comparable data (no ifindex, no random
+    MAC address, no kernel-made link-local address)."""
+    out = {"namespaces": sorted(n for n in _netns() if n in names)}
+    for ns in out["namespaces"]:
+        links = {l["ifname"]: (l["mtu"], "UP" in l["flags"], l.get("master"),
+                               l.get("linkinfo", {}).get("info_kind"), l.get("ifalias"))
+                 for l in _ip_json(ns, "-d", "link", "show")}
+        addrs = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in _ip_json(ns, "addr")
+                       for i in a.get("addr_info", []) if i.get("scope") != "link")
+        routes = sorted(json.dumps(r, sort_keys=True) for fam in ("-4", "-6")
+                        for r in _ip_json(ns, fam, "route", "show", "table", "main")
+                        if not r.get("dst", "").startswith("fe80"))
+        qdiscs = subprocess.run(["tc", "-n", ns, "-j", "qdisc", "show"], capture_output=True,
+                                text=True, check=True).stdout
+        qd = sorted((q["dev"], q["kind"], json.dumps(q.get("options"), sort_keys=True))
+                    for q in json.loads(qdiscs or "[]")
+                    if q.get("root") and q["kind"] != "noqueue")  # noqueue: no qdisc (a
+        # device that was ever up shows it, one never up shows nothing)
+        out[ns] = {"links": links, "addresses": addrs, "routes": routes, "qdiscs": qd}
+        if ns in forwarding:
+            out[ns]["forwarding"] = subprocess.run(
+                ["ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"],
+                capture_output=True, text=True).stdout.strip()
+    return out
+
+
+def _netns():
+    return [n["name"] for n in json.loads(subprocess.run(
+        ["ip", "-j", "netns", "list"], capture_output=True, text=True).stdout or "[]")]
+
+
+NAMES = ["npq0", "npq1", "npq2", "npq3"]
+
+
+@st.composite
+def topologies(draw):
+    """A small lab of namespaces: a few links, each a subnet of its own, with addresses,
+    routes, MTUs, rates, link states, forwarding, a bridge inside a node."""
+    nodes = {n: {"interfaces": {}, "routes": []} for n in
+             draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=4, unique=True))}
+    names = sorted(nodes)
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]]
+    links = []
+    for k, (a, b) in enumerate(draw(st.lists(st.sampled_from(pairs), min_size=1,
+                                             max_size=3, unique=True))):
+        net = draw(st.sampled_from([f"10.63.{k}", f"10.64.{k}"]))
+        for end, host in ((a, 1), (b, 2)):
+            iface = {"addresses": [f"{net}.{host}/24"] if draw(st.booleans()) else []}
+            if draw(st.integers(0, 4)) == 0:
+                iface["up"] = False
+            if draw(st.integers(0, 3)) == 0:
+                iface["mtu"] = 1400
+            if draw(st.integers(0, 4)) == 0:
+                iface["impair"] = {"rate": draw(st.sampled_from(["8mbit", "16mbit"]))}
+            nodes[end]["interfaces"][f"e{k}"] = iface
+        links.append({"endpoints": [f"{a}:e{k}", f"{b}:e{k}"]})
+        first, second = nodes[a]["interfaces"][f"e{k}"], nodes[b]["interfaces"][f"e{k}"]
+        if first["addresses"] and second["addresses"] and first.get("up", True) and \
+                draw(st.booleans()):
+            nodes[a]["routes"].append({"to": f"10.70.{k}.0/24",
+                                       "via": second["addresses"][0].split("/")[0]})
+    for name in names:
+        if draw(st.integers(0, 3)) == 0:
+            nodes[name]["forwarding"] = True
+        if not nodes[name]["interfaces"]:
+            nodes[name]["interfaces"] = {}
+    return {"name": "npq", "nodes": nodes, "links": links}
+
+
+def _run(netplay, tmp_path, command, raw, *extra):
+    path = write_topology(tmp_path, yaml.safe_dump(raw), name=f"{command}.yaml")
+    result = netplay(command, path, *extra)
+    assert result.rc == 0, (command, raw, result)
+    return result
+
+
+def _forwarding(raw):
+    from netplay.check.expect import forwarding_keys
+
+    keys = forwarding_keys(topo(raw))
+    return {n for n, k in keys.items() if k}
+
+
+@pytest.mark.root
+@settings(max_examples=int(os.environ.get("NETPLAY_APPLY_EXAMPLES", "12")), deadline=None,
+          suppress_health_check=list(HealthCheck), derandomize=True)
+@given(a=topologies(), b=topologies())
+def test_run_a_then_apply_b_is_run_b(netplay, tmp_path, state_dir, a, b):
+    before = snapshot()
+    try:
+        _run(netplay, tmp_path, "run", b)
+        want = lab_state(NAMES, _forwarding(b))
+        assert netplay("down", "npq").rc == 0
+        _run(netplay, tmp_path, "run", a)
+        _run(netplay, tmp_path, "apply", b)
+        assert lab_state(NAMES, _forwarding(b)) == want, (a, b)
+        verify = netplay("verify", "npq", "--max-pings", "0")
+        assert verify.rc == 0, verify
+        again = netplay("apply", write_topology(tmp_path, yaml.safe_dump(b), "b.yaml"))
+        assert again.rc == 0 and "No changes" in again.out, again
+        log = os.path.join(state_dir, "labs", "npq", "log.json")
+        copy_path = tmp_path / "log.json"
+        copy_path.write_text(open(log).read())
+        assert netplay("down", "npq").rc == 0
+        check_unchanged(before)
+        assert netplay("replay", str(copy_path)).rc == 0
+        assert lab_state(NAMES, _forwarding(b)) == want
+    finally:
+        netplay("down", "npq")
+    check_unchanged(before)
+
+
+@pytest.mark.root
+def test_drift_is_repaired_and_listed(netplay, lab, tmp_path, state_dir):
+    raw = pair()
+    raw["nodes"]["npa1"]["routes"] = [{"to": "10.62.0.0/16", "via": "10.61.0.2"}]
+    raw["nodes"]["npa3"] = {"interfaces": {"eth1": {"addresses": ["10.65.0.2/24"]}}}
+    raw["nodes"]["npa2"]["interfaces"]["eth1"] = {"addresses": ["10.65.0.1/24"]}
+    raw["links"].append({"endpoints": ["npa2:eth1", "npa3:eth1"]})
+    path = write_topology(tmp_path, yaml.safe_dump(raw), name="npa.yaml")
+    lab(path)
+    want = lab_state(["npa1", "npa2", "npa3"])
+    subprocess.run(["ip", "-n", "npa1", "addr", "del", "10.61.0.1/24", "dev", "eth0"], check=True)
+    subprocess.run(["ip", "-n", "npa2", "link", "set", "eth0", "down"], check=True)
+    subprocess.run(["ip", "-n", "npa3", "link", "delete", "eth1"], check=True)
+    assert netplay("verify", "npa", "--max-pings", "0").rc == 1
+    dry = netplay("apply", path, "--dry-run")
+    assert dry.rc == 0 and "3 to repair" not in dry.out and "repair" in dry.out, dry
+    assert lab_state(["npa1", "npa2", "npa3"]) != want  # a dry run repairs nothing
+    fixed = netplay("apply", path)
+    assert fixed.rc == 0, fixed
+    for what in ("npa1:eth0 10.61.0.1/24: 10.61.0.1/24 is missing",
+                 "npa2:eth0: eth0 is down, expected up",
+                 "npa3:eth1: interface eth1 is missing"):
+        assert f"~ repair {what}" in fixed.out, fixed.out
+    assert lab_state(["npa1", "npa2", "npa3"]) == want
+    assert netplay("verify", "npa", "--max-pings", "0").rc == 0
+    log = json.load(open(os.path.join(state_dir, "labs", "npa", "log.json")))
+    assert [g["action"] for g in log["generations"]] == ["repair"]
+    assert "No changes" in netplay("apply", path).out
+
+
+@pytest.mark.root
+def test_a_failed_apply_leaves_the_lab_as_it_was(netplay, lab, tmp_path, state_dir):
+    """A step that fails halfway rolls the change back: what it made is deleted, what it
+    took back is put back, the generation says "rolled back" and the lab is as before.
+    The failure is real: a device made by hand inside the lab's namespace, under the name
+    the change needs (no preflight looks inside a lab's own namespaces)."""
+    path = write_topology(tmp_path, yaml.safe_dump(pair()), name="npa.yaml")
+    lab(path)
+    want = lab_state(["npa1", "npa2", "npa9"])
+    b = pair(addresses=["10.61.0.7/24"])  # taken back first: 10.61.0.1/24 deleted
+    b["nodes"]["npa9"] = {"interfaces": {"eth0": {"addresses": ["10.61.9.1/24"]}}}
+    b["nodes"]["npa1"]["interfaces"]["eth9"] = {"addresses": ["10.61.9.2/24"]}
+    b["links"].append({"endpoints": ["npa9:eth0", "npa1:eth9"]})
+    path_b = write_topology(tmp_path, yaml.safe_dump(b), name="b.yaml")
+    subprocess.run(["ip", "-n", "npa1", "link", "add", "eth9", "type", "veth", "peer", "name",
+                    "npx9"], check=True)
+    try:
+        result = netplay("apply", path_b)
+    finally:
+        subprocess.run(["ip", "-n", "npa1", "link", "delete", "eth9"], check=True)
+    assert result.rc == 1 and "undid the change: lab npa is as it was" in result.err, result
+    assert "File exists" in result.err
+    assert lab_state(["npa1", "npa2", "npa9"]) == want
+    log = json.load(open(os.path.join(state_dir, "labs", "npa", "log.json")))
+    assert log["status"] == "up" and log["generations"][-1]["status"] == "rolled back"
+    assert netplay("verify", "npa", "--max-pings", "0").rc == 0
+    assert netplay("apply", path_b).rc == 0  # with the name free, the same change works
+    assert netplay("verify", "npa", "--max-pings", "0").rc == 0
+
+
+def _container(name):
+    out = subprocess.run(["docker", "inspect", "-f", "{{.Id}} {{json .Config.Cmd}}", name],
+                         capture_output=True, text=True, check=True).stdout.split(" ", 1)
+    return out[0], json.loads(out[1])
+
+
+@pytest.mark.docker
+def test_a_container_is_made_again_only_when_its_run_changes(netplay, lab, tmp_path):
+    a = pair()
+    a["nodes"]["npa2"].update(kind="docker", image=TEST_IMAGE)
+    lab(write_topology(tmp_path, yaml.safe_dump(a), name="npa.yaml"))
+    first, cmd = _container("npa2")
+    assert cmd == ["sleep", "infinity"]
+    moved = copy.deepcopy(a)  # npa1's address only: the container stays
+    moved["nodes"]["npa1"]["interfaces"]["eth0"]["addresses"] = ["10.61.0.5/24"]
+    assert netplay("apply", write_topology(tmp_path, yaml.safe_dump(moved), "m.yaml")).rc == 0
+    assert _container("npa2")[0] == first
+    other = copy.deepcopy(moved)
+    other["nodes"]["npa2"]["cmd"] = ["sleep", "1000000"]
+    result = netplay("apply", write_topology(tmp_path, yaml.safe_dump(other), "o.yaml"))
+    assert result.rc == 0 and "-/+ node npa2: cmd" in result.out, result
+    second, cmd = _container("npa2")
+    assert second != first and cmd == ["sleep", "1000000"]
+    assert netplay("verify", "npa").rc == 0  # its link, address and the pings: back
