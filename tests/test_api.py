@@ -2,6 +2,7 @@
 context manager, commands inside its nodes, verify, addresses, down, attach to a lab the
 CLI built, and errors that are the CLI's, leaving the host as it was."""
 
+import re
 import subprocess
 
 import pytest
@@ -128,8 +129,9 @@ def test_a_bad_topology_dict_is_the_cli_s_usage_error(api, netplay, tmp_path):
         Lab.up(bad, state_dir=api)
     path = write_topology(tmp_path, "name: npapi-bad\nnodes: {npapi-x: {colour: red}}\n")
     cli = cli_error(netplay("run", path))
-    # the same line, but for where the data came from: the file, or `topology`
-    assert str(err.value) == "topology" + cli.removeprefix(path)
+    # the same line, but for where the data came from: the file with the line and column
+    # (FILE:2:19), or `topology`
+    assert str(err.value) == "topology" + re.sub(r"^:\d+:\d+", "", cli.removeprefix(path))
     assert "unknown key 'colour'" in str(err.value) and "\n" not in str(err.value)
 
 

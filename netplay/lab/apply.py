@@ -80,10 +80,11 @@ def plan_change(old: Topology, new: Topology) -> Change:
                   found)
 
 
-def planned(topo: Topology, root, lab: Optional[str] = None) -> Change:
-    """The change that applying topo to its running lab (or to lab) would make."""
+def planned(topo: Topology, root, lab: Optional[str] = None, data=None) -> Change:
+    """The change that applying topo to its running lab (or to lab, whose log's data
+    may be given) would make."""
     lab = lab or topo.name
-    data = running(root, lab)
+    data = data or running(root, lab)
     old = current(data, state.log_path(root, lab))
     if topo.name != lab:
         topo = from_dict({**topo.to_dict(), "name": lab}, source="topology")
@@ -111,7 +112,8 @@ def apply(topo: Topology, machine, root, lab: Optional[str] = None, echo=None,
     start = time.monotonic()
     topo = hosts.with_addresses(topo, machine, ssh_config)
     with state.lab_lock(root, lab):
-        change = planned(topo, root, lab)
+        data = running(root, lab)
+        change = planned(topo, root, lab, data)
         if action == "apply":
             change = with_drift(change, machine, cli)
         if dry_run or not change.steps:
@@ -119,7 +121,7 @@ def apply(topo: Topology, machine, root, lab: Optional[str] = None, echo=None,
         with hosts.connected(change.new, machine, root, ssh_config) as machines:
             check_free(change, machines, cli)
             run_change(root, lab, change, machines, echo, progress,
-                       change.action if action == "apply" else action)
+                       change.action if action == "apply" else action, data=data)
     return change, time.monotonic() - start
 
 
@@ -148,10 +150,11 @@ def check_free(change: Change, machines, cli=None) -> None:
 
 
 def run_change(root, lab, change: Change, machines, echo=None, progress=None,
-               action: str = "apply") -> None:
-    """Run a planned change as the lab's newest generation (the caller holds the lock);
-    on a failure, roll it back and raise StepFailed."""
-    data = running(root, lab)
+               action: str = "apply", data=None) -> None:
+    """Run a planned change as the lab's newest generation (the caller holds the lock and
+    may give the log's data, read under it); on a failure, roll it back and raise
+    StepFailed."""
+    data = data or running(root, lab)
     path = state.log_path(root, lab)
     steps = [replace(s) for s in change.steps]  # one object a step: results go by id
     log = steplog.GenerationLog.append(path, data, action, change.new.to_dict(), steps)

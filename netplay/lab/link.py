@@ -60,7 +60,7 @@ def change(root: str, lab: str, spec: str, imp: Optional[Impairment], machine: M
         if feature and not kernel.available(machine, feature):
             raise HostError(f"{end.name}: {kernel.FEATURES[feature].missing}")
         _as_generation(root, lab, topo, end, machine, echo,
-                       {"impair": imp.to_dict() if imp else None})
+                       {"impair": imp.to_dict() if imp else None}, data)
         return end, before, None
 
 
@@ -73,13 +73,14 @@ def preview(topo: Topology, spec: str, what: Dict[str, Any]) -> List[Step]:
 
 
 def _as_generation(root: str, lab: str, topo: Topology, end: End, machine: Machine,
-                   echo: Any, what: Dict[str, Any]) -> None:
+                   echo: Any, what: Dict[str, Any], data: Dict[str, Any]) -> None:
     """Change one end's interface (its `impair` or `up`) as apply changes a lab: the
     commands the diff plans, run and logged as the lab's newest generation."""
     new = _changed(topo, end, what)
     owner = end.name.partition(":")[0]
     machines = {topo.host_of(owner): machine} if topo.hosts else machine
-    apply.run_change(root, lab, apply.plan_change(topo, new), machines, echo, action="link")
+    apply.run_change(root, lab, apply.plan_change(topo, new), machines, echo, action="link",
+                     data=data)
 
 
 def _changed(topo: Topology, end: End, what: Dict[str, Any]) -> Topology:
@@ -115,7 +116,7 @@ def set_state(root: str, lab: str, spec: str, up: bool, machine: Machine,
         topo = state.lab_topology(data, state.log_path(root, lab))
         end = find_end(topo, spec)
         if end.name.partition(":")[0] in topo.nodes:  # a node's interface: in its topology
-            _as_generation(root, lab, topo, end, machine, echo, {"up": up})
+            _as_generation(root, lab, topo, end, machine, echo, {"up": up}, data)
         else:  # a bridge's port is up with its bridge: the change is recorded apart
             _record(root, lab, data, machine, echo, state_step(end, up), end,
                     {"state": "up" if up else "down"}, lambda rc, err: rc == 0)

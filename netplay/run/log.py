@@ -164,12 +164,14 @@ def current_topology(data: Dict[str, Any], upto: Optional[int] = None) -> Dict[s
     return topology
 
 
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode(data: Dict[str, Any]) -> Iterator[str]:
     """JSON with one line per step and teardown entry: readable with grep and less, and
     written by the C encoder (an indented dump is many times slower). Yielded in pieces,
     so a 1000-node lab's log is never held twice in memory as one string."""
-    def compact(value: Any) -> str:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    compact = _COMPACT.encode  # one encoder: json.dumps with options builds one a call
 
     yield "{\n"
     for i, (key, value) in enumerate(data.items()):

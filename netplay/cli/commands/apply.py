@@ -13,15 +13,20 @@ EXAMPLES = [
 
 
 def add_arguments(parser):
-    parser.add_argument("topology", help="a built-in name or a file: the lab's new topology")
+    add_change_options(parser)
     parser.add_argument("--dry-run", action="store_true",
                         help="print the change (+ ~ -) and its commands; change nothing")
+
+
+def add_change_options(parser):
+    """The lab's new topology, and how to read it: apply's and diff's."""
+    parser.add_argument("topology", help="a built-in name or a file: the lab's new topology")
+    parser.add_argument("--name", metavar="NAME",
+                        help="the running lab to change (default: the topology's name)")
     parser.add_argument("--runtime", choices=["netns", "docker"],
                         help="put container nodes on plain namespaces or on Docker "
                              "containers (default: as the topology says)")
-    parser.add_argument("--name", metavar="NAME",
-                        help="the running lab to change (default: the topology's name)")
-    parser.add_argument("--image", help="default image for docker nodes ($NETPLAY_IMAGE)")
+    parser.add_argument("--image", help="default image for docker nodes")
 
 
 def load(args, machine):

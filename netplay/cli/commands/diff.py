@@ -11,12 +11,9 @@ EXAMPLES = [
 
 
 def add_arguments(parser):
-    parser.add_argument("topology", help="a built-in name or a file")
-    parser.add_argument("--name", metavar="NAME",
-                        help="the running lab to compare with (default: the topology's name)")
-    parser.add_argument("--runtime", choices=["netns", "docker"],
-                        help="container nodes on plain namespaces or on Docker containers")
-    parser.add_argument("--image", help="default image for docker nodes ($NETPLAY_IMAGE)")
+    from netplay.cli.commands.apply import add_change_options
+
+    add_change_options(parser)
 
 
 def main(args):
