@@ -47,6 +47,9 @@ packages=(
     docker.io tcpdump shellcheck graphviz busybox-static
     procps kmod ca-certificates
     openssh-client openssh-server sudo
+    zsh fish man-db groff-base
+    iperf3
+    chromium
 )
 if (( with_vagrant )); then
     packages+=(vagrant)
@@ -172,6 +175,17 @@ else
     mkdir -p -- "$(dirname -- "$LINK")"
     ln -s -- "$target" "$LINK"
     log "linked $LINK -> $target"
+fi
+
+# --- the man page, written from the parser ------------------------------------
+MAN1=/usr/local/share/man/man1
+mkdir -p -- "$MAN1"
+if "$VENV/bin/python" -m netplay.cli.manpage >"$MAN1/netplay.1.new"; then
+    mv -f -- "$MAN1/netplay.1.new" "$MAN1/netplay.1"
+    log "installed $MAN1/netplay.1 (man netplay)"
+else
+    rm -f -- "$MAN1/netplay.1.new"
+    die "could not write the man page $MAN1/netplay.1"
 fi
 
 log "done"

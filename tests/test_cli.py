@@ -171,3 +171,133 @@ def test_a_users_dry_run_of_containers_says_to_use_sudo():
                            "(dns); no Docker daemon answers this user: run netplay with sudo, "
                            "or choose --runtime netns to build it as a plain namespace that "
                            "uses the host's resolver\n")
+
+
+# --- examples in --help -----------------------------------------------------------------------
+
+
+def test_every_commands_help_ends_with_examples_that_parse():
+    """Each command's --help ends with 1-3 example lines, each one a command line the
+    parser accepts (up to a pipe, a redirection or a comment)."""
+    import re
+    import shlex
+
+    from netplay.cli.commands import COMMANDS
+
+    missing = []
+    for name in COMMANDS:
+        rc, out, _ = run_cli([name, "--help"])
+        assert rc == 0, name
+        if "\nexamples:\n" not in out:
+            missing.append(name)
+            continue
+        lines = out.split("\nexamples:\n", 1)[1].rstrip("\n").splitlines()
+        assert 1 <= len(lines) <= 3 and all(line.startswith("  ") for line in lines), name
+        for line in lines:
+            command = re.search(r"netplay [^|>)#]*", line).group(0)
+            words = shlex.split(command)[1:]
+            assert words[0] == name, line
+            try:
+                cli.build_parser({}).parse_args(words)
+            except SystemExit:
+                raise AssertionError(f"{name}: the example `{line.strip()}` does not parse")
+    assert not missing, f"commands without examples in --help: {', '.join(missing)}"
+
+
+# --- defaults from NETPLAY_* ------------------------------------------------------------------
+
+
+def netplay_env(*argv, **env):
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("NETPLAY_")}
+    return subprocess.run([sys.executable, "-m", "netplay", *argv], capture_output=True,
+                          text=True, timeout=120, env={**environ, **env})
+
+
+def test_an_options_default_comes_from_its_variable():
+    plain = netplay_env("show", "home").stdout
+    netns = netplay_env("show", "--runtime", "netns", "home").stdout
+    assert plain != netns and "kind: docker" in plain
+    assert netplay_env("show", "home", NETPLAY_RUNTIME="netns").stdout == netns
+    # the command line wins over the environment
+    assert netplay_env("show", "--runtime", "docker", "home",
+                       NETPLAY_RUNTIME="netns").stdout == plain
+    assert netplay_env("show", "home", NETPLAY_RUNTIME="").stdout == plain  # empty: unset
+    image = netplay_env("show", "home", NETPLAY_IMAGE="np18-image").stdout
+    assert "image: np18-image" in image
+
+
+def test_flags_and_global_options_from_variables(tmp_path):
+    import json
+
+    assert isinstance(json.loads(netplay_env("topologies", NETPLAY_JSON="1").stdout), list)
+    assert not netplay_env("topologies", NETPLAY_JSON="no").stdout.startswith("[")
+    proc = netplay_env("run", "linear:2", NETPLAY_DRY_RUN="true",
+                       NETPLAY_STATE_DIR=str(tmp_path))
+    assert proc.returncode == 0 and "ip netns add h1" in proc.stdout
+    proc = netplay_env("run", "--dry-run", "linear:2", NETPLAY_VERBOSE="1")
+    assert proc.returncode == 0
+    proc = netplay_env("status", NETPLAY_STATE_DIR=str(tmp_path))
+    assert proc.stdout == f"no labs in {tmp_path}\n", proc.stderr
+
+
+def test_a_bad_value_is_one_line_naming_the_variable():
+    cases = [
+        (["verify", "np18-none"], "NETPLAY_MAX_PINGS", "lots", "it takes a whole number, "
+                                                              "as --max-pings does"),
+        (["show", "home"], "NETPLAY_RUNTIME", "lxc", "it takes one of netns, docker"),
+        (["topologies"], "NETPLAY_JSON", "maybe", "it takes 1 or 0"),
+        (["ping", "np18-none", "a", "b"], "NETPLAY_FAMILY", "5", "it takes 4 or 6 (-4, -6)"),
+        (["status"], "NETPLAY_QUIET", "loud", "it takes 1 or 0"),  # a global option
+    ]
+    for argv, var, value, says in cases:
+        proc = netplay_env(*argv, **{var: value})
+        assert proc.returncode == 2 and proc.stdout == "", (var, proc)
+        assert proc.stderr.startswith(f"netplay: error: {var}={value} in the environment: "
+                                      f"{says}"), proc.stderr
+        assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    # a variable of an option the command does not have does not stop it
+    proc = netplay_env("topologies", NETPLAY_MAX_PINGS="lots")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_option_names_its_variable_in_help():
+    """Each option that takes a value or is a flag says which NETPLAY_* variable sets its
+    default; the ones left out do something once (--yes, --clear, ...) or are hidden."""
+    import argparse
+
+    from netplay.cli.commands import COMMANDS
+
+    parser = cli.build_parser({})
+    left_out = set()
+    for name in ["", *COMMANDS]:
+        p = parser if not name else cli.subcommands(parser)[name]
+        for action in p._actions:
+            if not action.option_strings or action.help == argparse.SUPPRESS or \
+                    isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+                continue
+            if "NETPLAY_" not in action.help:
+                left_out.update(action.option_strings)
+            elif any(o.startswith("--") for o in action.option_strings):
+                long = next(o for o in action.option_strings if o.startswith("--"))
+                var = "NETPLAY_" + long[2:].upper().replace("-", "_")
+                assert var in action.help, (name, long)
+    assert left_out <= {"--yes", "--clear", "--down", "--up", "--undo", "--teardown",
+                        "--allow-exec", "-o", "--output", "-w", "--write",
+                        "--delay", "--jitter", "--loss", "--rate"}, left_out
+    rc, out, _ = run_cli(["verify", "--help"])
+    assert "$NETPLAY_MAX_PINGS" in out and "NETPLAY_NO_PING=1" in out
+    rc, out, _ = run_cli(["ping", "--help"])
+    assert "IPv6 only (or NETPLAY_FAMILY=6)" in out
+
+
+def test_environment_values_are_converted_as_the_option_would():
+    parser = cli.build_parser({"NETPLAY_MAX_PINGS": "7", "NETPLAY_FAMILY": "6",
+                               "NETPLAY_NO_PING": "on", "NETPLAY_VERBOSE": "yes",
+                               "NETPLAY_COUNT": "3"})
+    args = parser.parse_args(["verify", "lab"])
+    assert args.max_pings == 7 and args.no_ping is True and args.verbose is True
+    args = parser.parse_args(["ping", "lab", "a", "b"])
+    assert args.family == 6 and args.count == 3
+    args = parser.parse_args(["ping", "-4", "-c", "1", "lab", "a", "b"])
+    assert args.family == 4 and args.count == 1
+    assert cli.build_parser({}).parse_args(["verify", "lab"]).max_pings is None

@@ -167,3 +167,68 @@ def test_a_slow_search_for_leftovers_does_not_hold_the_doctor(monkeypatch):
     assert time.monotonic() - start < 2
     assert checks[0].status == WARN and "did not finish within 0.2 s" in checks[0].detail
     assert "(2 namespaces to look into)" in checks[0].detail
+
+
+# --- fixes that do not assume a clone of the repository -------------------------------------------
+
+
+class _NoImages:
+    """A Docker client stub whose daemon holds no image."""
+
+    class images:
+        @staticmethod
+        def list():
+            return []
+
+        @staticmethod
+        def get(name):
+            import docker.errors
+
+            raise docker.errors.ImageNotFound(name)
+
+
+def test_fixes_name_the_clones_scripts_only_in_a_clone(tmp_path):
+    from netplay.machine.fake import FakeMachine
+
+    scripts = tmp_path / "scripts"
+    daemon = doctor.check_docker(FakeMachine(), None, scripts)[0]
+    assert daemon.status == WARN and f"sudo {scripts}/docker-up.sh" in daemon.fix
+    images = doctor.check_images(_NoImages(), "ubuntu", scripts)
+    assert images.status == WARN and f"{scripts}/build-image.sh" in images.fix
+    # installed from a wheel: no scripts/ beside the package, plain commands instead
+    daemon = doctor.check_docker(FakeMachine(), None, None)[0]
+    assert "scripts/" not in daemon.fix and "systemctl start docker" in daemon.fix
+    assert "dockerd" in daemon.fix and "apt-get install docker.io" in daemon.fix
+    images = doctor.check_images(_NoImages(), "np18-img", None)
+    assert "scripts/" not in images.fix and "docker pull np18-img" in images.fix
+    assert "--image NAME" in images.fix
+
+
+def test_the_scripts_are_found_beside_the_package_of_a_clone(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    import netplay
+
+    assert doctor.repo_scripts() == Path(netplay.__file__).resolve().parent.parent / "scripts"
+    monkeypatch.setattr(doctor, "CLONE_SCRIPTS", tmp_path / "scripts")  # as in site-packages
+    assert doctor.repo_scripts() is None
+    (tmp_path / "scripts").mkdir()
+    (tmp_path / "scripts" / "docker-up.sh").write_text("#!/bin/sh\n")
+    assert doctor.repo_scripts() == tmp_path / "scripts"
+
+
+def test_doctor_without_a_clone_suggests_plain_commands(monkeypatch, tmp_path):
+    """run_checks, the way `netplay doctor` calls it, on a host with no daemon: the fixes
+    follow where netplay runs from."""
+    from pathlib import Path
+
+    from netplay.machine.fake import FakeMachine
+
+    monkeypatch.setattr(doctor, "CLONE_SCRIPTS", tmp_path / "scripts")
+    host = FakeMachine(euid=1000)  # no Docker daemon answers it
+    fixes = {c.check: c.fix for c in doctor.run_checks(host, tmp_path / "state", "ubuntu")}
+    assert "scripts/" not in fixes["docker daemon"] and "systemctl" in fixes["docker daemon"]
+    monkeypatch.setattr(doctor, "CLONE_SCRIPTS", Path(__file__).resolve().parent.parent
+                        / "scripts")
+    fixes = {c.check: c.fix for c in doctor.run_checks(host, tmp_path / "state", "ubuntu")}
+    assert "/scripts/docker-up.sh" in fixes["docker daemon"]

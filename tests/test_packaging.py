@@ -53,3 +53,37 @@ def test_the_wheel_installs_and_works_without_the_repository(installed):
     assert found["file"].startswith(str(venv)), found  # the installed copy, not the tree
     assert found["lab"] == "netplay.api.lab" and found["typed"]
     assert found["plugins"] == ["netplay.api.pytest_plugin"]
+
+
+def test_the_wheel_names_its_urls_and_brings_completion_and_the_man_page(installed):
+    """Project URLs in the metadata; shtab installed with it, so `netplay completion`
+    works; the man page written from the installed parser."""
+    venv, where = installed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETPLAY_")
+           and k != "PYTHONPATH"}
+    in_venv = dict(cwd=where, env=env)
+    urls = ("import json, importlib.metadata as m; "
+            "print(json.dumps(m.metadata('netplay').get_all('Project-URL')))")
+    found = json.loads(run([venv / "bin" / "python", "-c", urls], **in_venv))
+    assert {u.split(",")[0] for u in found} == {"Homepage", "Source", "Issues"}, found
+    assert all(u.split(", ")[1].startswith("https://") for u in found)
+    netplay = venv / "bin" / "netplay"
+    for shell in ("bash", "zsh", "fish"):
+        assert "_netplay_ask" in run([netplay, "completion", shell], **in_venv)
+    page = run([venv / "bin" / "python", "-m", "netplay.cli.manpage"], **in_venv)
+    assert page.startswith(".TH NETPLAY 1") and ".SS run" in page
+
+
+def test_doctor_of_an_installed_wheel_suggests_no_repository_script(installed):
+    """Away from a clone, the doctor's fixes are commands a user has: no scripts/."""
+    venv, where = installed
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NETPLAY_")
+           and k != "PYTHONPATH"}
+    env["DOCKER_HOST"] = f"unix://{where}/np18-no-daemon.sock"  # no daemon answers here
+    proc = subprocess.run([str(venv / "bin" / "netplay"), "doctor", "--json", "--state-dir",
+                           str(where / "state")], capture_output=True, text=True,
+                          timeout=300, cwd=where, env=env)
+    checks = {c["check"]: c for c in json.loads(proc.stdout)["checks"]}
+    fixes = [c["fix"] for c in checks.values()]
+    assert not any("scripts/" in fix for fix in fixes), fixes
+    assert "systemctl start docker" in checks["docker daemon"]["fix"]

@@ -3,12 +3,23 @@ the one place where errors become a single line and an exit code."""
 
 import argparse
 import importlib
+import os
 import signal
 import sys
+import textwrap
 
 from netplay import __version__
 from netplay.cli.commands import COMMANDS
 from netplay.core.errors import EXIT_FAILED, EXIT_USAGE, NetplayError
+
+ENV_PREFIX = "NETPLAY_"
+# Options that say what to do this once, not how: an environment variable left set would
+# do it every time (remove, clear, set down, change a running lab's link, run the nodes'
+# own commands, overwrite a file).
+NOT_FROM_ENV = {"--help", "--version", "--yes", "--clear", "--down", "--up", "--undo",
+                "--teardown", "--allow-exec", "--output", "--write",
+                "--delay", "--jitter", "--loss", "--rate"}
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _common_options(suppress):
@@ -34,7 +45,15 @@ def _common_options(suppress):
     return common
 
 
-def build_parser():
+def examples(module):
+    """A command's epilog: its EXAMPLES, one command line each, under `examples:`."""
+    lines = getattr(module, "EXAMPLES", ())
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
+
+
+def build_parser(environ=None):
+    """The parser of every command in COMMANDS, its options' defaults taken from environ
+    (os.environ); the variables' errors are kept in parser.env_errors until a command runs."""
     parser = argparse.ArgumentParser(
         prog="netplay", parents=[_common_options(False)],
         description="Build virtual networks of namespaces, veths, bridges and containers "
@@ -46,10 +65,122 @@ def build_parser():
     after = _common_options(True)
     for name in COMMANDS:
         module = importlib.import_module(f"netplay.cli.commands.{name}")
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[after])
+        # the description wrapped here: the raw formatter keeps the examples' lines as written
+        cmd = sub.add_parser(name, help=module.HELP, description=textwrap.fill(module.HELP, 79),
+                             parents=[after], epilog=examples(module),
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(cmd)
         cmd.set_defaults(func=module.main)
+    parser.env_errors = apply_environment(parser, os.environ if environ is None else environ)
     return parser
+
+
+# --- defaults from NETPLAY_* ------------------------------------------------------------------
+
+
+def subcommands(parser):
+    """{name: parser} of the commands (argparse has no public walk of its subparsers)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _long(action):
+    return next((o for o in action.option_strings if o.startswith("--")), None)
+
+
+def _from_env(action):
+    """Does a NETPLAY_* variable set this option's default? Options with a long name that
+    take one value or are a flag, and flags storing constants in one place (ping -4/-6)."""
+    if not action.option_strings or action.help == argparse.SUPPRESS:
+        return False
+    if NOT_FROM_ENV & set(action.option_strings):
+        return False
+    if isinstance(action, argparse._StoreConstAction):
+        return True
+    return isinstance(action, argparse._StoreAction) and action.nargs is None and \
+        _long(action) is not None
+
+
+def env_options(parser):
+    """{variable: [(parser, [actions])]}: which options each NETPLAY_* variable sets.
+
+    An option's variable is NETPLAY_ and its long name (--max-pings: NETPLAY_MAX_PINGS),
+    shared by every command that has the option; flags without a long name that store a
+    constant in one place share a variable named after that place (-4/-6: NETPLAY_FAMILY)."""
+    found = {}
+    for p in [parser, *subcommands(parser).values()]:
+        groups = {}
+        for action in filter(_from_env, p._actions):
+            name = _long(action)
+            name = name[2:] if name else action.dest
+            groups.setdefault(ENV_PREFIX + name.upper().replace("-", "_"), []).append(action)
+        for var, actions in groups.items():
+            found.setdefault(var, []).append((p, actions))
+    return found
+
+
+def env_value(raw, actions):
+    """The default the text raw stands for in actions (one option, or flags of one dest);
+    ValueError saying what the variable takes instead."""
+    first = actions[0]
+    if isinstance(first, argparse._StoreConstAction) and _long(first):  # a flag
+        if raw.lower() in TRUE_WORDS + FALSE_WORDS:
+            return first.const if raw.lower() in TRUE_WORDS else first.default
+        raise ValueError("takes 1 or 0 (also true/false, yes/no, on/off)")
+    if isinstance(first, argparse._StoreConstAction):
+        consts = {str(a.const): a.const for a in actions}
+        if raw in consts:
+            return consts[raw]
+        raise ValueError(f"takes {' or '.join(consts)} "
+                         f"({', '.join(a.option_strings[0] for a in actions)})")
+    option = _long(first)
+    try:
+        value = first.type(raw) if callable(first.type) else raw
+    except (TypeError, ValueError):
+        kind = "a whole number" if first.type is int else "a " + first.type.__name__
+        raise ValueError(f"takes {kind}, as {option} does") from None
+    if first.choices is not None and value not in first.choices:
+        raise ValueError(f"takes one of {', '.join(map(str, first.choices))}, "
+                         f"as {option} does")
+    return value
+
+
+def _name_in_help(var, actions):
+    for action in actions:
+        if var in (action.help or ""):  # the common options' help names theirs already
+            continue
+        if isinstance(action, argparse._StoreConstAction):  # a flag, or -4 of -4/-6
+            hint = f"{var}=1" if _long(action) else f"{var}={action.const}"
+        else:
+            hint = f"${var}"
+        action.help = f"{action.help} (or {hint})"
+
+
+def apply_environment(parser, environ):
+    """Every option's default from its NETPLAY_* variable when that is set and not empty;
+    each option's help names its variable. Returns {parser: [error lines]}: a bad value
+    stops only the commands it applies to (main), not `--help` or others."""
+    errors = {}
+    for var, places in env_options(parser).items():
+        raw = environ.get(var, "")
+        for p, actions in places:
+            _name_in_help(var, actions)
+            if not raw or actions[0].default == argparse.SUPPRESS:
+                continue  # SUPPRESS: a common option's copy after the command, set globally
+            try:
+                p.set_defaults(**{actions[0].dest: env_value(raw, actions)})
+            except ValueError as err:
+                errors.setdefault(p, []).append(f"{var}={raw} in the environment: it {err}; "
+                                                "change or unset it")
+    return errors
+
+
+def env_error(parser, args):
+    """The first bad NETPLAY_* value among those of the global options and args' command."""
+    mine = [parser, subcommands(parser).get(getattr(args, "command", None))]
+    return next((line for p in mine for line in parser.env_errors.get(p, [])), None)
 
 
 def _generated_lab_name(spec):
@@ -64,7 +195,12 @@ def _terminate(signum, frame):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    bad = env_error(parser, args)
+    if bad:
+        print(f"netplay: error: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     signal.signal(signal.SIGTERM, _terminate)
     try:
         if getattr(args, "lab", None) and ":" in args.lab:

@@ -1,261 +1,289 @@
-"""Shell completion, generated from the argparse parser itself.
+"""Shell completion for bash, zsh and fish, written by shtab from the argparse parser.
 
-`netplay completion bash` prints a bash script; `netplay completion zsh` prints the same
-script behind zsh's bashcompinit. Commands, their options and the choices of options come
-from the parser when the script is generated, so a new command or option needs no change
-here. Positional arguments are completed by their name (argparse's dest):
+shtab (https://github.com/iterative/shtab) turns the parser into each shell's script:
+commands, options, the choices of options. What a positional argument names is read here
+from its dest and metavar, so a new command's `lab`, `node` or `NODE:IFACE` is completed
+with no change to this file:
 
-    topology -> built-in topologies and .yaml/.yml files     lab -> labs on this host
-    node     -> nodes of the lab named before it              log, file -> files
-    source   -> topologies, labs and files                    target -> NODE:IFACE of the lab
+    lab -> labs on this host           topology -> built-ins and .yaml/.yml files
+    node -> nodes of the lab before    NODE:IFACE (metavar) -> the lab's ends, NODE:IF
+    target, dest -> nodes and ends     source (TOPOLOGY|LAB) -> built-ins, labs and files
+    anything else -> files
 
-Names that change (labs, their nodes) are asked of netplay itself at completion time, with
-the hidden `netplay completion --list KIND [--lab LAB]`, honouring --state-dir.
+Names that change (labs, their nodes) are asked of netplay itself while completing, with
+the hidden `netplay completion --list KIND... --line WORD...`: the words typed so far say
+which lab and which --state-dir. shtab is imported only here, and this module only by the
+completion command, so `netplay --help` does not load it.
 """
 
 import argparse
-import re
-import shlex
 
-POSITIONAL_KINDS = {"topology": "topology", "lab": "lab", "node": "node", "log": "file",
-                    "file": "file", "path": "file", "source": "source", "target": "endpoint"}
-SHELLS = ("bash", "zsh")
-LISTS = ("topologies", "labs", "nodes", "endpoints")
-_SAFE = re.compile(r"[A-Za-z0-9_-]+\Z")  # command and option names safe in a case pattern
+SHELLS = ("bash", "zsh", "fish")
+LISTS = ("labs", "nodes", "ends", "topologies")
 
 
-# --- what the parser says ---------------------------------------------------------------------
-
-
-def _subparsers(parser):
-    for action in parser._actions:  # argparse has no public walk of its actions
-        if isinstance(action, argparse._SubParsersAction):
-            return action.choices
-    return {}
-
-
-def _option_kind(action):
-    """What an option's value is: a list of choices, 'dir', 'file', or '' (free text)."""
+def positional_kinds(action):
+    """What a positional argument names, as a tuple of LISTS and "topology-files"/"files";
+    () for none (a command for a node after --), None for the parser's own choices."""
+    dest, metavar = action.dest, str(action.metavar or "").upper()
     if action.choices:
-        return [str(c) for c in action.choices]
+        return None  # shtab offers them
+    if action.nargs in (argparse.REMAINDER, argparse.PARSER):
+        return ()
+    if "NODE:IF" in metavar:
+        return ("ends",)
+    if dest == "lab":
+        return ("labs",)
+    if dest == "source" or ("TOPOLOGY" in metavar and "LAB" in metavar):
+        return ("topologies", "labs", "topology-files")
+    if dest == "topology":
+        return ("topologies", "topology-files")
+    if dest == "node":
+        return ("nodes",)
+    if dest in ("target", "dest"):
+        return ("nodes", "ends")
+    return ("files",)
+
+
+def option_kind(action):
+    """shtab's FILE or DIRECTORY for an option whose value is a path, else None."""
+    import shtab
+
     text = f"{action.dest} {action.metavar or ''}".lower()
+    if action.choices or action.nargs == 0:
+        return None
     if "dir" in text:
-        return "dir"
-    if any(w in text for w in ("file", "output", "write", "log")):
-        return "file"
-    return ""
+        return shtab.DIRECTORY
+    if any(w in text for w in ("file", "output", "write", "config", "hosts")):
+        return shtab.FILE
+    return None
 
 
-def describe(parser):
-    """The parser as data: global options, and per command its options, the kinds of the
-    values options take, and the kinds of its positional arguments in order."""
-
-    def options(p):
-        opts, values = [], {}
-        for action in p._actions:
-            if isinstance(action, argparse._SubParsersAction) or not action.option_strings:
-                continue
-            if action.help == argparse.SUPPRESS:
-                continue
-            opts += action.option_strings
-            if action.nargs != 0:
-                for opt in action.option_strings:
-                    values[opt] = _option_kind(action)
-        return opts, values
-
-    global_opts, global_values = options(parser)
-    commands = {}
-    for name, sub in _subparsers(parser).items():
-        opts, values = options(sub)
-        positionals = []
-        for action in sub._actions:
-            if action.option_strings:
-                continue
-            if action.nargs in (argparse.REMAINDER, argparse.PARSER):
-                positionals.append({"kind": "stop", "repeat": True})
-                break
-            kind = ["choices", *map(str, action.choices)] if action.choices else \
-                POSITIONAL_KINDS.get(action.dest, "file")
-            positionals.append({"kind": kind, "repeat": action.nargs in ("*", "+")})
-        commands[name] = {"options": opts, "values": values, "positionals": positionals}
-    return {"options": global_opts, "values": global_values, "commands": commands}
+# --- the scripts ------------------------------------------------------------------------------
 
 
-# --- the bash script --------------------------------------------------------------------------
+def _function(kinds):
+    # "_file" in the name makes shtab's bash treat replies as file names (quoted, dir/)
+    return "_netplay_complete_" + "_".join(k.replace("-", "_") for k in kinds)
 
 
-def _q(words):
-    return shlex.quote(" ".join(words))
+def _bash(kinds):
+    names = [k for k in kinds if k in LISTS]
+    body = [f'compgen -W "$(_netplay_ask {" ".join(names)})" -- "$1"'] if names else []
+    if "topology-files" in kinds:
+        body += ["compgen -d -- \"$1\"", "compgen -f -X '!*.yaml' -- \"$1\"",
+                 "compgen -f -X '!*.yml' -- \"$1\""]
+    if "files" in kinds:
+        body.append('compgen -f -- "$1"')
+    return f"{_function(kinds)}() {{\n    {'; '.join(body)}\n}}"
 
 
-def _value_cases(values, prefix):
-    """case arms completing an option's value, for `cmd:option` patterns."""
-    lines = []
-    for opt, kind in values.items():
-        pattern = f"{prefix}:{opt}"
-        if isinstance(kind, list):
-            action = f"COMPREPLY=($(compgen -W {_q(kind)} -- \"$cur\"))"
-        elif kind == "dir":
-            action = "_netplay_files dirs"
-        elif kind == "file":
-            action = "_netplay_files all"
-        else:
-            action = "COMPREPLY=()"
-        lines.append(f"        {pattern}) {action};;")
-    return lines
+def _zsh(kinds):
+    names = [k for k in kinds if k in LISTS]
+    body = ["local -a names"]
+    if names:
+        body.append(f'names=(${{(f)"$(_netplay_ask {" ".join(names)})"}}); compadd -a names')
+    if "topology-files" in kinds:
+        body.append("_files -g '*.(yaml|yml)'")
+    if "files" in kinds:
+        body.append("_files")
+    return f"{_function(kinds)}() {{\n    {'; '.join(body)}\n}}"
 
 
-def bash_script(parser):
-    info = describe(parser)
-    commands = sorted(info["commands"])
-    commands = [c for c in commands if _SAFE.match(c)]  # names used unquoted in patterns
-    takes = [f"*:{o}" for o in info["values"] if _SAFE.match(o)]
-    values = _value_cases(info["values"], "*")
-    options, positional = [], []
-    for name in commands:
-        cmd = info["commands"][name]
-        own = {o: k for o, k in cmd["values"].items()
-               if o not in info["values"] and _SAFE.match(o)}
-        takes += [f"{name}:{o}" for o in own]
-        values += _value_cases(own, name)
-        options.append(f"        {name}) echo {_q(cmd['options'])};;")
-        arms = []
-        for i, pos in enumerate(cmd["positionals"]):
-            kind = pos["kind"] if isinstance(pos["kind"], str) else " ".join(pos["kind"])
-            if pos["repeat"]:  # this one and every one after it
-                arms.append(f"*) echo {shlex.quote(kind)};;")
-                break
-            arms.append(f"{i}) echo {shlex.quote(kind)};;")
-        if arms:
-            positional.append(f"        {name}) case $2 in {' '.join(arms)} esac;;")
-    takes_pattern = "|".join(takes) or "''"
-    nl = "\n"
-    return f"""# bash completion for netplay; generated by `netplay completion bash`.
-# Install: netplay completion bash > /etc/bash_completion.d/netplay
-#      or: echo 'source <(netplay completion bash)' >> ~/.bashrc
+def _fish(kinds):
+    names = [k for k in kinds if k in LISTS]
+    parts = [f"__netplay_ask {' '.join(names)}"] if names else []
+    if "topology-files" in kinds:
+        parts.append("__fish_complete_suffix .yaml .yml")
+    if "files" in kinds:
+        parts.append("__fish_complete_path (commandline -ct)")
+    return "(" + "; ".join(parts) + ")"
 
-_netplay_takes_value() {{  # _netplay_takes_value CMD OPTION: does OPTION take a value?
-    case "$1:$2" in
-        {takes_pattern}) return 0;;
-    esac
-    return 1
-}}
 
-_netplay_options() {{  # the options of a command
-    case "$1" in
-{nl.join(options)}
-        *) echo {_q(info['options'])};;
-    esac
-}}
+_BASH_ASK = r"""
+# netplay's own names: `netplay completion --list KIND... --line WORDS` (the words before
+# the one completed say which lab, and which --state-dir)
+_netplay_ask() {
+    "${COMP_WORDS[0]}" completion --list "$@" --line "${COMP_WORDS[@]:1:COMP_CWORD-1}" \
+        2>/dev/null
+}"""
 
-_netplay_positional() {{  # _netplay_positional CMD INDEX: what the INDEXth argument is
-    case "$1" in
-{nl.join(positional)}
-    esac
-}}
-
-_netplay_list() {{  # names netplay knows now: labs, their nodes, built-in topologies
-    local -a dir=()
-    [[ -n $_netplay_statedir ]] && dir=(--state-dir "$_netplay_statedir")
-    "$_netplay_prog" "${{dir[@]}}" completion --list "$@" 2>/dev/null
-}}
-
-_netplay_files() {{  # files (all, dirs, or topologies: .yaml/.yml files) and directories
-    local f
-    local IFS=$'\\n'
-    for f in $(compgen -f -- "$cur"); do
-        if [[ $1 == all || -d $f || ( $1 == topologies && ( $f == *.yaml || $f == *.yml ) ) ]]
+# Readline breaks words at COMP_WORDBREAKS (: and = among them), so NODE:IF and
+# --state-dir=DIR reach a completion function as three words each, which shtab's would count
+# as three arguments. _netplay joins them again, splits --opt=value into two words, calls
+# shtab's function, and takes the part before the last : off each reply (readline replaces
+# only what follows it).
+_BASH_WRAPPER = r"""
+_netplay() {
+    local line=${COMP_LINE:0:COMP_POINT} w rest i
+    local -a words=()
+    for ((i = 0; i <= COMP_CWORD; i++)); do
+        w=${COMP_WORDS[i]}
+        rest=${line#"${line%%[![:space:]]*}"}
+        if (( i > 0 && ${#rest} == ${#line} )) && [[ $w == [:=]* || ${words[-1]} == *[:=] ]]
         then
-            [[ $1 == dirs && ! -d $f ]] || COMPREPLY+=("$f")
+            words[-1]+=$w
+        else
+            words+=("$w")
         fi
+        line=${rest#"$w"}
     done
-    compopt -o filenames 2>/dev/null  # readline quotes them and marks directories with /
-}}
-
-_netplay_words() {{  # add the words of $1 (separated by blanks) that start with $cur
-    COMPREPLY+=($(compgen -W "$1" -- "$cur"))
-}}
-
-_netplay() {{
-    [[ -n ${{ZSH_VERSION-}} ]] && setopt localoptions ksharrays  # zsh: index from 0, as bash
-    local cur=${{COMP_WORDS[COMP_CWORD]}} _netplay_prog=${{COMP_WORDS[0]}}
-    local _netplay_statedir="" cmd="" pending="" w i
-    local -a pos=()
-    COMPREPLY=()
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        w=${{COMP_WORDS[i]}}
-        if [[ -n $pending ]]; then  # the value of the option before
-            [[ $w == "=" ]] && continue
-            [[ $pending == --state-dir ]] && _netplay_statedir=$w
-            pending=""
-            continue
-        fi
-        case $w in
-            --) return 0;;  # what follows is a command for a node, not netplay's
-            --state-dir=*) _netplay_statedir=${{w#*=}}; continue;;
-            -*) _netplay_takes_value "$cmd" "$w" && pending=$w; continue;;
-        esac
-        if [[ -z $cmd ]]; then cmd=$w; else pos+=("$w"); fi
+    local cur=${words[-1]} n=$(( ${#words[@]} - 1 ))
+    local -a split=()
+    for w in "${words[@]:0:n}"; do
+        if [[ $w == --*=* ]]; then split+=("${w%%=*}" "${w#*=}"); else split+=("$w"); fi
     done
-    if [[ -n $pending ]]; then  # completing an option's value
-        [[ $cur == "=" ]] && cur=""
-        case "$cmd:$pending" in
-{nl.join(values)}
-        esac
-        return 0
+    if [[ $cur == --*=* && $COMP_WORDBREAKS == *=* ]]; then
+        split+=("${cur%%=*}"); cur=${cur#*=}
     fi
-    if [[ $cur == -* ]]; then
-        _netplay_words "$(_netplay_options "$cmd")"
-        return 0
+    local -a COMP_WORDS=("${split[@]}" "$cur")
+    local COMP_CWORD=${#split[@]}
+    _shtab_netplay
+    if [[ $cur == *:* && $COMP_WORDBREAKS == *:* ]]; then
+        local before=${cur%"${cur##*:}"}
+        for i in "${!COMPREPLY[@]}"; do COMPREPLY[i]=${COMPREPLY[i]#"$before"}; done
     fi
-    if [[ -z $cmd ]]; then
-        _netplay_words {_q(commands)}
-        return 0
-    fi
-    local kind
-    kind=$(_netplay_positional "$cmd" "${{#pos[@]}}")
-    case $kind in
-        topology) _netplay_words "$(_netplay_list topologies)"; _netplay_files topologies;;
-        lab) _netplay_words "$(_netplay_list labs)";;
-        node) _netplay_words "$(_netplay_list nodes --lab "${{pos[${{#pos[@]}}-1]}}")";;
-        endpoint) _netplay_words "$(_netplay_list endpoints --lab "${{pos[${{#pos[@]}}-1]}}")"
-                  compopt -o nospace 2>/dev/null;;
-        source) _netplay_words "$(_netplay_list topologies; _netplay_list labs)"
-                _netplay_files topologies;;
-        file) _netplay_files all;;
-        choices\\ *) _netplay_words "${{kind#choices }}";;
-    esac
-    return 0
-}}
-
+}
 complete -F _netplay netplay
 """
 
+_ZSH_ASK = r"""
+# netplay's own names: `netplay completion --list KIND... --line WORDS` (the words before
+# the one completed say which lab, and which --state-dir)
+_netplay_ask() {
+    local -a line; line=(${(z)LBUFFER})
+    [[ $LBUFFER == *[[:space:]] ]] || line[-1]=()
+    line=(${line[${line[(i)(*/|)netplay]},-1]})  # from netplay on (`sudo netplay ...`)
+    ${line[1]} completion --list "$@" --line ${(Q)line[2,-1]} 2>/dev/null
+}"""
 
-def zsh_script(parser):
-    """zsh runs the bash function through bashcompinit (zsh 4.3 and later)."""
-    return ("#compdef netplay\n"
-            "# zsh completion for netplay; generated by `netplay completion zsh`.\n"
-            "# Install: echo 'source <(netplay completion zsh)' >> ~/.zshrc\n"
-            "(( $+functions[compdef] )) || { autoload -U +X compinit && compinit -u; }\n"
-            "autoload -U +X bashcompinit && bashcompinit\n"
-            + bash_script(parser).split("\n", 3)[3])
+_ZSH_LOAD = ("# zsh completion for netplay, generated by `netplay completion zsh` (with "
+             "shtab).\n# Install: netplay completion zsh > ~/.zfunc/_netplay (a directory "
+             "in $fpath),\n# or: echo 'source <(netplay completion zsh)' >> ~/.zshrc\n"
+             "(( $+functions[compdef] )) || { autoload -U +X compinit && compinit -u; }\n")
+
+_FISH_ASK = r"""
+# netplay's own names: `netplay completion --list KIND... --line WORDS` (the words before
+# the one completed say which lab, and which --state-dir)
+function __netplay_ask
+    set -l words (commandline -opc)
+    $words[1] completion --list $argv --line $words[2..-1] 2>/dev/null
+end"""
+
+
+def _attach(parser):
+    """Give every argument that names something shtab's `complete` for each shell; the
+    shell functions they call, once each: {shell: [definitions]}."""
+    defined = {shell: {} for shell in SHELLS}  # kinds -> the function's definition
+    for action in _walk(parser):
+        if action.option_strings:
+            kind = option_kind(action)
+            if kind is not None:
+                action.complete = kind
+            continue
+        kinds = positional_kinds(action)
+        if kinds is None:
+            continue
+        if not kinds:
+            action.complete = {shell: "" for shell in SHELLS}
+            continue
+        defined["bash"][kinds] = _bash(kinds)
+        defined["zsh"][kinds] = _zsh(kinds)
+        action.complete = {"bash": _function(kinds), "zsh": _function(kinds),
+                           "fish": _fish(kinds)}
+    return {shell: list(fns.values()) for shell, fns in defined.items()}
+
+
+def _walk(parser):
+    """Every action of the parser and of its commands' parsers."""
+    for action in parser._actions:  # argparse has no public walk of its actions
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _walk(sub)
+        else:
+            yield action
 
 
 def script(shell, parser):
-    return bash_script(parser) if shell == "bash" else zsh_script(parser)
+    """The completion script for shell (bash, zsh or fish) of parser, written by shtab."""
+    import shtab
+
+    functions = _attach(parser)
+    if shell == "bash":
+        preamble = "\n".join([_BASH_ASK, *functions["bash"]])
+        head = ("# bash completion for netplay, generated by `netplay completion bash` "
+                "(with shtab).\n# Install: netplay completion bash | sudo tee "
+                "/etc/bash_completion.d/netplay\n")
+        return head + shtab.complete(parser, "bash", preamble=preamble) + _BASH_WRAPPER
+    if shell == "zsh":
+        preamble = "\n".join([_ZSH_ASK, *functions["zsh"]])
+        text = shtab.complete(parser, "zsh", preamble=preamble)
+        # shtab registers the function when the script is eval'd, and runs it when zsh
+        # autoloads it from $fpath; `source <(netplay completion zsh)` registers it too
+        # (it is how netplay's zsh completion was installed before), compinit loaded first
+        text = text.replace("if [[ $zsh_eval_context[-1] == eval ]]; then",
+                            "if [[ $zsh_eval_context[-1] == (eval|file) ]]; then", 1)
+        return text.replace("#compdef netplay\n", "#compdef netplay\n" + _ZSH_LOAD, 1)
+    return shtab.complete(parser, "fish", preamble=_FISH_ASK)
 
 
 # --- names for the running completion ---------------------------------------------------------
 
 
-def names(kind, root, lab=None):
-    """The words completion offers for `kind` now; never raises (a completion that fails
+def context(parser, words):
+    """(--state-dir or None, the lab) named by a command line's words (after `netplay`,
+    up to the word being completed); never raises."""
+    subs = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            subs = action.choices
+    state_dir, command, positionals = None, None, []
+    takes_value = _valued(parser)
+    words = list(words)
+    while words:
+        word = words.pop(0)
+        if word == "--":
+            break
+        if word.startswith("--state-dir="):
+            state_dir = word.split("=", 1)[1]
+        elif word == "--state-dir" and words:
+            state_dir = words.pop(0)
+        elif word.startswith("-"):
+            if word in takes_value and words:
+                words.pop(0)
+        elif command is None and word in subs:
+            command = subs[word]
+            takes_value |= _valued(command)
+        elif command is not None:
+            positionals.append(word)
+    return state_dir, _lab_of(command, positionals)
+
+
+def _valued(parser):
+    """The option strings of parser that take a value."""
+    return {o for a in parser._actions if a.option_strings and a.nargs != 0 for o in
+            a.option_strings}
+
+
+def _lab_of(command, positionals):
+    if command is None:
+        return None
+    dests = [a.dest for a in command._actions if not a.option_strings]
+    if "lab" in dests and dests.index("lab") < len(positionals):
+        return positionals[dests.index("lab")]
+    return None
+
+
+def names(kinds, root, lab=None):
+    """The words completion offers for kinds now; never raises (a completion that fails
     must stay silent)."""
-    try:
-        return _names(kind, root, lab)
-    except Exception:  # unreadable state directory, corrupt log, ...
-        return []
+    out = []
+    for kind in kinds:
+        try:
+            out += _names(kind, root, lab)
+        except Exception:  # unreadable state directory, corrupt log, ...
+            pass
+    return list(dict.fromkeys(out))
 
 
 def _names(kind, root, lab):
@@ -276,5 +304,8 @@ def _names(kind, root, lab):
         return []
     if kind == "nodes":
         return list(nodes)
-    return [f"{node}:{iface}" for node, raw in nodes.items() if isinstance(raw, dict)
+    ends = [f"{node}:{iface}" for node, raw in nodes.items() if isinstance(raw, dict)
             for iface in (raw.get("interfaces") or {})]
+    for link in topology.get("links") or []:  # bridge ports too (BRIDGE:PORT)
+        ends += [e for e in (link.get("endpoints") or []) if isinstance(e, str)]
+    return sorted(set(ends), key=ends.index)

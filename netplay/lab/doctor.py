@@ -14,6 +14,7 @@ import os
 import re
 import threading
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import NetplayError
@@ -25,6 +26,14 @@ from netplay.run.state import ENV_STATE_DIR
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 IPROUTE_MIN = (4, 14)  # `ip -j` for link and addr (JSON output came with 4.13/4.14)
 LEFTOVER_BUDGET = 20  # seconds the search for leftovers may take before doctor moves on
+# a clone of the repository has scripts/ beside the package; an installed wheel has not
+CLONE_SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def repo_scripts():
+    """The repository's scripts/ directory when netplay runs from a clone, else None: the
+    fixes name its scripts only where they are."""
+    return CLONE_SCRIPTS if (CLONE_SCRIPTS / "docker-up.sh").is_file() else None
 
 
 @dataclass
@@ -195,15 +204,24 @@ def docker_client(machine):
     return machine.docker(timeout=5)
 
 
-def check_docker(machine, cli):
-    """The daemon (reachable? version?) and the docker CLI netplay's steps run."""
+def start_docker_fix(scripts):
+    """How to start a daemon: the clone's script, else the system's own ways."""
+    if scripts is not None:
+        return f"start it: sudo {scripts}/docker-up.sh or `systemctl start docker`"
+    return ("start it: `sudo systemctl start docker` (without systemd: `sudo dockerd &`); "
+            "if dockerd is missing: `sudo apt-get install docker.io`")
+
+
+def check_docker(machine, cli, scripts=None):
+    """The daemon (reachable? version?) and the docker CLI netplay's steps run; scripts:
+    the repository's scripts/ directory, if any (repo_scripts)."""
     out = []
     if cli is None:
         out.append(Check("docker daemon", WARN, "no Docker daemon answers: docker nodes "
                                                 "without exec, cmd, binds, env or dns are "
                                                 "built as plain namespaces, others refused "
                                                 "(--runtime netns builds them anyway)",
-                         "start it: scripts/docker-up.sh or `systemctl start docker`"))
+                         start_docker_fix(scripts)))
     else:
         try:
             info = cli.version()
@@ -219,7 +237,7 @@ def check_docker(machine, cli):
     return out
 
 
-def check_images(cli, default_image):
+def check_images(cli, default_image, scripts=None):
     if cli is None:
         return Check("images", WARN, "no daemon, so no images to list",
                      "start the Docker daemon, then run `netplay doctor` again")
@@ -233,8 +251,16 @@ def check_images(cli, default_image):
     return Check("images", WARN, f"the default image {default_image} is not here (docker nodes "
                                  "without an image of their own need it; no registry may be "
                                  f"reachable); local: {shown or 'none'}",
-                 "build one: scripts/build-image.sh, then `--image netplay-busybox` "
-                 "(or export NETPLAY_IMAGE=netplay-busybox)")
+                 image_fix(default_image, scripts))
+
+
+def image_fix(default_image, scripts):
+    """How to get an image: the clone's script builds one offline, else pull or name one."""
+    if scripts is not None:
+        return (f"build one: sudo {scripts}/build-image.sh, then `--image netplay-busybox` "
+                "(or export NETPLAY_IMAGE=netplay-busybox)")
+    return (f"`sudo docker pull {default_image}` where a registry is reachable, or build "
+            "any image and name it with --image NAME (or export NETPLAY_IMAGE=NAME)")
 
 
 def check_trap(machine):
@@ -309,8 +335,9 @@ def run_checks(machine, root, default_image):
                             "the FORWARD rule of each root-namespace bridge"),
               check_netns_dir(machine), check_state_dir(root), check_dummy(machine)]
     cli = docker_client(machine)
-    checks += check_docker(machine, cli)
-    checks.append(check_images(cli, default_image))
+    scripts = repo_scripts()
+    checks += check_docker(machine, cli, scripts)
+    checks.append(check_images(cli, default_image, scripts))
     checks.append(check_trap(machine))
     if machine.euid() == 0:
         checks += check_leftovers(machine, cli, root)

@@ -16,6 +16,11 @@ import sys
 from netplay.cli.commands import common
 
 HELP = "capture packets on a node's interface with tcpdump (print them or write a pcap)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay capture home router:eth1',
+    'netplay capture -c 10 home router:eth1 -- icmp',
+    'netplay capture home router:eth1 laptop:eth1 -w - | wireshark -k -i -',
+]
 
 
 def _options(parser):

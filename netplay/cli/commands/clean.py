@@ -6,6 +6,10 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_FAILED, EXIT_OK
 
 HELP = "list objects netplay left behind (by its ownership marks); remove them with --yes"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay clean',
+    'netplay clean home --yes',
+]
 
 
 def add_arguments(parser):

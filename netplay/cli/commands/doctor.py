@@ -1,17 +1,19 @@
 """netplay doctor: check this host for what netplay needs, with a fix for each problem."""
 
-import os
-
 from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK, EXIT_USAGE
 
 HELP = "check this host (root, iproute2, brctl, iptables, Docker, images, firewall, " \
        "leftovers) and say how to fix what is wrong"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay doctor',
+    'netplay doctor --json --image netplay-busybox',
+]
 
 
 def add_arguments(parser):
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
+    parser.add_argument("--image",
                         help="the default image to look for ($NETPLAY_IMAGE, else ubuntu)")
 
 

@@ -4,6 +4,10 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "tear a lab down by undoing its logged steps (a second down does nothing)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay down home',
+    'netplay down linear:3   # the lab `netplay run linear:3` made',
+]
 
 
 def add_arguments(parser):
@@ -41,7 +45,9 @@ def _counts(data):
     """'3 nodes, 1 bridges, 3 links ' from a log's topology, as run's summary says it."""
     from netplay.lab.lifecycle import sizes
 
-    topo = data.get("topology") if isinstance(data, dict) else None
-    if not isinstance(topo, dict):
+    from netplay.run.log import current_topology
+
+    if not isinstance(data, dict) or not isinstance(data.get("topology"), dict):
         return ""
+    topo = current_topology(data)
     return sizes(*(len(topo.get(k) or ()) for k in ("nodes", "bridges", "links"))) + " "

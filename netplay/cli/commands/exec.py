@@ -11,6 +11,10 @@ import sys
 from netplay.cli.commands import common
 
 HELP = "run a command inside a lab's node (its exit code is netplay's)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay exec home laptop -- ip addr',
+    'netplay exec home laptop -- ping -c1 10.200.1.1',
+]
 
 def add_arguments(parser):
     parser.add_argument("lab", help="the lab's name (`netplay status` lists them)")

@@ -9,6 +9,10 @@ from netplay.core.errors import EXIT_OK, InputError
 
 HELP = ("write a step log as a bash script that builds the lab, its names checked free first "
         "(--teardown: one that removes only what is the lab's)")
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay export /var/lib/netplay/labs/home/log.json -o build-home.sh',
+    'netplay export --teardown /var/lib/netplay/labs/home/log.json > teardown.sh',
+]
 
 
 def add_arguments(parser):
@@ -22,6 +26,9 @@ def add_arguments(parser):
                         help="write the teardown script instead: each undo, last first, of "
                              "what is the lab's (recorded by the build script or carrying the "
                              "lab's mark), tolerating what is already gone")
+    parser.add_argument("--generation", type=int, metavar="N",
+                        help="the lab as of generation N of its log (0: as `run` built it; "
+                             "default: the newest applied, after every `apply` and `link`)")
     parser.add_argument("--allow-exec", action="store_true",
                         help="write the nodes' own `exec` commands, which may reach outside the "
                              "lab (a log that holds any is refused without this); the script "
@@ -32,7 +39,7 @@ def main(args):
     from netplay.render import bash as export
     from netplay.run import logcheck
 
-    checked = logcheck.load(args.log)
+    checked = logcheck.load(args.log, args.generation)
     if not args.teardown and not args.allow_exec:  # a teardown runs no node command
         logcheck.refuse_node_commands(checked, "export writes")
     if checked.topology.hosts:

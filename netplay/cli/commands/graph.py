@@ -1,4 +1,4 @@
-"""netplay graph TOPOLOGY|LAB: draw a topology as DOT, Mermaid, SVG or PNG."""
+"""netplay graph TOPOLOGY|LAB: draw a topology as DOT, Mermaid, SVG, PNG or HTML."""
 
 import os
 import sys
@@ -7,15 +7,27 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "draw a topology or a lab: nodes, bridges, links, interface names and addresses"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay graph home -o home.svg',
+    'netplay graph tree:2,2 --format mermaid',
+    'netplay graph home | dot -Tpng > home.png',
+]
 
 
 def add_arguments(parser):
     parser.add_argument("source", metavar="TOPOLOGY|LAB",
                         help="a built-in name, a YAML file, or a lab on this host")
-    parser.add_argument("--format", "-f", choices=("dot", "mermaid", "svg", "png"),
+    parser.add_argument("--format", "-f", choices=("dot", "mermaid", "svg", "png", "html"),
                         help="what to write (default: from -o's extension, else dot); "
-                             "svg and png need Graphviz's dot")
+                             "svg, png and html (one page that pans and zooms) need "
+                             "Graphviz's dot")
     parser.add_argument("-o", "--output", metavar="FILE", help="write here, not to stdout")
+    parser.add_argument("--layout", choices=("auto", "tiers", "flat"), default="auto",
+                        help="tiers: top to bottom, hosts at the bottom, long chains wrapped "
+                             "into rows; flat: left to right; auto (default): tiers for a "
+                             "lab with bridges inside nodes or more than 16 boxes")
+    parser.add_argument("--compact", action="store_true",
+                        help="no addresses, routes or NAT in the boxes: names only")
 
 
 def load_source(spec, root):
@@ -55,10 +67,11 @@ def main(args):
         fmt = graph.EXTENSIONS.get(os.path.splitext(args.output)[1].lower())
         if fmt is None:
             raise InputError(f"-o {args.output}: cannot tell the format from the extension; "
-                             "add --format dot, mermaid, svg or png")
+                             "add --format dot, mermaid, svg, png or html")
     fmt = fmt or "dot"
     topo = common.on_hosts(args, load_source(args.source, common.state_root(args)))
-    data = graph.output(topo, fmt)  # a lab on several hosts: each host a cluster
+    # a lab on several hosts: each host a cluster
+    data = graph.output(topo, fmt, layout=args.layout, compact=args.compact)
     if args.output:
         try:
             with open(args.output, "wb") as f:

@@ -12,6 +12,11 @@ from netplay.core.errors import EXIT_OK
 
 HELP = ("change a running lab's link impairments (delay, jitter, loss, rate) or show them; "
         "set an end down or up")
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay link home',
+    'netplay link home router:eth1 --delay 20ms --loss 1%',
+    'netplay link home router:eth1 --down',
+]
 
 
 def add_arguments(parser):
@@ -54,8 +59,6 @@ def main(args):
     from netplay.core.errors import InputError
     from netplay.lab import link, status
     from netplay.model import impairment as impair
-    from netplay.plan.steps import Step
-    from netplay.plan.tc import change_argv
 
     root = common.state_root(args)
     if args.end is not None:  # NODE as the lab names it: a prefixed lab's short name too
@@ -70,8 +73,8 @@ def main(args):
     if wanted is None or args.dry_run:  # only reading the log
         data, topo, _ = status.load_lab(root, args.lab)
         if args.dry_run and wanted is not None:
-            end = impair.find_end(topo, args.end)
-            print(Step(change_argv(end, wanted)).shell())
+            steps = link.preview(topo, args.end, {"impair": wanted.to_dict() or None})
+            print("\n".join(step.shell() for step in steps))
             return EXIT_OK
         now = link.current(topo, data)
         if args.end is not None:
@@ -119,7 +122,7 @@ def _set_state(args, root):
     up = args.state == "up"
     if args.dry_run:
         _, topo, _ = status.load_lab(root, args.lab)
-        print(link.state_step(impair.find_end(topo, args.end), up).shell())
+        print("\n".join(step.shell() for step in link.preview(topo, args.end, {"up": up})))
         return EXIT_OK
     from netplay.check import preflight
 

@@ -6,6 +6,11 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_FAILED, EXIT_OK
 
 HELP = "ping from one node of a running lab to another, by name (exit 0 on replies)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay ping home laptop router',
+    'netplay ping -c 3 home laptop verizon',
+    'netplay ping -4 home laptop router:eth0',
+]
 
 
 def add_arguments(parser):

@@ -8,6 +8,11 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "run a recorded step log again on this host (--undo: tear down what it built)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay replay /var/lib/netplay/labs/home/log.json',
+    'netplay replay --dry-run saved-log.json',
+    'netplay replay --undo saved-log.json',
+]
 
 
 def add_arguments(parser):
@@ -18,6 +23,9 @@ def add_arguments(parser):
                              "that lab is up from other steps")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the commands; change nothing (needs no root)")
+    parser.add_argument("--generation", type=int, metavar="N",
+                        help="the lab as of generation N of its log (0: as `run` built it; "
+                             "default: the newest applied, after every `apply` and `link`)")
     parser.add_argument("--allow-exec", action="store_true",
                         help="run the nodes' own `exec` commands, which may reach outside the "
                              "lab (a log that holds any is refused without this); each is "
@@ -29,7 +37,7 @@ def main(args):
     from netplay.lab import replay
     from netplay.render.bash import script_lines, teardown_lines
 
-    checked = replay.load(args.log)
+    checked = replay.load(args.log, args.generation)
     if args.dry_run:
         if not args.undo and not args.allow_exec:
             _note_node_commands(checked)

@@ -1,11 +1,14 @@
 """netplay run TOPOLOGY: build a lab."""
 
-import os
-
 from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "build a lab from a topology (built-in name or YAML file)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay run home',
+    'netplay run --dry-run linear:3 > build.sh',
+    'netplay run --runtime netns --name home2 --prefix home',
+]
 
 
 def add_arguments(parser):
@@ -17,7 +20,7 @@ def add_arguments(parser):
                              "(default: as the topology says; namespaces if no daemon answers, unless a "
                              "container node holds exec, cmd, binds, env or dns)")
     common.add_name_options(parser)
-    parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
+    parser.add_argument("--image",
                         help="default image for docker nodes ($NETPLAY_IMAGE, else the "
                              "topology's, else ubuntu); a node's own image wins")
 

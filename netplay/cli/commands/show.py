@@ -5,12 +5,14 @@ containerlab file) is printed as netplay's normalized topology: every default fi
 every bridge port named. The output loads back unchanged, so it can be saved and edited.
 """
 
-import os
-
 from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "print a topology fully expanded, in netplay's own YAML (to copy and edit)"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay show home > home.yaml',
+    'netplay show --json linear:3',
+]
 
 
 def add_arguments(parser):
@@ -19,7 +21,7 @@ def add_arguments(parser):
     parser.add_argument("--runtime", choices=["netns", "docker"],
                         help="show container nodes as namespaces or as containers")
     common.add_name_options(parser)
-    parser.add_argument("--image", default=os.environ.get("NETPLAY_IMAGE") or None,
+    parser.add_argument("--image",
                         help="the default image for docker nodes, as `run --image`")
     parser.add_argument("--json", action="store_true", help="print JSON instead of YAML")
 
@@ -64,8 +66,12 @@ def main(args):
     if args.json:
         common.print_json(data)
         return EXIT_OK
+    from netplay.load.yamlfile import schema_uri
+
     spec = args.topology.replace("\n", " ")
-    header = (f"# {topo.name}: expanded by `netplay show {spec}`.\n"
+    # first, as editors with yaml-language-server look for it: completion and checks
+    header = (f"# yaml-language-server: $schema={schema_uri()}\n"
+              f"# {topo.name}: expanded by `netplay show {spec}`.\n"
               "# Save it as a .yaml file, edit it, and build it with `netplay run FILE`.\n")
     print(render_yaml(data, header), end="")
     return EXIT_OK

@@ -4,6 +4,11 @@ from netplay.cli.commands import common
 from netplay.core.errors import EXIT_OK
 
 HELP = "list the labs on this host, or show one lab's nodes, interfaces and addresses"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay status',
+    'netplay status home',
+    'netplay status --json home',
+]
 
 
 def add_arguments(parser):

@@ -3,6 +3,10 @@
 from netplay.core.errors import EXIT_OK
 
 HELP = "list the built-in topologies"
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay topologies',
+    'netplay topologies --json',
+]
 
 
 def add_arguments(parser):

@@ -7,6 +7,11 @@ from netplay.core.errors import EXIT_FAILED, EXIT_OK
 
 HELP = ("check that a lab is on the host as its topology says: interfaces, states, "
         "addresses, routes, bridge ports, containers, and pings between nodes")
+EXAMPLES = [  # the epilog of --help: real command lines
+    'netplay verify home',
+    'netplay verify --no-ping --failed home',
+    'netplay verify --max-pings 0 linear:50   # every pair',
+]
 
 
 def add_arguments(parser):
