@@ -6,6 +6,7 @@ Each check raises one clear error naming what is wrong and how to fix it.
 from concurrent.futures import ThreadPoolExecutor
 import ipaddress
 
+from netplay.core.consts import ETC_NETNS
 from netplay.core.errors import HostError, InputError, NetplayError
 from netplay.model.hosts import on_host
 from netplay.model.runtime import uses_docker
@@ -62,6 +63,19 @@ def check_names_free(topo, machine, containers=()):
                             "namespace and is not this lab's; rename it in the topology")
 
 
+def check_etc_free(topo, machine):
+    """A node's hosts file goes in /etc/netns/NODE, which must not exist: its files would
+    be some other owner's, put over the node's /etc by `ip netns exec`."""
+    if not topo.etc_hosts:
+        return
+    for node in topo.nodes.values():
+        folder = f"{ETC_NETNS}/{node.namespace}"
+        if node.namespace and machine.exists(folder):
+            raise HostError(f"{folder} already exists on this host and is not lab "
+                            f"{topo.name!r}'s (`ip netns exec {node.namespace}` puts its files "
+                            f"over /etc); remove it, or set etc_hosts: false")
+
+
 def check_root_addresses(topo, machine):
     """A lab address in the root namespace must not overlap the host's own networks."""
     ours = [(f"bridges.{b.name}", a) for b in topo.bridges.values()
@@ -104,6 +118,7 @@ def check(topo, steps, machine, cli=None):
         check_docker(topo, cli)
         containers = dockerstate.container_names(cli)
     check_names_free(topo, machine, containers)
+    check_etc_free(topo, machine)
     check_root_addresses(topo, machine)
     kernel.check(topo, machine)  # dummy links, netem and tbf qdiscs: probed if needed
 
@@ -146,6 +161,7 @@ def check_host(topo, host, steps, machine, cli=None):
         require_root(machine)
         require_programs(steps, machine)
         check_names_free(part, machine)
+        check_etc_free(part, machine)
         check_root_addresses(part, machine)
         kernel.check(part, machine)
         check_tunnels_free(topo, host, steps, machine)

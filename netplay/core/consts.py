@@ -2,6 +2,7 @@
 and clean: where named namespaces live, and the marks that say an object is netplay's."""
 
 NETNS_DIR = "/var/run/netns"  # where `ip netns` keeps a named namespace's handle
+ETC_NETNS = "/etc/netns"  # `ip netns exec NS` bind-mounts /etc/netns/NS/FILE over /etc/FILE
 LAB_LABEL = "netplay.lab"  # docker label naming the lab a container belongs to
 FIREWALLS = ("iptables", "ip6tables")  # each root bridge gets an ACCEPT rule in both
 

@@ -206,6 +206,8 @@ def topology_schema() -> Schema:
                        nullable=True),
         "ipv6_link_local": _bool("false: no device of the lab makes an IPv6 link-local "
                                  "address (default true)"),
+        "etc_hosts": _bool("true: each node's /etc/netns/NODE/hosts names every node of the "
+                           "lab, so `ip netns exec h1 ping h2` works by name (default false)"),
         "hosts": _map_of(_ref("host", "a host"), "host name to host: the machines the lab "
                          "spans (none: this machine)", 32),
         "placement": _choice(hosts.PLACEMENTS, "auto: netplay places nodes without `host:` "

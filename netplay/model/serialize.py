@@ -102,6 +102,8 @@ def to_dict(topo: "Topology") -> Dict[str, Any]:
     out["image"] = topo.image
     if not topo.ipv6_link_local:
         out["ipv6_link_local"] = False
+    if topo.etc_hosts:
+        out["etc_hosts"] = True
     if topo.hosts:  # placed: the normalized form pins every node's host
         out["hosts"] = {h.name: host_to_dict(h) for h in topo.hosts.values()}
     vxlan = {k: v for k, v in (("port", topo.vxlan_port), ("vni_base", topo.vni_base))

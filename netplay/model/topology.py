@@ -138,6 +138,9 @@ class Topology:
     # address checks, multicast reports and router requests flood every bridge: O(N^2)
     # frames in a chain of N bridges). Addresses the topology gives still work.
     ipv6_link_local: bool = True
+    # True: each node with a namespace gets /etc/netns/NODE/hosts naming every node of the
+    # lab by its addresses, which `ip netns exec NODE` puts in place of /etc/hosts
+    etc_hosts: bool = False
     hosts: Dict[str, Host] = field(default_factory=dict)  # empty: a lab on this machine
     vxlan_port: int = VXLAN_PORT  # the UDP port of the lab's tunnels
     vni_base: Optional[int] = None  # the first VNI of its tunnels (None: from the lab's name)

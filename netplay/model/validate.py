@@ -424,8 +424,8 @@ def _port_name(other: Endpoint, bridge_end: Endpoint, where: str) -> str:
     return check_ifname(name, where)
 
 
-TOP_KEYS = ("name", "prefix", "description", "image", "ipv6_link_local", "hosts", "placement",
-            "vxlan", "nodes", "bridges", "links")
+TOP_KEYS = ("name", "prefix", "description", "image", "ipv6_link_local", "etc_hosts", "hosts",
+            "placement", "vxlan", "nodes", "bridges", "links")
 
 
 def _hosts_fields(topo: Topology, raw: Dict[Any, Any], source: str) -> None:
@@ -494,6 +494,7 @@ def _from_dict(raw: Any, source: str) -> Topology:
     if raw.get("image") is not None:
         topo.image = check_image(raw["image"], f"{source}: image")
     topo.ipv6_link_local = _bool(raw.get("ipv6_link_local", True), f"{source}: ipv6_link_local")
+    topo.etc_hosts = _bool(raw.get("etc_hosts", False), f"{source}: etc_hosts")
     _hosts_fields(topo, raw, source)
     for nname, nraw in as_mapping(raw.get("nodes"), f"{source}: nodes").items():
         topo.nodes[nname] = _node(nname, nraw, f"{source}: nodes.{nname}")

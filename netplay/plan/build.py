@@ -11,7 +11,7 @@ import re
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
 from netplay.core import cidr
-from netplay.core.consts import FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
+from netplay.core.consts import ETC_NETNS, FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
 from netplay.core.errors import InputError
 from netplay.model.hosts import refuse_containers
 from netplay.model.topology import LOCAL, Bridge, Endpoint, Link, Node, Topology
@@ -66,6 +66,9 @@ def plan(topo: Topology) -> List[Step]:
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
             mine.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += on(host(node.name), mine + config_steps(topo, node))
+    if topo.etc_hosts:  # before the nodes' own commands, which may name other nodes
+        for node in topo.nodes.values():
+            steps += on(host(node.name), etc_hosts_steps(topo, node))
     steps += impair_steps(topo)
     for node in topo.nodes.values():  # once every link is up and configured
         steps += on(host(node.name), exec_steps(node, pids))
@@ -339,6 +342,41 @@ def nat_steps(node: Node) -> List[Step]:
                                     "-o", ifname, "-j", "MASQUERADE"),
                               phase=f"nat {node.name}"))
     return steps
+
+
+LOCALHOST = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def etc_hosts_steps(topo: Topology, node: Node) -> List[Step]:
+    """The node's hosts file, /etc/netns/NODE/hosts, which `ip netns exec NODE` mounts
+    over /etc/hosts: its directory made, then the file written by `tee` from the step's
+    input; each undone (rm, rmdir: a directory left with files of another's stays)."""
+    if not node.namespace:
+        return []
+    folder = f"{ETC_NETNS}/{node.namespace}"
+    phase = f"hosts {node.name}"
+    return [Step(["mkdir", "-p", folder], undo=["rmdir", folder], phase=phase),
+            Step(["tee", f"{folder}/hosts"], undo=["rm", "-f", f"{folder}/hosts"],
+                 phase=phase, stdin=hosts_file(topo))]
+
+
+def hosts_file(topo: Topology) -> str:
+    """Every node of the lab by its addresses: `ADDR NODE-IFACE`, and the node's own
+    name on its first address of each family (IPv4 first), as /etc/hosts writes them."""
+    lines = [LOCALHOST, f"# lab {topo.name}, written by netplay\n"]
+    for node in topo.nodes.values():
+        named: Set[int] = set()
+        for version in (4, 6):
+            for iface in node.interfaces.values():
+                for address in iface.addresses:
+                    if cidr.interface(address).version != version:
+                        continue
+                    names = f"{node.name}-{iface.name}"
+                    if version not in named:
+                        named.add(version)
+                        names = f"{node.name} {names}"
+                    lines.append(f"{address.split('/')[0]}\t{names}\n")
+    return "".join(lines)
 
 
 def impair_steps(topo: Topology) -> List[Step]:

@@ -41,7 +41,7 @@ FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
 def key(step: Step) -> Key:
     """What makes two planned steps the same command (their heading may differ)."""
     return (step.host, tuple(step.argv), tuple(step.undo) if step.undo else None,
-            step.capture, step.node_command)
+            step.capture, step.node_command, step.stdin)
 
 
 class Facts_:

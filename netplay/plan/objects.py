@@ -68,8 +68,10 @@ def facts(step: Step, pid_owner: Optional[Dict[str, str]] = None) -> Facts:
     if step.node_command:
         return _exec_facts(step, pid_owner or {})
     head = [a for a in argv[:3]]
-    if head[:1] == ["mkdir"]:
+    if head[:1] == ["mkdir"] and not step.undo:
         return Facts("prelim", None)
+    if head[:1] in (["mkdir"], ["tee"]):  # a node's hosts file and its directory
+        return Facts("file", None)
     if head[:2] == ["docker", "run"]:
         name = next(str(a)[7:] for a in argv if str(a).startswith("--name="))
         return Facts("create", None, creates=(Obj(CTR, h, None, name),))

@@ -15,6 +15,7 @@ from netplay.core.errors import InputError
 
 _VAR = re.compile(r"[a-z][a-z0-9_]*\Z")
 CAPTURE_VALUE = re.compile(r"[0-9]+\Z")  # captured values are PIDs: digits only
+HEREDOC_END = "NETPLAY_EOF"  # ends a step's standard input in bash; never one of its lines
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,19 @@ class Step:
     # of a log run it only with --allow-exec. Set by the planner, never read from a log
     # (a logged step equals its planned one whatever this says).
     node_command: bool = field(default=False, compare=False)
+    # What the command reads on its standard input: a file's content for `tee FILE` (a
+    # node's hosts file), written in an exported script as a here-document.
+    stdin: Optional[str] = None
 
     def refs(self) -> List[str]:
         return [a.var for a in self.argv if isinstance(a, Ref)]
 
     def shell(self) -> str:
-        """The step as one bash line, every argument quoted."""
+        """The step as bash, every argument quoted: one line, or a command reading a
+        here-document (`tee FILE >/dev/null <<'EOF'`, the lines, `EOF`)."""
         line = " ".join(a.shell() if isinstance(a, Ref) else shlex.quote(a) for a in self.argv)
+        if self.stdin is not None:
+            return f"{line} >/dev/null <<'{HEREDOC_END}'\n{self.stdin}{HEREDOC_END}"
         return f"{self.capture}=$({line})" if self.capture else line
 
     def resolve(self, values: Mapping[str, str]) -> List[str]:
@@ -73,6 +80,8 @@ class Step:
             out["undo_shell"] = shlex.join(self.undo)
         if self.capture:
             out["capture"] = self.capture
+        if self.stdin is not None:
+            out["stdin"] = self.stdin
         return out
 
 

@@ -34,7 +34,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from netplay import __version__
 from netplay.check.preflight import root_devices
-from netplay.core.consts import LAB_LABEL, NETNS_DIR, owner_mark
+from netplay.core.consts import ETC_NETNS, LAB_LABEL, NETNS_DIR, owner_mark
 from netplay.core.errors import InputError
 from netplay.model.hosts import on_host
 from netplay.model.topology import Host, Topology
@@ -185,6 +185,7 @@ def _name_checks(topo, code=1):
     namespaces = [n.namespace for n in topo.nodes.values() if n.namespace]
     containers = [n.name for n in topo.nodes.values() if n.kind == "docker"]
     devices = root_devices(topo)
+    folders = [f"{ETC_NETNS}/{ns}" for ns in namespaces] if topo.etc_hosts else []
     if not (namespaces or containers or devices):
         return []
     lines = [
@@ -213,7 +214,12 @@ def _name_checks(topo, code=1):
                   "    ! ip link show dev \"$1\" >/dev/null 2>&1 || taken \"$2: a device named "
                   "'$1' in the root namespace\" \"rename it in the topology\"",
                   "}"]
+    if folders:
+        lines += ["folder_free() {",
+                  "    [[ ! -e $1 ]] || taken \"$1\" \"remove it, or set etc_hosts: false\"",
+                  "}"]
     lines += [f"netns_free {ns}" for ns in namespaces]
+    lines += [f"folder_free {folder}" for folder in folders]
     lines += [f"container_free {name}" for name in containers]
     lines += [f"device_free {dev} {shlex.quote(what)}" for dev, what in devices.items()]
     return lines

@@ -6,14 +6,15 @@ import ipaddress
 import re
 from typing import Collection, List, Optional, Sequence, Set, cast
 
-from netplay.core.consts import LAB_LABEL, NETNS_DIR
+from netplay.core.consts import ETC_NETNS, LAB_LABEL, NETNS_DIR
 from netplay.core.errors import InputError
 from netplay.core.names import check_ifname, check_name
 from netplay.model.validate import check_image
 from netplay.plan.steps import Arg, Ref, Step
 
 # Programs netplay runs, and those it runs inside a namespace with `ip netns exec`.
-PROGRAMS = ("ip", "brctl", "docker", "sysctl", "iptables", "ip6tables", "tc", "mkdir", "ln", "rm")
+PROGRAMS = ("ip", "brctl", "docker", "sysctl", "iptables", "ip6tables", "tc", "mkdir", "ln", "rm",
+            "rmdir", "tee")
 IN_NAMESPACE = ("ip", "brctl", "sysctl", "iptables", "ip6tables", "tc")
 
 # Any argument that is not a name checked by position: addresses, prefixes, keywords,
@@ -70,6 +71,8 @@ def check_step(step: Step, captured: Set[str], hosts: Collection[str] = ("local"
             raise Refused(f"${step.capture} is captured twice")
         if step.argv[:2] != ["docker", "inspect"]:
             raise Refused("only `docker inspect` may capture a value")
+    if step.stdin is not None and (step.argv[:1] != ["tee"] or "\0" in step.stdin):
+        raise Refused("only `tee` reads an input, a file's text")
     if not _node_command(step):
         check_argv(step.argv)
     if step.undo is not None:
@@ -339,8 +342,33 @@ def _docker_run(args: List[Arg]) -> None:
 
 
 def _mkdir(args: List[Arg]) -> None:
-    if args != ["-p", NETNS_DIR]:
-        raise Refused(f"netplay runs mkdir only as `mkdir -p {NETNS_DIR}`")
+    if args != ["-p", NETNS_DIR] and (args[:1] != ["-p"] or len(args) != 2
+                                     or not _etc_dir(args[1])):
+        raise Refused(f"netplay runs mkdir only as `mkdir -p {NETNS_DIR}` or "
+                      f"`mkdir -p {ETC_NETNS}/NODE`")
+
+
+def _etc_dir(path: Arg) -> bool:
+    """path is a node's directory of files for `ip netns exec`: /etc/netns/NAME."""
+    prefix = ETC_NETNS + "/"
+    if not isinstance(path, str) or not path.startswith(prefix):
+        return False
+    _name(path[len(prefix):], "namespace name")
+    return True
+
+
+def _hosts_file(path: Arg) -> bool:
+    return isinstance(path, str) and path.endswith("/hosts") and _etc_dir(path[:-6])
+
+
+def _tee(args: List[Arg]) -> None:
+    if len(args) != 1 or not _hosts_file(args[0]):
+        raise Refused(f"netplay runs tee only as `tee {ETC_NETNS}/NODE/hosts`")
+
+
+def _rmdir(args: List[Arg]) -> None:
+    if len(args) != 1 or not _etc_dir(args[0]):
+        raise Refused(f"netplay runs rmdir only as `rmdir {ETC_NETNS}/NODE`")
 
 
 def _netns_file(path: Arg) -> None:
@@ -363,9 +391,10 @@ def _rm(args: List[Arg]) -> None:
         args = args[1:]
     if len(args) != 1:
         raise Refused(f"netplay runs rm only as `rm -f {NETNS_DIR}/NAME`")
-    _netns_file(args[0])
+    if not _hosts_file(args[0]):
+        _netns_file(args[0])
 
 
 _CHECKS = {"ip": _ip, "brctl": _brctl, "docker": _docker, "sysctl": _sysctl,
            "iptables": _iptables, "ip6tables": _iptables, "tc": _tc, "mkdir": _mkdir,
-           "ln": _ln, "rm": _rm}
+           "ln": _ln, "rm": _rm, "rmdir": _rmdir, "tee": _tee}

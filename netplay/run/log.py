@@ -238,5 +238,8 @@ def step_from_dict(raw: Any, where: str) -> Step:
     capture = raw.get("capture")
     if capture is not None:
         check_var(capture, where)
+    stdin = raw.get("stdin")
+    if stdin is not None and not isinstance(stdin, str):
+        raise InputError(f"{where}: 'stdin' must be a string")
     return Step(argv, undo=undo, capture=capture, phase=str(raw.get("phase", "")),
-                host=str(raw.get("host", "local")))
+                host=str(raw.get("host", "local")), stdin=stdin)

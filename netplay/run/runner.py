@@ -136,7 +136,8 @@ def groups(steps: Iterable[Step]) -> List[Tuple[str, List[Step], Any]]:
     'batch' (same `ip` options: one `ip OPTS -batch -`, captured values filled in as it
     starts), 'parallel' (`docker run`s, or `docker inspect`s, at once), or 'single'. The log
     still holds one entry per step."""
-    runs = _consecutive(steps, lambda step: _group_key(step.argv, step.capture))
+    runs = _consecutive(steps, lambda step: ("single", None) if step.stdin is not None
+                        else _group_key(step.argv, step.capture))
     return [(kind, group, key) for kind, key, group in runs]
 
 
@@ -157,7 +158,7 @@ class Runner:
 
     def execute(self, argv: List[str], stdin: Optional[str] = None) -> StepOutcome:
         """Run one argv on the machine; return (exit code, stdout, stderr, seconds)."""
-        if self.echo and stdin is None:
+        if self.echo and stdin is None:  # a batch's stdin: its lines were echoed
             self.echo(argv)
         start = time.monotonic()
         rc, out, err = self.machine.run(argv, stdin)
@@ -266,7 +267,7 @@ class Runner:
             else:
                 if self.echo:
                     self.echo(argvs[0])
-                requests.append((argvs[0], None))
+                requests.append((argvs[0], group[0].stdin))
         start = time.monotonic()
         results = self.machine.run_many(requests)
         share = (time.monotonic() - start) / max(1, len(results))
@@ -299,7 +300,13 @@ class Runner:
             return self._run_batch(key, argvs)
         if kind == "parallel" and len(group) > 1:
             return self._parallel(argvs)
-        return [self.execute(argv) for argv in argvs]
+        return [self._single(argv, step.stdin) for argv, step in zip(argvs, group)]
+
+    def _single(self, argv: List[str], stdin: Optional[str]) -> StepOutcome:
+        """One step's command, with the input it reads (a file's content), echoed."""
+        if self.echo and stdin is not None:
+            self.echo(argv)
+        return self.execute(argv, stdin)
 
     def _announced(self, group: List[Step], values: Dict[str, str]) -> List[List[str]]:
         """The group's argvs, captured values filled in; node commands announced."""

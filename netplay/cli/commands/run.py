@@ -7,7 +7,7 @@ HELP = "build a lab from a topology (built-in name or YAML file)"
 EXAMPLES = [  # the epilog of --help: real command lines
     'netplay run home',
     'netplay run --dry-run linear:3 > build.sh',
-    'netplay run --runtime netns --name home2 --prefix home',
+    'netplay run --etc-hosts --runtime netns --name home2 --prefix home',
 ]
 
 
@@ -23,6 +23,10 @@ def add_arguments(parser):
     parser.add_argument("--image",
                         help="default image for docker nodes ($NETPLAY_IMAGE, else the "
                              "topology's, else ubuntu); a node's own image wins")
+    parser.add_argument("--etc-hosts", action="store_true",
+                        help="give each node a hosts file naming every node by its addresses "
+                             "(/etc/netns/NODE/hosts: `ip netns exec h1 ping h2`), as the "
+                             "topology's `etc_hosts: true` does")
 
 
 def main(args):
@@ -32,6 +36,8 @@ def main(args):
     from netplay.model.runtime import uses_docker
 
     topo = common.resolve_named(args)  # --name, --prefix: right after loading
+    if args.etc_hosts:
+        topo.etc_hosts = True
     machine = common.machine()
     if not args.dry_run:  # before choosing a runtime: a user's Docker socket is root's
         from netplay.check import preflight
