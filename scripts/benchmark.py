@@ -16,7 +16,10 @@ Measured, for each size N of `linear:N` (Mininet's linear,N):
   and stops in one process: its total is compared with netplay's up + down.
 
 Then 20 Docker nodes (netplay) against 20 `docker run -d --net=none` started at once;
-netplay's verify (every pair pinged) against Mininet's `--test pingall` on linear:50;
+netplay's verify (every pair pinged) against Mininet's `--test pingall` on linear:50: its
+ping phase, and the whole `netplay verify --max-pings 0` command (start-up, state reads,
+pings) against pingall's ping phase; `netplay verify` as a user runs it (sampled pings)
+on linear:100 and linear:1000 (`--verify-sizes`; `--only verify` measures just these);
 `netplay --help`; and loading and validating the largest generated labs
 (leafspine:64,255,1 and linear:1000), which every command that reads such a lab pays
 first (`--load-only` measures just that, without root).
@@ -70,6 +73,8 @@ NETNS_DIR = "/var/run/netns"
 DEFAULT_SIZES = (10, 100, 500, 1000)
 DEFAULT_JSON = os.path.join(REPO, "benchmarks", "results.json")
 DEFAULT_HOSTS_JSON = os.path.join(REPO, "benchmarks", "results-hosts.json")  # --only hosts
+DEFAULT_VERIFY_JSON = os.path.join(REPO, "benchmarks", "results-verify.json")  # --only verify
+DEFAULT_VERIFY_SIZES = (100, 1000)
 DEFAULT_HOSTS_SIZES = (200,)
 DEFAULT_HOST_COUNTS = (1, 2, 4)  # 1: this host, no `hosts:`; more: simulated hosts
 DEFAULT_SSH_COMMANDS = 200
@@ -861,8 +866,8 @@ def fmt_ratio(value):
 
 def run_benchmark(args):
     notes, settles = [], []
-    results = {"linear": [], "docker": None, "verify": None, "help": None, "load": None,
-               "hosts": None}
+    results = {"linear": [], "docker": None, "verify": None, "verify_sizes": None,
+               "help": None, "load": None, "hosts": None}
     state = tempfile.mkdtemp(prefix="netplay-benchmark-")
     netplay = Netplay(state, args.timeout)
     mininet = None
@@ -911,50 +916,10 @@ def run_benchmark(args):
             results["linear"].append(row)
 
         if not args.skip_verify:
-            v = args.verify_size
-            log(f"verify on linear:{v}")
-            require_free(v)
-            lab = f"linear-{v}"
-
-            def verify_once():
-                netplay.up(f"linear:{v}", lab)
-                try:
-                    settle(args.settle)
-                    state_only = netplay("verify", lab, "--no-ping", "--json")
-                    full = netplay("verify", lab, "--max-pings", "0", "--json")
-                finally:
-                    netplay.down(lab)
-                data = json.loads(full.output[full.output.index("{"):]) \
-                    if "{" in full.output else {}
-                if full.rc != 0 or not data.get("ok"):
-                    raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
-                                     f"{full.output.strip()[-500:]}")
-                pings = data.get("pings") or {}
-                return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
-                        "reachability": max(0.0, full.seconds - state_only.seconds),
-                        "pings": pings.get("reach", 0)}
-
-            results["verify"] = {"n": v, "netplay": repeated(args.repeat, args.settle,
-                                                             verify_once, settles)}
-            if mininet:
-                def pingall_once():
-                    none = mininet.run(v, "none")
-                    settle(args.settle)
-                    full = mininet.run(v, "pingall")
-                    if none is None or full is None:
-                        raise BenchError(f"Mininet linear,{v} timed out")
-                    found = re.search(r"Results: (\d+)% dropped \((\d+)/(\d+) received\)",
-                                      full.output)
-                    if not found or found.group(1) != "0":
-                        raise BenchError(f"Mininet pingall on linear,{v} did not reach every "
-                                         f"pair: {found.group(0) if found else full.output[-300:]}")
-                    return {"none": none.seconds, "pingall": full.seconds,
-                            "reachability": max(0.0, full.seconds - none.seconds),
-                            "pings": int(found.group(3))}
-
-                results["verify"]["mininet"] = repeated(args.repeat, args.settle, pingall_once,
-                                                        settles)
-            log(f"verify: {results['verify']}")
+            with neighbour_room(2 * args.verify_size * (args.verify_size - 1), notes):
+                results["verify"] = measure_verify_all(netplay, mininet, args, settles)
+            results["verify_sizes"] = [measure_verify_size(netplay, n, args, settles)
+                                       for n in args.verify_sizes]
 
         if not args.skip_docker:
             reason = docker_usable()
@@ -989,6 +954,114 @@ def run_benchmark(args):
         notes.append(f"{len(unsettled)} of {len(settles)} measurements started before the "
                      f"kernel was idle (waited the --settle limit, {args.settle} s)")
     return results, notes, settles
+
+
+def measure_verify_all(netplay, mininet, args, settles):
+    """`netplay verify --max-pings 0` (and --no-ping) on linear:N against Mininet's
+    `--test pingall` (and `--test none`) on linear,N."""
+    v = args.verify_size
+    log(f"verify on linear:{v}")
+    require_free(v)
+    lab = f"linear-{v}"
+
+    def verify_once():
+        netplay.up(f"linear:{v}", lab)
+        try:
+            settle(args.settle)
+            state_only = netplay("verify", lab, "--no-ping", "--json")
+            full = netplay("verify", lab, "--max-pings", "0", "--json")
+        finally:
+            netplay.down(lab)
+        data = json.loads(full.output[full.output.index("{"):]) if "{" in full.output else {}
+        if full.rc != 0 or not data.get("ok"):
+            raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
+                             f"{full.output.strip()[-500:]}")
+        pings = data.get("pings") or {}
+        return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
+                "reachability": max(0.0, full.seconds - state_only.seconds),
+                "pings": pings.get("reach", 0)}
+
+    result = {"n": v, "netplay": repeated(args.repeat, args.settle, verify_once, settles)}
+    if mininet:
+        def pingall_once():
+            none = mininet.run(v, "none")
+            settle(args.settle)
+            full = mininet.run(v, "pingall")
+            if none is None or full is None:
+                raise BenchError(f"Mininet linear,{v} timed out")
+            found = re.search(r"Results: (\d+)% dropped \((\d+)/(\d+) received\)",
+                              full.output)
+            if not found or found.group(1) != "0":
+                raise BenchError(f"Mininet pingall on linear,{v} did not reach every "
+                                 f"pair: {found.group(0) if found else full.output[-300:]}")
+            return {"none": none.seconds, "pingall": full.seconds,
+                    "reachability": max(0.0, full.seconds - none.seconds),
+                    "pings": int(found.group(3))}
+
+        result["mininet"] = repeated(args.repeat, args.settle, pingall_once, settles)
+    log(f"verify: {result}")
+    return result
+
+
+GC_THRESH = "/proc/sys/net/ipv4/neigh/default/gc_thresh{}"
+
+
+@contextmanager
+def neighbour_room(entries, notes):
+    """The kernel's neighbour table (one for all namespaces) raised to hold `entries` more
+    than it may already hold, for a measurement that pings every pair (each ping adds an
+    entry at both ends; past gc_thresh3 resolution fails with "neighbor table overflow"),
+    and restored afterwards. Mininet's pingall needs the same room."""
+    paths = [GC_THRESH.format(i) for i in (1, 2, 3)]
+    try:
+        old = [int(open(path).read()) for path in paths]
+    except (OSError, ValueError):
+        yield
+        return
+    want = entries + 1024
+    if old[2] >= want:
+        yield
+        return
+    notes.append(f"neighbour table raised from gc_thresh3 {old[2]} to {want} while all "
+                 "pairs were pinged, then restored")
+    try:
+        for path, value in zip(paths, (old[0], max(old[1], want // 2), want)):
+            with open(path, "w") as f:
+                f.write(str(value))
+        yield
+    finally:
+        for path, value in zip(paths, old):
+            with open(path, "w") as f:
+                f.write(str(value))
+
+
+def measure_verify_size(netplay, n, args, settles):
+    """`netplay verify linear-N` as a user runs it (default sampled pings), and with
+    --no-ping, on a settled kernel."""
+    log(f"verify (sampled pings) on linear:{n}")
+    require_free(n)
+    lab = f"linear-{n}"
+
+    def once():
+        netplay.up(f"linear:{n}", lab)
+        try:
+            settle(args.settle)
+            state_only = netplay("verify", lab, "--no-ping", "--json")
+            full = netplay("verify", lab, "--json")
+        finally:
+            netplay.down(lab)
+        data = json.loads(full.output[full.output.index("{"):]) if "{" in full.output else {}
+        if full.rc != 0 or not data.get("ok"):
+            raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
+                             f"{full.output.strip()[-500:]}")
+        pings = data.get("pings") or {}
+        return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
+                "checks": data.get("passed", 0), "pings": pings.get("reach", 0),
+                "reach_total": pings.get("reach_total", 0)}
+
+    row = {"n": n, "netplay": repeated(args.repeat, args.settle, once, settles)}
+    log(f"verify linear:{n}: {row['netplay']}")
+    return row
 
 
 def _at_most(value, limit):
@@ -1026,6 +1099,14 @@ def targets(results):
         r = ratio(v["mininet"]["reachability"], v["netplay"]["reachability"])
         out.append((f"verify all pairs on linear:{v['n']} 10x faster than pingall", ">= 10x",
                     fmt_ratio(r), r is not None and r >= 10))
+        r = ratio(v["mininet"]["reachability"], v["netplay"]["verify"])
+        out.append((f"whole `verify --max-pings 0` on linear:{v['n']} 10x faster than "
+                    "pingall", ">= 10x", fmt_ratio(r), r is not None and r >= 10))
+    for row in results.get("verify_sizes") or []:
+        if row["n"] == 1000:
+            seconds = row["netplay"]["verify"]
+            out.append(("verify linear:1000 (sampled pings) under 10 s", "< 10 s",
+                        fmt(seconds), seconds < 10))
     h = results.get("help")
     if h:
         out.append(("netplay --help under 0.3 s", "< 0.3 s", f"{h['seconds']:.3f} s",
@@ -1092,6 +1173,15 @@ def tables(report):
                                       "netplay verify total", "Mininet pingall",
                                       "Mininet/netplay"],
                              disable_numparse=True, tablefmt="github"))
+    if results.get("verify_sizes"):
+        out.append(tabulate([[f"linear:{row['n']}", row["netplay"]["checks"],
+                              f"{row['netplay']['pings']} of {row['netplay']['reach_total']}",
+                              fmt(row["netplay"]["verify_no_ping"]),
+                              fmt(row["netplay"]["verify"])]
+                             for row in results["verify_sizes"]],
+                            headers=["netplay verify", "checks", "pairs pinged",
+                                     "--no-ping", "with pings (default)"],
+                            disable_numparse=True, tablefmt="github"))
     phases = []
     for row in results["linear"]:
         for name, p in row["floor"]["phases"].items():
@@ -1194,6 +1284,10 @@ def parse_args(argv=None):
                         help="container nodes started (default 20)")
     parser.add_argument("--verify-size", type=int, default=50, metavar="N",
                         help="verify and pingall on linear:N (default 50)")
+    parser.add_argument("--verify-sizes", default=",".join(map(str, DEFAULT_VERIFY_SIZES)),
+                        metavar="SIZES",
+                        help="netplay verify (sampled pings) on linear:N for each N "
+                             "(default 100,1000; empty: none)")
     parser.add_argument("--skip-hosts", action="store_true",
                         help="do not measure labs across (simulated) hosts")
     parser.add_argument("--hosts-sizes", default=",".join(map(str, DEFAULT_HOSTS_SIZES)),
@@ -1207,7 +1301,7 @@ def parse_args(argv=None):
     parser.add_argument("--ssh-commands", type=int, default=DEFAULT_SSH_COMMANDS, metavar="K",
                         help="time K `true` commands locally and over ssh for the per-command "
                              "ssh overhead (default 200)")
-    parser.add_argument("--only", choices=["hosts"], default=None,
+    parser.add_argument("--only", choices=["hosts", "verify"], default=None,
                         help="measure only this part (hosts: labs across hosts and the ssh "
                              "overhead; results default to benchmarks/results-hosts.json)")
     parser.add_argument("--json", default=None, metavar="FILE",
@@ -1233,7 +1327,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         given = set(a.split("=")[0] for a in (argv if argv is not None else sys.argv[1:]))
-        defaults = {"--sizes": "3", "--verify-size": 3, "--docker-nodes": 2, "--settle": 10,
+        defaults = {"--sizes": "3", "--verify-size": 3, "--verify-sizes": "3",
+                    "--docker-nodes": 2, "--settle": 10,
                     "--help-runs": 1, "--hosts-sizes": "3", "--host-counts": "1,2",
                     "--ssh-commands": 20}
         for option, value in defaults.items():
@@ -1268,12 +1363,24 @@ def parse_args(argv=None):
         parser.error("--hosts-sizes: each size must be from the largest host count to 5000")
     if args.ssh_commands < 1:
         parser.error("--ssh-commands must be at least 1")
+    try:
+        args.verify_sizes = [int(s) for s in str(args.verify_sizes).split(",") if s.strip()]
+    except ValueError:
+        parser.error(f"--verify-sizes: expected numbers separated by commas, "
+                     f"got {args.verify_sizes!r}")
+    if any(not 2 <= n <= 5000 for n in args.verify_sizes):
+        parser.error("--verify-sizes: each size must be from 2 to 5000")
     if args.only == "hosts":
         if args.skip_hosts:
             parser.error("--only hosts and --skip-hosts contradict each other")
         args.sizes, args.skip_verify, args.skip_docker, args.skip_mininet = [], True, True, True
+    if args.only == "verify":
+        if args.skip_verify:
+            parser.error("--only verify and --skip-verify contradict each other")
+        args.sizes, args.skip_docker, args.skip_hosts = [], True, True
     if args.json is None:
-        args.json = DEFAULT_HOSTS_JSON if args.only == "hosts" else DEFAULT_JSON
+        args.json = {"hosts": DEFAULT_HOSTS_JSON, "verify": DEFAULT_VERIFY_JSON}.get(
+            args.only, DEFAULT_JSON)
     return args
 
 

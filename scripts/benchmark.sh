@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run netplay's benchmark (scripts/benchmark.py): linear:N with netplay, the
 # ip -batch floor and Mininet; Docker nodes against plain docker run; verify
-# against Mininet's pingall; netplay --help; linear:200 placed across 2 and 4
-# simulated hosts (--only hosts alone). Prints a table and writes JSON
+# against Mininet's pingall, and verify as users run it on linear:100 and
+# linear:1000 (--only verify: these alone); netplay --help; linear:200 placed
+# across 2 and 4 simulated hosts (--only hosts alone). Prints a table and writes JSON
 # (default benchmarks/results.json). See docs/performance.md.
 #
 # Usage: sudo scripts/benchmark.sh [BENCHMARK OPTIONS...]
@@ -39,12 +40,20 @@ bash "$SCRIPT_DIR/setup.sh"
 
 skip_mininet=0
 skip_docker=0
+previous=
 for arg in "$@"; do
     case $arg in
         --skip-mininet) skip_mininet=1 ;;
         --skip-docker) skip_docker=1 ;;
-        --only|--only=*) skip_mininet=1; skip_docker=1 ;;  # --only hosts needs neither
+        --only=verify) skip_docker=1 ;;  # verify is compared with Mininet's pingall
+        --only=*) skip_mininet=1; skip_docker=1 ;;  # --only hosts needs neither
+        --only) ;;  # its value decides, below
+        *) if [[ $previous == --only ]]; then
+               skip_docker=1
+               [[ $arg == verify ]] || skip_mininet=1
+           fi ;;
     esac
+    previous=$arg
 done
 
 if (( ! skip_mininet )) && ! command -v mn >/dev/null 2>&1; then

@@ -140,6 +140,12 @@ def test_targets_are_judged_on_the_issue_numbers():
                    "floor": {"up": 2.0, "down": 0.6}},
         "verify": {"n": 50, "netplay": {"reachability": 0.3, "verify": 1.0, "pings": 2450},
                    "mininet": {"reachability": 4.0}},
+        "verify_sizes": [{"n": 100, "netplay": {"verify": 0.9, "verify_no_ping": 0.5,
+                                               "checks": 1500, "pings": 341,
+                                               "reach_total": 9900}},
+                         {"n": 1000, "netplay": {"verify": 11.0, "verify_no_ping": 6.0,
+                                                "checks": 13337, "pings": 341,
+                                                "reach_total": 999000}}],
         "help": {"seconds": 0.05},
     }
     got = {t["target"]: t["met"] for t in benchmark.targets(results)}
@@ -150,11 +156,15 @@ def test_targets_are_judged_on_the_issue_numbers():
         "netplay peak RSS at 1000 nodes under 150 MB": False,
         "20 docker nodes within 1.5x parallel docker run (up+down)": True,  # 3.6 / 2.6
         "verify all pairs on linear:50 10x faster than pingall": True,  # 4.0 / 0.3
+        # the whole command, start-up and state reads too: 4.0 / 1.0
+        "whole `verify --max-pings 0` on linear:50 10x faster than pingall": False,
+        "verify linear:1000 (sampled pings) under 10 s": False,  # 11 s
         "netplay --help under 0.3 s": True,
     }
     report = {"results": results, "targets": benchmark.targets(results)}
     text = benchmark.tables(report)
     assert "| linear:100 " in text and "MISSED" in text and "14.0x" in text
+    assert "| linear:1000 " in text and "341 of 999000" in text and "11.00 s" in text
 
 
 def _placed(n, hosts, up, down, per_host):
@@ -276,11 +286,19 @@ def test_hosts_options():
     assert only.sizes == [] and only.skip_docker and only.skip_verify and only.skip_mininet
     assert only.host_counts == [1, 2] and only.json == benchmark.DEFAULT_HOSTS_JSON
     assert benchmark.parse_args(["--only", "hosts", "--json", "x.json"]).json == "x.json"
+    only = benchmark.parse_args(["--only", "verify"])
+    assert only.sizes == [] and only.skip_docker and only.skip_hosts and not only.skip_verify
+    assert only.verify_sizes == [100, 1000] and only.json == benchmark.DEFAULT_VERIFY_JSON
+    assert not only.skip_mininet  # the whole verify is compared with pingall
+    assert benchmark.parse_args(["--verify-sizes", ""]).verify_sizes == []
     quick = benchmark.parse_args(["--quick"])
+    assert quick.verify_sizes == [3]
     assert quick.hosts_sizes == [3] and quick.host_counts == [1, 2] and quick.ssh_commands == 20
     for bad in (["--host-counts", "0,2"], ["--host-counts", "two"], ["--hosts-sizes", "3",
                 "--host-counts", "1,4"], ["--ssh-commands", "0"],
-                ["--only", "hosts", "--skip-hosts"], ["--only", "docker"]):
+                ["--only", "hosts", "--skip-hosts"], ["--only", "docker"],
+                ["--only", "verify", "--skip-verify"], ["--verify-sizes", "1"],
+                ["--verify-sizes", "a"]):
         with pytest.raises(SystemExit):
             benchmark.parse_args(bad)
 
@@ -328,6 +346,10 @@ def test_a_tiny_real_run_leaves_the_host_as_it_was(tmp_path, host_unchanged):
     if docker:
         assert report["results"]["docker"]["nodes"] == 2
     assert report["results"]["verify"]["netplay"]["pings"] == 6
+    sized = report["results"]["verify_sizes"][0]
+    assert sized["n"] == 3 and sized["netplay"]["verify"] > 0
+    assert sized["netplay"]["pings"] == sized["netplay"]["reach_total"] == 6
+    assert "pairs pinged" in r.stdout and "| 6 of 6 " in r.stdout
     assert report["machine"]["nproc"] == os.cpu_count()
     if shutil.which("mn"):
         assert row["mininet"]["total"] > 0

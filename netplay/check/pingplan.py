@@ -5,7 +5,7 @@ sends to for a node's name (`resolve_targets`)."""
 import ipaddress
 from typing import List, NamedTuple
 
-from netplay.check.routing import Network, Path, reachability
+from netplay.check.routing import Network, Pairs, Path
 from netplay.core.errors import InputError
 
 ISOLATION_SAMPLE = 6  # pairs that must not reach, pinged to show they do not
@@ -28,6 +28,20 @@ def _round_robin(queues, limit):
     return out
 
 
+def _spread(by_source, limit):
+    """(source, pair) chosen as _round_robin chooses from each source's pairs rotated by the
+    source's rank (so that targets vary too), without building the rotated lists: round r
+    takes the r-th of each."""
+    queues = list(by_source.items())
+    out, r = [], 0
+    while len(out) < limit and any(len(q) > r for _, q in queues):
+        for i, (source, q) in enumerate(queues):
+            if len(q) > r and len(out) < limit:
+                out.append((source, q[(i % len(q) + r) % len(q)]))
+        r += 1
+    return out
+
+
 def ping_plan(topo, sample=ISOLATION_SAMPLE, limit=MAX_REACH_PINGS):
     """Which pairs to ping: every pair that reaches (at most `limit`, spread over all
     sources and targets when there are more; None: no limit), and at most `sample` that
@@ -36,32 +50,38 @@ def ping_plan(topo, sample=ISOLATION_SAMPLE, limit=MAX_REACH_PINGS):
     None of the pairs that must not reach starts in the root namespace or crosses it (its
     own routes and forwarding, which Docker turns on, are not the topology's), comes from
     a node with no address at all, or aims at an address another node holds too.
+
+    Which pairs reach is decided for all at once (routing.verdicts); the full Path, hops
+    and reason, is simulated for the chosen pairs only.
     """
-    paths = reachability(topo)
-    reach = [p for p in paths if p.reaches]
-    total = len(reach)
-    if limit is not None and total > limit:
-        by_source = {}
-        for p in reach:
-            by_source.setdefault(p.source, []).append(p)
-        queues = [ps[i % len(ps):] + ps[:i % len(ps)]  # rotated, so targets vary too
-                  for i, ps in enumerate(by_source.values())]
-        reach = _round_robin(queues, limit)
-    net = Network(topo)
+    pairs = Pairs(topo)
+    net = pairs.net
     has_address = {name for name, _, _ in net.addresses()}
     holders = net.holders()
-    candidates, seen_pairs = {}, set()
-    for p in paths:
-        if p.reaches or p.source == net.host or p.via_host or (p.source, p.target) in seen_pairs:
-            continue
-        if p.source not in has_address:
-            continue  # a node with no address at all proves nothing by failing
-        if len(holders[ipaddress.ip_address(p.address)]) > 1 or \
-                p.answered_by not in (None, p.target):
-            continue  # another node holds the address too, and may well answer
-        seen_pairs.add((p.source, p.target))
-        candidates.setdefault(p.source, []).append(p)
-    return PingPlan(reach, _round_robin(candidates.values(), sample), total)
+    shared = {str(ip) for ip, names in holders.items() if len(names) > 1}
+    by_source, candidates, seen_pairs, total = {}, {}, set(), 0
+    for source, reach, others in pairs.by_source():
+        if reach:
+            by_source[source] = reach
+            total += len(reach)
+        for v in others:
+            if v.source == net.host or v.via_host or (v.source, v.target) in seen_pairs:
+                continue
+            if v.source not in has_address:
+                continue  # a node with no address at all proves nothing by failing
+            if v.address in shared or v.answered_by not in (None, v.target):
+                continue  # another node holds the address too, and may well answer
+            seen_pairs.add((v.source, v.target))
+            queue = candidates.setdefault(v.source, [])
+            if len(queue) < sample:  # round robin takes no more than sample from one
+                queue.append(v)
+    if limit is not None and total > limit:
+        chosen = _spread(by_source, limit)
+    else:
+        chosen = [(source, pair) for source, ps in by_source.items() for pair in ps]
+    isolated = _round_robin(candidates.values(), sample)
+    return PingPlan([net.path(source, target, address) for source, (target, address) in chosen],
+                    [net.path(v.source, v.target, v.address) for v in isolated], total)
 
 
 class Target(NamedTuple):

@@ -6,7 +6,7 @@ gives a Path for every (node, address held by another node)."""
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from netplay.model.topology import Route
 
@@ -280,3 +280,253 @@ def reachability(topo):
     targets = list(dict.fromkeys((target, str(addr.ip)) for target, _, addr in net.addresses()))
     return [net.path(source, target, address) for source in topo.nodes
             for target, address in targets if target != source]
+
+
+# --- every pair at once ---------------------------------------------------------------------
+#
+# `reachability` routes each (source, address) on its own, hop by hop: on linear:1000 that
+# is a million walks, each doing its longest-prefix match with ipaddress objects. Verify
+# needs the full Path (hops, reason) only of the pairs it pings; of the others it needs
+# whether they reach, and the few facts the choice of pairs looks at. `Verdict` is that;
+# `verdicts(topo)` gives one per pair, in reachability's order, equal to what `Path` says
+# (tests/test_reach_fast.py checks that on random topologies): each source's packets to
+# all addresses are routed together, as sets of addresses that take the same way, split
+# where their longest-prefix matches differ, and replies are looked up in the table of
+# the replying stack's own deliveries.
+
+
+class Verdict(NamedTuple):
+    source: str
+    target: str
+    address: str
+    reaches: bool
+    via_host: bool
+    answered_by: Optional[str]
+
+
+class _Batched:
+    """Network.deliver for one stack to every address at once (addresses as strings)."""
+
+    def __init__(self, net, limit=MAX_HOPS):
+        self.net, self.limit = net, limit
+        self.ips = {}
+        for _, _, addr in net.addresses():
+            self.ips.setdefault(str(addr.ip), addr.ip)
+        self.universe = frozenset(self.ips)
+        self.local = {name: frozenset(str(a.ip) for up, addrs in st.ifaces.values() if up
+                                      for a in addrs) for name, st in net.stacks.items()}
+        self.on_segment = {seg: {str(ip): holders for ip, holders in held.items()}
+                           for seg, held in net.on_segment.items()}
+        self.ints = {4: [], 6: []}
+        for text, ip in self.ips.items():
+            self.ints[ip.version].append((text, int(ip)))
+        self._buckets = {}  # (version, prefixlen) -> {network as int: {address}}
+        self._candidates = {}
+        self._first = {}  # segment -> {address: first holder}
+
+    def members(self, network):
+        """The addresses (of all) that network holds."""
+        key = (network.version, network.prefixlen)
+        if key not in self._buckets:
+            mask = int(network.netmask)
+            bucket = {}
+            for text, value in self.ints[network.version]:
+                bucket.setdefault(value & mask, set()).add(text)
+            self._buckets[key] = bucket
+        return self._buckets[key].get(int(network.network_address), frozenset())
+
+    def candidates(self, stack):
+        """What Network.lookup chooses among, best first: [(network, out interface,
+        gateway)]; the first whose network holds an address is lookup's answer for it."""
+        if stack.name in self._candidates:
+            return self._candidates[stack.name]
+        found = []
+        for ifname, (up, addrs) in stack.ifaces.items():
+            if up:
+                found += [(a.network.prefixlen, 1, len(found), a.network, ifname, None)
+                          for a in addrs]
+        for route in stack.routes:
+            net = _default(route.family) if route.to == "default" else \
+                ipaddress.ip_network(route.to)
+            if net.version != route.family:
+                continue  # lookup skips it for every address
+            dev = route.dev
+            via = ipaddress.ip_address(route.via) if route.via else None
+            if via is not None and not route.onlink:
+                onlink = self.net._onlink(stack, via)
+                if dev is None:
+                    dev = onlink[0] if onlink else None
+                elif dev not in onlink:
+                    dev = None
+            if dev is None or not self.net._up(stack, dev):
+                continue
+            found.append((net.prefixlen, 0, len(found), net, dev, via))
+        found.sort(key=lambda c: (-c[0], -c[1], c[2]))
+        self._candidates[stack.name] = [(c[3], c[4], c[5]) for c in found]
+        return self._candidates[stack.name]
+
+    def deliver_all(self, source):
+        """{address: (the stack it is delivered to or None, the (stack, out interface) of
+        each hop, whether the request touched the host's root namespace)} for every
+        address, as Network.deliver(source, address) routes it."""
+        net, host, out = self.net, self.net.host, {}
+        work = [(source, (), frozenset(), False, 0, self.universe)]
+        while work:
+            at, egress, seen, touched, i, group = work.pop()
+            if i >= self.limit:
+                out.update(dict.fromkeys(group, (None, egress, touched)))
+                continue
+            here = group & self.local[at]
+            if here:
+                out.update(dict.fromkeys(here, (at, egress, touched)))
+                group = group - here
+            stack = net.stacks[at]
+            if not group:
+                continue
+            if (at != source and not stack.forwarding) or at in seen:
+                out.update(dict.fromkeys(group, (None, egress, touched)))
+                continue
+            seen = seen | {at}
+            for network, ifname, gateway in self.candidates(stack):
+                sub = group & self.members(network)
+                if not sub:
+                    continue
+                group = group - sub
+                hop = egress + ((at, ifname),)
+                if gateway is not None:
+                    nxt = net._neighbour(stack, ifname, gateway)
+                    if nxt is None:
+                        out.update(dict.fromkeys(sub, (None, hop, touched)))
+                    else:
+                        work.append((nxt.name, hop, seen, touched or nxt.name == host, i + 1,
+                                     sub))
+                    continue
+                self._direct(at, ifname, hop, seen, touched, i, sub, work, out)
+                if not group:
+                    break
+            out.update(dict.fromkeys(group, (None, egress, touched)))  # no route
+        return out
+
+    def _direct(self, at, ifname, hop, seen, touched, i, sub, work, out):
+        """Addresses on the out interface's own segment: each goes to the first stack
+        holding it there (never `at`: what it holds on an up interface was delivered
+        already), where it is delivered at the next hop, unless that is past the limit."""
+        stack, host = self.net.stacks[at], self.net.host
+        first = self._first_holders(self.net.segments.find(stack.ends[ifname]))
+        found = sub & first.keys()
+        if len(found) < len(sub):
+            out.update(dict.fromkeys(sub - found, (None, hop, touched)))  # nothing answers
+        if i + 1 < self.limit:
+            out.update({a: (first[a], hop, touched or first[a] == host) for a in found})
+            return
+        onward = {}
+        for address in found:
+            onward.setdefault(first[address], set()).add(address)
+        for nxt, addresses in onward.items():
+            work.append((nxt, hop, seen, touched or nxt == host, i + 1, frozenset(addresses)))
+
+    def _first_holders(self, segment):
+        """{address: the first stack holding it on segment (on an up interface)}."""
+        if segment not in self._first:
+            held = self.on_segment.get(segment, {})
+            self._first[segment] = {a: holders[0][0] for a, holders in held.items()}
+        return self._first[segment]
+
+
+class Pairs:
+    """Every (node, address held by another node) judged at once: for each source, the
+    pairs that reach and the Verdicts of the others (`by_source`), or a Verdict of each
+    (`verdicts`). Built once per topology; cheap per pair, so that linear:1000's million
+    pairs take seconds."""
+
+    def __init__(self, topo):
+        self.topo = topo
+        self.net = net = Network(topo)
+        self.batched = _Batched(net)
+        self.table = {name: self.batched.deliver_all(name) for name in net.stacks}
+        self.targets = list(dict.fromkeys((t, str(a.ip)) for t, _, a in net.addresses()))
+        self.nat = any(stack.nat for stack in net.stacks.values())
+
+    def by_source(self, full=False):
+        """(source, [(target, address) that reaches], [Verdict of each pair that does not,
+        or with full of every pair]) per node, in reachability's order."""
+        for source in self.topo.nodes:
+            yield (source,) + self._judge(source, full)
+
+    def _judge(self, source, full):
+        net, table, ips = self.net, self.table, self.batched.ips
+        delivered, reach, others = table[source], [], []
+        sources = {}  # (out interface, version) -> (address to send from, as text)
+        for pair in self.targets:
+            target, address = pair
+            reached, egress, touched = delivered[address]
+            if reached != target or target == source:
+                if target != source:
+                    others.append(Verdict(source, target, address, False, touched, reached))
+                continue
+            key = (egress[0][1], ips[address].version)
+            if key not in sources:
+                src = net.source_address(net.stacks[source], egress[0][1], ips[address])
+                sources[key] = (src, None if src is None else str(src))
+            src, text = sources[key]
+            if src is None:
+                verdict = Verdict(source, target, address, False, touched, reached)
+            elif self.nat:
+                verdict = _replied(net, table, source, target, address, egress, touched, src)
+            else:  # the reply goes straight back to the address it came from
+                back = table[target].get(text) or _deliver(net, target, src)
+                if back[0] == source and not full:
+                    reach.append(pair)
+                    continue
+                verdict = Verdict(source, target, address, back[0] == source,
+                                  touched or back[2], reached)
+            if verdict.reaches:
+                reach.append(pair)
+                if not full:
+                    continue
+            others.append(verdict)
+        return reach, others
+
+    def verdicts(self):
+        """A Verdict for every pair, in reachability's order."""
+        for _, _, verdicts in self.by_source(full=True):
+            yield from verdicts
+
+
+def verdicts(topo):
+    """A Verdict for every (node, address held by another node), in reachability's order:
+    what Network.path says of it (reaches, via_host, answered_by), without its hops."""
+    return list(Pairs(topo).verdicts())
+
+
+def _deliver(net, source, dst):
+    """One entry of a deliveries table, for an address it does not hold."""
+    stack, hops, egress, _ = net.deliver(source, dst)
+    return (stack.name if stack else None, tuple(egress),
+            net.host is not None and net.host in hops[1:])
+
+
+def _replied(net, table, source, target, address, egress, touched, src):
+    """The Verdict of a request delivered to target with source address src, when nodes
+    on the way may masquerade it: Network.path's legs of the reply, looked up."""
+    version = src.version
+    natted = []
+    for name, ifname in egress[1:]:
+        hop_stack = net.stacks[name]
+        if ifname in hop_stack.nat:
+            new = net._address_on(hop_stack, ifname, version)
+            if new is not None:
+                natted.append((name, src))
+                src = new
+    legs, back_from = [], target
+    for name, original in reversed(natted):
+        legs.append((src, name))
+        src = original
+    legs.append((src, source))
+    for leg_dst, want in legs:
+        back = table[back_from].get(str(leg_dst)) or _deliver(net, back_from, leg_dst)
+        touched = touched or back[2]
+        if back[0] != want:
+            return Verdict(source, target, address, False, touched, target)
+        back_from = want
+    return Verdict(source, target, address, True, touched, target)

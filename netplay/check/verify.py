@@ -44,7 +44,9 @@ def observe_lab(topo, machine, cli=None):
         keys = forwarding[node.name]
         if not keys:
             continue
-        seen = observe.forwarding(machine, node.namespace)  # both families, one process
+        state = observed.namespaces.get(node.namespace)
+        seen = state.forwarding if state is not None and state.forwarding is not None \
+            else observe.forwarding(machine, node.namespace)  # both families, one process
         for key, _ in keys:
             observed.sysctls[(node.namespace, key)] = seen[key] if key in seen else \
                 observe.sysctl(machine, node.namespace, key)

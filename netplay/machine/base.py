@@ -14,7 +14,7 @@ one documents and no others.
 """
 
 from abc import ABC, abstractmethod
-from typing import IO, Any, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, List, NamedTuple, NoReturn, Optional, Sequence, Tuple
 
 Outcome = Tuple[int, str, str]  # a finished command: (exit code, stdout, stderr)
 Target = Tuple[Optional[str], str]  # what to ping: (namespace, None for the root one; address)
@@ -76,6 +76,16 @@ class Machine(ABC):
             if out[-1][0] != 0:
                 break
         return out
+
+    def read_namespaces(self, namespaces: Sequence[Optional[str]]
+                        ) -> Optional[List[Dict[str, Any]]]:
+        """The state of each network namespace (None: the root one) as
+        netplay.machine.nsprobe.read_namespaces gives it, read all at once (one `ip`
+        process per namespace), or None when this machine cannot: the caller then reads
+        each namespace with run(). Here, None.
+
+        Side effects: none (the `ip` processes only read)."""
+        return None
 
     @abstractmethod
     def run(self, argv: List[str], stdin: Optional[str] = None) -> Outcome:

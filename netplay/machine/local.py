@@ -9,9 +9,9 @@ import os
 import shutil
 import signal
 import subprocess
-from typing import Any, ClassVar, List, NoReturn, Optional, Sequence, Set, Tuple
+from typing import Any, ClassVar, Dict, List, NoReturn, Optional, Sequence, Set, Tuple
 
-from netplay.machine import pinger
+from netplay.machine import nsprobe, pinger
 from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Stream, Target,
                                   check_argv)
 
@@ -120,6 +120,11 @@ class LocalMachine(Machine):
         # raw ICMP sockets opened inside each namespace by threads that setns() there
         replies: List[Reply] = pinger.ping_many(list(targets), deadline)
         return replies
+
+    def read_namespaces(self, namespaces: Sequence[Optional[str]]
+                        ) -> Optional[List[Dict[str, Any]]]:
+        # threads that setns() into each namespace and run one `ip -batch` there
+        return nsprobe.read_namespaces(namespaces)
 
     def exec_interactive(self, argv: List[str]) -> NoReturn:
         argv = check_argv(argv)

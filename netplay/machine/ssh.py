@@ -24,11 +24,11 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, List, NoReturn, Optional, Sequence, Set
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Set
 
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import HostError, InputError
-from netplay.machine import pinger
+from netplay.machine import nsprobe, pinger
 from netplay.machine.local import run_forwarding_signals
 from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Request, Stream,
                                   Target, check_argv)
@@ -307,6 +307,22 @@ class SshMachine(Machine):
         """None: a remote host's Docker daemon is not supported yet (its containers cannot
         be part of a lab spanning hosts)."""
         return None
+
+    def read_namespaces(self, namespaces: Sequence[Optional[str]]
+                        ) -> Optional[List[Dict[str, Any]]]:
+        """nsprobe.py run by the host's python3 (sent on its stdin), one round trip;
+        None without python3 there, or when its answer does not parse."""
+        namespaces = list(namespaces)
+        rc, out, _ = self.run(["python3", "-"], stdin=nsprobe.script(namespaces))
+        if rc != 0:
+            return None
+        try:
+            found = json.loads(out)
+        except ValueError:
+            return None
+        if not isinstance(found, list) or len(found) != len(namespaces):
+            return None
+        return found
 
     def ping(self, targets: Sequence[Target], deadline: float) -> List[Reply]:
         """pinger.py run by the host's python3 (sent on its stdin); without python3, one

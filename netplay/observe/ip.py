@@ -111,6 +111,9 @@ class NamespaceState:
     links: Dict[str, LinkState] = field(default_factory=dict)
     routes: List[RouteState] = field(default_factory=list)
     nsids: Dict[int, Optional[str]] = field(default_factory=dict)  # nsid -> netns name
+    # the forwarding sysctls `ip netconf` reports ({"net.ipv4.ip_forward": "1", ...}) when
+    # they were read with the rest; None: not read (observe.forwarding reads them)
+    forwarding: Optional[Dict[str, str]] = None
 
     def addresses(self):
         """Every address here: ip -> interface name."""
@@ -196,8 +199,11 @@ def resolve_peers(states):
                 continue
             if link.peer_index is None:
                 continue
-            # no nsid: the peer is here; an nsid without a name: the root namespace
-            where = state.name if link.peer_nsid is None else state.nsids.get(link.peer_nsid)
+            # no nsid: the peer is here; an nsid without a name: the root namespace; an
+            # nsid not listed: a namespace that was not looked at
+            if link.peer_nsid is not None and link.peer_nsid not in state.nsids:
+                continue
+            where = state.name if link.peer_nsid is None else state.nsids[link.peer_nsid]
             other = states.get(where)
             if other is None or not other.present:
                 continue
@@ -208,9 +214,61 @@ def resolve_peers(states):
     return states
 
 
+def _route_family(raw):
+    """4 or 6 for a route of `ip -j -d route show table all`, which says neither: IPv6
+    routes carry a preference (the kernel sends RTA_PREF with every one), and addresses
+    with a colon are IPv6 ones."""
+    if "pref" in raw:
+        return 6
+    hops = [raw] + [h for h in raw.get("nexthops") or [] if isinstance(h, dict)]
+    for hop in hops:
+        for key in ("dst", "gateway", "prefsrc"):
+            value = hop.get(key)
+            if isinstance(value, str) and ":" in value:
+                return 6
+    return 4
+
+
+def split_route_dump(data):
+    """`ip -j -d route show table all` output into the main table's routes of each family,
+    (IPv4, IPv6), each as `ip -j -4|-6 route show` prints it: without the protocol `boot`,
+    which only -d prints."""
+    out = {4: [], 6: []}
+    for raw in data or []:
+        if raw.get("table", "main") != "main":
+            continue
+        raw = {k: v for k, v in raw.items() if k != "table"}
+        if raw.get("protocol") == "boot":
+            del raw["protocol"]
+        out[_route_family(raw)].append(raw)
+    return out[4], out[6]
+
+
+def state_of(raw):
+    """A NamespaceState from one entry of Machine.read_namespaces (netplay.machine.nsprobe):
+    the same facts `namespace` reads with one command each, and forwarding."""
+    ns = raw.get("ns")
+    if not raw.get("present"):
+        return NamespaceState(ns, present=False)
+    state = NamespaceState(ns)
+    state.links = parse_links(raw.get("links"))
+    v4, v6 = split_route_dump(raw.get("routes"))
+    state.routes = parse_routes(v4, 4) + parse_routes(v6, 6)
+    state.nsids = {int(nsid): name for nsid, name in raw.get("nsids") or []}
+    state.forwarding = parse_netconf(raw.get("netconf"))
+    return state
+
+
 def host_state(machine, namespaces):
-    """The states of the given namespaces (None: root), veth peers resolved among them."""
-    states = {ns: namespace(machine, ns) for ns in dict.fromkeys(namespaces)}
+    """The states of the given namespaces (None: root), veth peers resolved among them:
+    all read at once by the machine (one `ip` process per namespace) when it can, else
+    with a few commands per namespace."""
+    namespaces = list(dict.fromkeys(namespaces))
+    found = machine.read_namespaces(namespaces)
+    if found is not None and len(found) == len(namespaces):
+        states = {ns: state_of(raw) for ns, raw in zip(namespaces, found)}
+    else:
+        states = {ns: namespace(machine, ns) for ns in namespaces}
     return resolve_peers(states)
 
 
