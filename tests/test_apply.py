@@ -185,13 +185,15 @@ def _ip_json(ns, *args):
     return json.loads(out) if out.strip() else []
 
 
-def lab_state(names, forwarding=()):
-    """What `run` leaves in each namespace, as comparable data (no ifindex, no random
-    MAC address, no kernel-made link-local address)."""
+def lab_state(names, forwarding=(), macs=()):
+    """What `run` leaves in each namespace, as comparable data (no ifindex, no kernel-made
+    link-local address, a MAC address only where it is one of macs, those the topology
+    gives: the others are random, and one a topology no longer gives is kept)."""
     out = {"namespaces": sorted(n for n in _netns() if n in names)}
     for ns in out["namespaces"]:
         links = {l["ifname"]: (l["mtu"], "UP" in l["flags"], l.get("master"),
-                               l.get("linkinfo", {}).get("info_kind"), l.get("ifalias"))
+                               l.get("linkinfo", {}).get("info_kind"), l.get("ifalias"),
+                               l["address"] if l["address"] in macs else None)
                  for l in _ip_json(ns, "-d", "link", "show")}
         addrs = sorted((a["ifname"], i["local"], i["prefixlen"]) for a in _ip_json(ns, "addr")
                        for i in a.get("addr_info", []) if i.get("scope") != "link")
@@ -204,7 +206,10 @@ def lab_state(names, forwarding=()):
                     for q in json.loads(qdiscs or "[]")
                     if q.get("root") and q["kind"] != "noqueue")  # noqueue: no qdisc (a
         # device that was ever up shows it, one never up shows nothing)
-        out[ns] = {"links": links, "addresses": addrs, "routes": routes, "qdiscs": qd}
+        nat = subprocess.run(["ip", "netns", "exec", ns, "iptables", "-t", "nat", "-S",
+                              "POSTROUTING"], capture_output=True, text=True).stdout
+        out[ns] = {"links": links, "addresses": addrs, "routes": routes, "qdiscs": qd,
+                   "nat": nat}
         if ns in forwarding:
             out[ns]["forwarding"] = subprocess.run(
                 ["ip", "netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"],
@@ -223,7 +228,8 @@ NAMES = ["npq0", "npq1", "npq2", "npq3"]
 @st.composite
 def topologies(draw):
     """A small lab of namespaces: a few links, each a subnet of its own, with addresses,
-    routes, MTUs, rates, link states, forwarding, a bridge inside a node."""
+    routes, MTUs, MAC addresses, rates, link states, forwarding, NAT, and a bridge inside
+    a node with ports from the others."""
     nodes = {n: {"interfaces": {}, "routes": []} for n in
              draw(st.lists(st.sampled_from(NAMES), min_size=2, max_size=4, unique=True))}
     names = sorted(nodes)
@@ -240,6 +246,8 @@ def topologies(draw):
                 iface["mtu"] = 1400
             if draw(st.integers(0, 4)) == 0:
                 iface["impair"] = {"rate": draw(st.sampled_from(["8mbit", "16mbit"]))}
+            if draw(st.integers(0, 4)) == 0:
+                iface["mac"] = f"02:00:00:00:0{k}:{host}{draw(st.integers(0, 1))}"
             nodes[end]["interfaces"][f"e{k}"] = iface
         links.append({"endpoints": [f"{a}:e{k}", f"{b}:e{k}"]})
         first, second = nodes[a]["interfaces"][f"e{k}"], nodes[b]["interfaces"][f"e{k}"]
@@ -247,12 +255,22 @@ def topologies(draw):
                 draw(st.booleans()):
             nodes[a]["routes"].append({"to": f"10.70.{k}.0/24",
                                        "via": second["addresses"][0].split("/")[0]})
+    bridges = {}
+    if draw(st.booleans()):  # a bridge in the first node's namespace, ports from the others
+        bridges["npqbr"] = {"namespace": names[0],
+                            "addresses": ["10.66.0.1/24"] if draw(st.booleans()) else []}
+        for j, name in enumerate(draw(st.lists(st.sampled_from(names[1:]), max_size=2,
+                                               unique=True))):
+            nodes[name]["interfaces"]["b0"] = {"addresses": [f"10.66.0.{j + 2}/24"]}
+            links.append({"endpoints": [f"{name}:b0", f"npqbr:p{j}"]})
     for name in names:
         if draw(st.integers(0, 3)) == 0:
             nodes[name]["forwarding"] = True
-        if not nodes[name]["interfaces"]:
-            nodes[name]["interfaces"] = {}
-    return {"name": "npq", "nodes": nodes, "links": links}
+        addressed = [i for i, v in nodes[name]["interfaces"].items() if v.get("addresses")]
+        if addressed and draw(st.integers(0, 3)) == 0:
+            nodes[name]["nat"] = {"masquerade": addressed[0]}
+            nodes[name]["forwarding"] = True  # a node that masquerades forwards
+    return {"name": "npq", "nodes": nodes, "bridges": bridges, "links": links}
 
 
 def _run(netplay, tmp_path, command, raw, *extra):
@@ -260,6 +278,11 @@ def _run(netplay, tmp_path, command, raw, *extra):
     result = netplay(command, path, *extra)
     assert result.rc == 0, (command, raw, result)
     return result
+
+
+def _macs(raw):
+    return {i["mac"] for n in raw["nodes"].values() for i in n["interfaces"].values()
+            if i.get("mac")}
 
 
 def _forwarding(raw):
@@ -277,11 +300,11 @@ def test_run_a_then_apply_b_is_run_b(netplay, tmp_path, state_dir, a, b):
     before = snapshot()
     try:
         _run(netplay, tmp_path, "run", b)
-        want = lab_state(NAMES, _forwarding(b))
+        want = lab_state(NAMES, _forwarding(b), _macs(b))
         assert netplay("down", "npq").rc == 0
         _run(netplay, tmp_path, "run", a)
         _run(netplay, tmp_path, "apply", b)
-        assert lab_state(NAMES, _forwarding(b)) == want, (a, b)
+        assert lab_state(NAMES, _forwarding(b), _macs(b)) == want, (a, b)
         verify = netplay("verify", "npq", "--max-pings", "0")
         assert verify.rc == 0, verify
         again = netplay("apply", write_topology(tmp_path, yaml.safe_dump(b), "b.yaml"))
@@ -292,7 +315,7 @@ def test_run_a_then_apply_b_is_run_b(netplay, tmp_path, state_dir, a, b):
         assert netplay("down", "npq").rc == 0
         check_unchanged(before)
         assert netplay("replay", str(copy_path)).rc == 0
-        assert lab_state(NAMES, _forwarding(b)) == want
+        assert lab_state(NAMES, _forwarding(b), _macs(b)) == want
     finally:
         netplay("down", "npq")
     check_unchanged(before)
