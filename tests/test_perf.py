@@ -134,7 +134,11 @@ def test_perf_stops_both_iperf3_on_ctrl_c(np18f, state_dir):
     rc, out, err, pids = perf_watched(state_dir, np18f, "f18a", "f18b", "-t", "120",
                                       interrupt_after=0.5)
     took = time.monotonic() - start
-    assert rc == 1 and err == "netplay: interrupted\n", (rc, out, err, pids, took)
+    # iperf3 writes to the terminal's stderr: a client that saw its server stop first may
+    # say so ("iperf3: interrupt - the server has terminated") before netplay's own line
+    lines = err.splitlines()
+    assert rc == 1 and lines[-1:] == ["netplay: interrupted"], (rc, out, err, pids, took)
+    assert all(line.startswith("iperf3: ") for line in lines[:-1]), (err, pids, took)
     assert took < 60, (rc, out, err, pids, took)  # stopped, not run to its end
     assert len(pids) >= 2 and not [p for p in pids if alive(p)], (pids, took)
 
