@@ -6,6 +6,7 @@ gives a Path for every (node, address held by another node)."""
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from netplay.model.topology import Route
@@ -57,8 +58,20 @@ def _rank(candidate):
     return candidate[0], candidate[1]
 
 
+@lru_cache(maxsize=None)
 def _default(version):
     return ipaddress.ip_network("0.0.0.0/0" if version == 4 else "::/0")
+
+
+@lru_cache(maxsize=None)
+def _network(text):
+    """A route's destination, parsed once: the simulation asks for each route many times."""
+    return ipaddress.ip_network(text)
+
+
+@lru_cache(maxsize=None)
+def _address(text):
+    return ipaddress.ip_address(text)
 
 
 class Network:
@@ -122,7 +135,9 @@ class Network:
 
     @staticmethod
     def _local(stack, dst):
-        return any(up and any(a.ip == dst for a in addrs)
+        # int() of an interface is its address: no new address object for each comparison
+        want = int(dst)
+        return any(up and any(int(a) == want and a.version == dst.version for a in addrs)
                    for up, addrs in stack.ifaces.values())
 
     @staticmethod
@@ -139,7 +154,7 @@ class Network:
             if route.dev and not route.via and route.family == gateway.version \
                     and self._up(stack, route.dev) and route.dev not in out:
                 net = _default(gateway.version) if route.to == "default" \
-                    else ipaddress.ip_network(route.to)
+                    else _network(route.to)
                 if gateway in net:
                     out.append(route.dev)
         return out
@@ -155,12 +170,11 @@ class Network:
         for route in stack.routes:
             if route.family != dst.version:
                 continue
-            net = _default(dst.version) if route.to == "default" else \
-                ipaddress.ip_network(route.to)
+            net = _default(dst.version) if route.to == "default" else _network(route.to)
             if dst not in net:
                 continue
             dev = route.dev
-            via = ipaddress.ip_address(route.via) if route.via else None
+            via = _address(route.via) if route.via else None
             if via is not None and route.onlink:
                 pass  # `onlink`: the gateway is on dev's link, whatever the subnets say
             elif via is not None:
@@ -351,7 +365,7 @@ class _Batched:
             if net.version != route.family:
                 continue  # lookup skips it for every address
             dev = route.dev
-            via = ipaddress.ip_address(route.via) if route.via else None
+            via = _address(route.via) if route.via else None
             if via is not None and not route.onlink:
                 onlink = self.net._onlink(stack, via)
                 if dev is None:
