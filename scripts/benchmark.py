@@ -998,12 +998,46 @@ def measure_verify_all(netplay, mininet, args, settles):
                     "reachability": max(0.0, full.seconds - none.seconds),
                     "pings": int(found.group(3))}
 
-        result["mininet"] = repeated(args.repeat, args.settle, pingall_once, settles)
+        with host_limits_restored():  # before netplay's verify runs that follow read them
+            result["mininet"] = repeated(args.repeat, args.settle, pingall_once, settles)
     log(f"verify: {result}")
     return result
 
 
 GC_THRESH = "/proc/sys/net/ipv4/neigh/default/gc_thresh{}"
+
+# What Mininet's `mn` raises on the host at every start (mininet.util.fixLimits), for good:
+# the benchmark puts each back as it found it.
+MININET_SYSCTLS = ("net/core/wmem_max", "net/core/rmem_max", "net/ipv4/tcp_rmem",
+                   "net/ipv4/tcp_wmem", "net/core/netdev_max_backlog", "fs/file-max",
+                   "net/ipv4/neigh/default/gc_thresh1", "net/ipv4/neigh/default/gc_thresh2",
+                   "net/ipv4/neigh/default/gc_thresh3", "net/ipv4/route/max_size",
+                   "kernel/pty/max")
+
+
+@contextmanager
+def host_limits_restored():
+    """Every sysctl Mininet raises, read before the run and written back after it."""
+    saved = {}
+    for key in MININET_SYSCTLS:
+        try:
+            with open(f"/proc/sys/{key}") as f:
+                saved[key] = f.read().strip()
+        except OSError:
+            pass
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            try:
+                with open(f"/proc/sys/{key}") as f:
+                    if f.read().strip() == value:
+                        continue
+                with open(f"/proc/sys/{key}", "w") as f:
+                    f.write(value)
+                log(f"restored {key.replace('/', '.')} to {value!r} (Mininet raised it)")
+            except OSError as err:
+                log(f"could not restore {key}: {err}")
 
 
 @contextmanager
@@ -1422,7 +1456,8 @@ def main(argv=None):
         started = time.strftime("%Y-%m-%d %H:%M:%S %z")
         log(f"machine: {info}; load average {load_before}")
         try:
-            results, notes, settles = run_benchmark(args)
+            with host_limits_restored():
+                results, notes, settles = run_benchmark(args)
         except BenchError as err:
             print(f"benchmark: error: {err}", file=sys.stderr)
             return 1
