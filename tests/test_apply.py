@@ -16,7 +16,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from conftest import DOCKER, TEST_IMAGE, ROOT, snapshot, write_topology
+from conftest import TEST_IMAGE, snapshot, write_topology
 from netplay.api.pytest_plugin import check_unchanged
 from netplay.model.validate import from_dict
 from netplay.plan.build import plan

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
 from netplay.plan.objects import CTR, DEV, NS, Facts, Obj, facts, pid_owners
-from netplay.plan.steps import Ref, Step
+from netplay.plan.steps import Step
 
 Key = Tuple[Any, ...]
 FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -44,7 +44,7 @@ def key(step: Step) -> Key:
             step.capture, step.node_command, step.stdin)
 
 
-class Facts_:
+class LazyFacts:
     """A plan's steps' facts, each read from its argv when first asked for: a change of
     one link in a lab of thousands reads a few dozen."""
 
@@ -68,12 +68,12 @@ class Side:
     """One plan, its steps' facts, and which of its steps the other plan also has."""
 
     steps: Sequence[Step]
-    facts: Facts_
+    facts: LazyFacts
     shared: List[bool] = field(default_factory=list)
 
     @classmethod
     def of(cls, steps: Sequence[Step]) -> "Side":
-        return cls(steps, Facts_(steps))
+        return cls(steps, LazyFacts(steps))
 
     def unshared(self) -> List[int]:
         return [i for i, kept in enumerate(self.shared) if not kept]
