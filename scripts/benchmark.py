@@ -956,26 +956,33 @@ def run_benchmark(args):
     return results, notes, settles
 
 
+def verify_twice(netplay, n, args, *options):
+    """linear:N up, settled, then `netplay verify --no-ping` and `netplay verify OPTIONS`
+    (each --json), then down: (the state-only run, the full run, the full run's JSON)."""
+    lab = f"linear-{n}"
+    netplay.up(f"linear:{n}", lab)
+    try:
+        settle(args.settle)
+        state_only = netplay("verify", lab, "--no-ping", "--json")
+        full = netplay("verify", lab, *options, "--json")
+    finally:
+        netplay.down(lab)
+    data = json.loads(full.output[full.output.index("{"):]) if "{" in full.output else {}
+    if full.rc != 0 or not data.get("ok"):
+        raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
+                         f"{full.output.strip()[-500:]}")
+    return state_only, full, data
+
+
 def measure_verify_all(netplay, mininet, args, settles):
     """`netplay verify --max-pings 0` (and --no-ping) on linear:N against Mininet's
     `--test pingall` (and `--test none`) on linear,N."""
     v = args.verify_size
     log(f"verify on linear:{v}")
     require_free(v)
-    lab = f"linear-{v}"
 
     def verify_once():
-        netplay.up(f"linear:{v}", lab)
-        try:
-            settle(args.settle)
-            state_only = netplay("verify", lab, "--no-ping", "--json")
-            full = netplay("verify", lab, "--max-pings", "0", "--json")
-        finally:
-            netplay.down(lab)
-        data = json.loads(full.output[full.output.index("{"):]) if "{" in full.output else {}
-        if full.rc != 0 or not data.get("ok"):
-            raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
-                             f"{full.output.strip()[-500:]}")
+        state_only, full, data = verify_twice(netplay, v, args, "--max-pings", "0")
         pings = data.get("pings") or {}
         return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
                 "reachability": max(0.0, full.seconds - state_only.seconds),
@@ -1074,20 +1081,9 @@ def measure_verify_size(netplay, n, args, settles):
     --no-ping, on a settled kernel."""
     log(f"verify (sampled pings) on linear:{n}")
     require_free(n)
-    lab = f"linear-{n}"
 
     def once():
-        netplay.up(f"linear:{n}", lab)
-        try:
-            settle(args.settle)
-            state_only = netplay("verify", lab, "--no-ping", "--json")
-            full = netplay("verify", lab, "--json")
-        finally:
-            netplay.down(lab)
-        data = json.loads(full.output[full.output.index("{"):]) if "{" in full.output else {}
-        if full.rc != 0 or not data.get("ok"):
-            raise BenchError(f"netplay verify {lab} failed (rc {full.rc}): "
-                             f"{full.output.strip()[-500:]}")
+        state_only, full, data = verify_twice(netplay, n, args)
         pings = data.get("pings") or {}
         return {"verify": full.seconds, "verify_no_ping": state_only.seconds,
                 "checks": data.get("passed", 0), "pings": pings.get("reach", 0),

@@ -88,6 +88,16 @@ def test_an_impairment_is_added_replaced_and_removed_with_tc():
     assert commands(slow, pair()) == ["tc -n npa1 qdisc del dev eth0 root"]
 
 
+def test_a_bridge_port_s_impairment_is_a_change_of_its_bridge_s_ports():
+    """`netplay link home home:laptop_eth1 --rate 8mbit` (a port is BRIDGE:PORT)."""
+    from netplay.lab.link import preview
+    from netplay.load.resolve import resolve
+
+    home = resolve("home")
+    assert [s.shell() for s in preview(home, "home:laptop_eth1", {"impair": {"rate": "8mbit"}})] \
+        == ["tc qdisc add dev laptop_eth1 root tbf rate 8mbit burst 16384 latency 50ms"]
+
+
 def test_mtu_and_mac_are_changed_in_place():
     assert commands(pair(), pair(mtu=1400)) == ["ip -n npa1 link set dev eth0 mtu 1400"]
     assert commands(pair(mtu=1400), pair()) == ["ip -n npa1 link set dev eth0 mtu 1500"]

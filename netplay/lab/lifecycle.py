@@ -192,11 +192,12 @@ def _ran_by_generations(data, path, ran):
         topo = from_dict(steplog.current_topology(data), source=str(path))
         ran = planner.plan(topo)
     for i, gen in enumerate(steplog.generations(data)):
-        if gen.get("status") in (steplog.APPLIED, steplog.ROLLED_BACK):
+        if not isinstance(gen, dict) or gen.get("status") in (steplog.APPLIED,
+                                                               steplog.ROLLED_BACK):
             continue
         for j, raw in enumerate(gen.get("steps") or []):
             result = raw.get("result") if isinstance(raw, dict) else None
-            if raw.get("undo") and result is not None and result.get("rc") == 0:
+            if isinstance(result, dict) and result.get("rc") == 0 and raw.get("undo"):
                 ran.append(steplog.step_from_dict(raw, f"{path}: generations[{i}].steps[{j}]"))
     return ran
 

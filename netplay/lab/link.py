@@ -1,8 +1,8 @@
 """`netplay link`: the impairments in force on a running lab, and changing one end's
 impairment or its state (up or down).
 
-A change of a node's interface is a change of the lab's topology: a new generation of
-its log (netplay.lab.apply), whose topology holds the end's new impairment or state and
+A change of an end's impairment (a node's interface or a bridge's port), or of a node's
+interface's state, is a change of the lab's topology: a new generation of its log (netplay.lab.apply), whose topology holds the end's new impairment or state and
 whose steps are the commands the diff plans (`tc qdisc add|replace|del`, `ip link set IF
 down|up`), so replay and export rebuild the lab as it now is. A bridge port's state, which
 a topology cannot say apart from its bridge's, is recorded under the log's "changes", as
@@ -87,8 +87,10 @@ def _changed(topo: Topology, end: End, what: Dict[str, Any]) -> Topology:
     """topo with end's interface keys set to what (None: removed)."""
     raw = topo.to_dict()
     owner, _, name = end.name.partition(":")
-    holder = raw["nodes"].get(owner) or raw.get("bridges", {}).get(owner)
-    iface = holder.setdefault("interfaces", {}).setdefault(name, {})
+    if owner in raw["nodes"]:
+        iface = raw["nodes"][owner].setdefault("interfaces", {}).setdefault(name, {})
+    else:  # a bridge's port: only its impairment is the topology's (`ports:`)
+        iface = raw["bridges"][owner].setdefault("ports", {}).setdefault(name, {})
     for k, v in what.items():
         if v is None:
             iface.pop(k, None)

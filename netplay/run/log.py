@@ -157,9 +157,11 @@ def current_topology(data: Dict[str, Any], upto: Optional[int] = None) -> Dict[s
     the newest generation applied."""
     topology: Dict[str, Any] = data["topology"]
     for gen in generations(data):
+        if not isinstance(gen, dict):
+            continue  # an edited log: refused by logcheck; read past here
         if upto is not None and gen.get("generation", 0) > upto:
             break
-        if isinstance(gen, dict) and gen.get("status") == APPLIED:
+        if gen.get("status") == APPLIED:
             topology = gen["topology"]
     return topology
 

@@ -40,6 +40,7 @@ def machine():
     return LocalMachine()
 
 
+
 def ssh_config(args):
     """The ssh configuration for the lab's hosts: --ssh-config, $NETPLAY_SSH_CONFIG or
     ssh's own (None)."""
@@ -92,6 +93,43 @@ def node_machine(args, topo, machine, nodes):
     (this host) for a lab without hosts, else that host's, over ssh."""
     with lab_machines(args, topo, machine, only=[host_of(topo, nodes)]) as machines:
         yield next(iter(machines.values()))
+
+
+def running_lab(args, *nodes):
+    """(this host's machine, the lab's topology, nodes as the lab names them) for a command
+    acting on nodes of a lab that is up: root checked, the lab read from its log, a
+    prefixed lab's short node names taken too (NODE or NODE:IFACE)."""
+    from netplay.check import preflight
+    from netplay.lab import status
+
+    here = machine()
+    preflight.require_root(here)
+    data, topo, _ = status.load_lab(state_root(args), args.lab)
+    status.require_up(data, args.lab)
+    return here, topo, [node_name(topo, n) for n in nodes]
+
+
+def replace_with(args, on, argv):
+    """Replace netplay by argv on machine `on`, the terminal attached (exec, shell)."""
+    from netplay.core.errors import HostError
+
+    if args.verbose:
+        echo(args)(argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        on.exec_interactive(argv)
+    except OSError as err:
+        raise HostError(f"cannot run {argv[0]}: {err.strerror}") from None
+
+
+def add_family_options(parser):
+    """-4 and -6: one IP version only (ping, perf)."""
+    family = parser.add_mutually_exclusive_group()
+    family.add_argument("-4", dest="family", action="store_const", const=4,
+                        help="IPv4 only")
+    family.add_argument("-6", dest="family", action="store_const", const=6,
+                        help="IPv6 only")
 
 
 def state_root(args):

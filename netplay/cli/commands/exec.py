@@ -47,25 +47,11 @@ def command_line(args):
 
 
 def main(args):
-    from netplay.check import preflight
     from netplay.lab.nodecmd import node_argv
-    from netplay.lab import status
-    from netplay.core.errors import HostError
 
     argv = command_line(args)
-    machine = common.machine()
-    preflight.require_root(machine)
-    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
-    status.require_up(data, args.lab)
-    args.node = common.node_name(topo, args.node)  # a prefixed lab's short name too
+    machine, topo, (args.node,) = common.running_lab(args, args.node)
     with common.node_machine(args, topo, machine, [args.node]) as on:  # the node's host
         full = node_argv(topo, args.node, argv, on,
                          tty=sys.stdin.isatty() and sys.stdout.isatty())
-        if args.verbose:
-            common.echo(args)(full)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            on.exec_interactive(full)
-        except OSError as err:
-            raise HostError(f"cannot run {full[0]}: {err.strerror}") from None
+        common.replace_with(args, on, full)

@@ -3,8 +3,9 @@ impair one end of a running lab's link, or show what is in force; netplay link L
 NODE:IFACE --down|--up: set the end down or up.
 
 The options give the end's whole impairment: what is not given is off (as `tc qdisc
-replace` does). The change is one `tc` command (`ip link set` for --down/--up), recorded
-in the lab's log with its result.
+replace` does). The change is the lab's topology with the end's impairment or state
+changed, run as `apply` runs one (a `tc` command; `ip link set` for --down/--up, and what
+the kernel dropped put back) and recorded as a new generation of the lab's log.
 """
 
 from netplay.cli.commands import common

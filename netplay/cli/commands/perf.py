@@ -34,11 +34,7 @@ def add_arguments(parser):
                              "for TCP, 1M for UDP)")
     parser.add_argument("-p", "--port", type=int, default=5201,
                         help="the server's port inside B (default 5201)")
-    family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4,
-                        help="IPv4 only")
-    family.add_argument("-6", dest="family", action="store_const", const=6,
-                        help="IPv6 only")
+    common.add_family_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -67,15 +63,11 @@ def _line(result):
 
 
 def main(args):
-    from netplay.check import preflight
-    from netplay.lab import perf, status
+    from netplay.lab import perf
 
     _check(args)
-    machine = common.machine()
-    preflight.require_root(machine)
-    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
-    status.require_up(data, args.lab)
-    args.node, args.target = (common.node_name(topo, n) for n in (args.node, args.target))
+    machine, topo, (args.node, args.target) = common.running_lab(args, args.node,
+                                                                 args.target)
     nodes = [args.node, args.target.partition(":")[0]]
     with common.node_machine(args, topo, machine, nodes) as on:
         result = perf.measure(topo, on, args.node, args.target, args.time, args.udp,

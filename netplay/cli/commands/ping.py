@@ -21,11 +21,7 @@ def add_arguments(parser):
                              "version), NODE:IFACE (that interface's), or an IP address")
     parser.add_argument("-c", "--count", type=int, default=1, metavar="N",
                         help="rounds of requests, one a second (default 1)")
-    family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=4,
-                        help="IPv4 only")
-    family.add_argument("-6", dest="family", action="store_const", const=6,
-                        help="IPv6 only")
+    common.add_family_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -42,17 +38,12 @@ def _line(source, outcome):
 
 
 def main(args):
-    from netplay.check import preflight
     from netplay.core.errors import InputError
-    from netplay.lab import ping, status
+    from netplay.lab import ping
 
     if args.count < 1:
         raise InputError(f"ping: -c {args.count}: give a count of at least 1")
-    machine = common.machine()
-    preflight.require_root(machine)
-    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
-    status.require_up(data, args.lab)
-    args.node, args.dest = (common.node_name(topo, n) for n in (args.node, args.dest))
+    machine, topo, (args.node, args.dest) = common.running_lab(args, args.node, args.dest)
     with common.node_machine(args, topo, machine, [args.node]) as source_host:
         outcomes = ping.ping(topo, source_host, args.node, args.dest, args.family,
                              args.count)

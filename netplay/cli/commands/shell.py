@@ -24,25 +24,12 @@ def add_arguments(parser):
 def main(args):
     import os
 
-    from netplay.check import preflight
-    from netplay.core.errors import HostError
-    from netplay.lab import shell, status
+    from netplay.lab import shell
 
-    machine = common.machine()
-    preflight.require_root(machine)
-    data, topo, _ = status.load_lab(common.state_root(args), args.lab)
-    status.require_up(data, args.lab)
-    args.node = common.node_name(topo, args.node)  # a prefixed lab's short name too
+    machine, topo, (args.node,) = common.running_lab(args, args.node)
     with common.node_machine(args, topo, machine, [args.node]) as on:  # the node's host
         # $SHELL is the user's choice here; a lab on another host may lack it (then bash)
         preferred = os.environ.get("SHELL") if on is machine else None
         full = shell.shell_argv(topo, args.node, on, preferred,
                                 tty=sys.stdin.isatty() and sys.stdout.isatty())
-        if args.verbose:
-            common.echo(args)(full)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            on.exec_interactive(full)
-        except OSError as err:
-            raise HostError(f"cannot run {full[0]}: {err.strerror}") from None
+        common.replace_with(args, on, full)
