@@ -2,6 +2,7 @@
 the one place where errors become a single line and an exit code."""
 
 import argparse
+import gc
 import importlib
 import os
 import signal
@@ -195,6 +196,20 @@ def _terminate(signum, frame):
 
 
 def main(argv=None):
+    # A command is a short process that builds large graphs of small objects (a lab of
+    # 1000 nodes plans 20,000 steps): the cyclic collector, run every 700 allocations,
+    # walked them again and again and took half of planning's time. Reference counting
+    # frees what a command lets go of; the collector is put back for callers in-process.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _main(argv)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _main(argv):
     parser = build_parser()
     args = parser.parse_args(argv)
     bad = env_error(parser, args)
