@@ -49,9 +49,10 @@ def plan(topo: Topology) -> List[Step]:
     # starts the containers at once, reads their PIDs at once, and names their namespaces
     # in the root namespace's one `ip -batch`
     steps += sorted(nodes, key=_node_step_rank)
-    off = forwarding_off(topo)
+    off, ipv6 = forwarding_off(topo), ipv6_nodes(topo)
     for node in topo.nodes.values():  # before any device exists, so every device inherits
-        steps += on(host(node.name), settings_steps(topo, node, off.get(node.name, ())))
+        steps += on(host(node.name), settings_steps(node, node.name in ipv6,
+                                                    off.get(node.name, ())))
     for bridge in topo.bridges.values():
         steps += on(host(bridge.name), bridge_steps(topo, bridge))
     tunnels = vnis(topo)
@@ -116,16 +117,16 @@ NO_DAD_SYSCTLS = ("net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accep
 DOCKER_IPV6_SYSCTLS = ("net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
 
 
-def settings_steps(topo: Topology, node: Node, off: Iterable[str] = ()) -> List[Step]:
+def settings_steps(node: Node, has_ipv6: bool, off: Iterable[str] = ()) -> List[Step]:
     """Kernel settings a node needs before its devices exist, so that each device inherits
     them: a router forwards whatever path a packet took to reach it (reverse-path filter
     off; a namespace inherits the host's, which may be strict), and a node with IPv6
     skips duplicate address detection, which would leave its link-local addresses
     tentative, and IPv6 through it dead, for its first two seconds; a container with IPv6
-    turns it back on. `off`: the node's forwarding_off sysctls, in the same process."""
+    turns it back on. has_ipv6: the node is in ipv6_nodes. `off`: the node's
+    forwarding_off sysctls, in the same process."""
     keys = list(ROUTER_SYSCTLS) if node.role == "router" else []
-    ipv6 = node.namespace is not None and _has_ipv6(topo, node)
-    if ipv6:
+    if node.namespace is not None and has_ipv6:
         if node.kind == "docker":  # Docker turns IPv6 off in a container it gives no network
             keys += DOCKER_IPV6_SYSCTLS
         keys += NO_DAD_SYSCTLS
@@ -135,11 +136,16 @@ def settings_steps(topo: Topology, node: Node, off: Iterable[str] = ()) -> List[
     return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
 
 
-def _has_ipv6(topo: Topology, node: Node) -> bool:
-    addresses = [a for i in node.interfaces.values() for a in i.addresses]
-    addresses += [a for b in topo.bridges.values() if b.namespace == node.name
-                  for a in b.addresses]
-    return any(cidr.interface(a).version == 6 for a in addresses)
+def ipv6_nodes(topo: Topology) -> Set[str]:
+    """The nodes with an IPv6 address on a device of theirs or on a bridge in their
+    namespace (found in one pass over the bridges: not one per node)."""
+    def any_v6(addresses: Iterable[str]) -> bool:
+        return any(cidr.interface(a).version == 6 for a in addresses)
+
+    out = {n.name for n in topo.nodes.values()
+           if any(any_v6(i.addresses) for i in n.interfaces.values())}
+    return out | {b.namespace for b in topo.bridges.values()
+                  if b.namespace and any_v6(b.addresses)}
 
 
 def docker_steps(topo: Topology, node: Node, pid_var: str, phase: str) -> List[Step]:
