@@ -84,7 +84,7 @@ def _as_json(text, source):
         data = json.loads(text, object_pairs_hook=_json_pairs)
     except (ValueError, RecursionError):
         return None
-    check_depth(data, source)
+    check_depth(data, source, shared=False)
     return data
 
 

@@ -210,7 +210,7 @@ def read(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
         raise too_deep(path) from None
     except MemoryError:
         raise too_big(path) from None
-    check_depth(data, str(path))
+    check_depth(data, str(path), shared=False)
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise InputError(f"{path}: not a netplay log (no \"format\": \"{FORMAT}\")")
     if data.get("version") not in VERSIONS:
