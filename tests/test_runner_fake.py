@@ -382,3 +382,80 @@ def test_groups_that_capture_or_use_a_captured_value_are_not_sent_ahead(tmp_path
     Runner(fake).apply(_log(tmp_path, steps), steps)
     assert ["ip", "netns", "attach", "c", "4242"] in [c.argv for c in fake.calls]
     assert [len(trip) for trip in fake.trips] == [2]  # only the last two groups together
+
+
+# --- batches confined to a namespace each, at once -------------------------------------------
+
+
+def _configs(*spaces, extra=()):
+    """Each namespace's configuration (addresses, routes, links up): a batch of its own."""
+    steps = []
+    for i, ns in enumerate(spaces):
+        steps += [Step(["ip", "-n", ns, "addr", "add", f"10.0.{i}.1/24", "dev", "eth0"]),
+                  Step(["ip", "-n", ns, "link", "set", "eth0", "up"]),
+                  Step(["ip", "-n", ns, "route", "add", "default", "via", f"10.0.{i}.2"])]
+        steps += [Step(list(argv)) for argv in extra if argv[2] == ns]
+    return steps
+
+
+def _overlap(fake, wait=0.2):
+    """Batches answer after `wait` seconds; the most that were running at once is kept in
+    the returned list's first item."""
+    import threading
+    import time
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def reply(argv, stdin):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(wait)
+        with lock:
+            running[0] -= 1
+        return 0, "", ""
+
+    fake.answer(lambda argv, stdin: "-batch" in argv, reply=reply)
+    return most
+
+
+def test_the_batches_of_different_namespaces_configuring_their_own_devices_run_at_once(
+        tmp_path):
+    fake = FakeMachine()
+    most = _overlap(fake)
+    steps = _configs("a", "b", "c")
+    log = _log(tmp_path, steps)
+    Runner(fake).apply(log, steps)
+    assert most[0] == 3
+    assert sorted(stdin for _, stdin in _calls(fake)) == [
+        f"addr add 10.0.{i}.1/24 dev eth0\nlink set eth0 up\nroute add default via 10.0.{i}.2\n"
+        for i in range(3)]
+    assert [s["result"]["rc"] for s in log.steps] == [0] * 9  # each step's result, in order
+
+
+def test_a_batch_that_touches_another_namespace_or_the_host_waits_its_turn(tmp_path):
+    fake = FakeMachine()
+    most = _overlap(fake, wait=0.05)
+    moving = [["ip", "-n", "c", "link", "set", "x", "netns", "d"]]  # acts in d too
+    steps = _configs("a", "b", "c", "d", extra=moving) + \
+        [Step(["ip", "link", "set", "x", "up"]), Step(["ip", "link", "set", "y", "up"])]
+    Runner(fake).apply(_log(tmp_path, steps), steps)
+    # a and b's batches go at once; c's, which moves a device into d, goes alone, and d's
+    # after it; the root namespace's batch goes alone
+    assert most[0] == 2
+    order = [argv[1] for argv, _ in _calls(fake)]
+    assert sorted(order[:2]) == ["--net=/var/run/netns/a", "--net=/var/run/netns/b"]
+    assert order[2:] == ["--net=/var/run/netns/c", "--net=/var/run/netns/d", "-batch"]
+
+
+def test_when_one_of_the_batches_at_once_fails_the_others_ran_and_all_are_undone(tmp_path):
+    fake = FakeMachine()
+    fake.answer(lambda argv, stdin: argv[1] == "--net=/var/run/netns/b", rc=1,
+                err="RTNETLINK answers: File exists\nCommand failed -:2\n")
+    steps = [_ns("a"), _ns("b")] + _configs("a", "b")
+    log = _log(tmp_path, steps)
+    with pytest.raises(StepFailed, match="step 7 failed"):
+        Runner(fake).apply(log, steps)
+    results = [s.get("result", {}).get("rc") for s in log.steps]
+    assert results == [0, 0, 0, 0, 0, 0, 1, None]  # a's whole batch ran; b's stopped at 2
+    assert (FORCE_BATCH, "netns delete b\nnetns delete a\n") in _calls(fake)

@@ -237,18 +237,30 @@ class Runner:
         """The groups sent to the machine together: one each, or, on a machine where a
         command costs a round trip (Machine.pipelines), runs of up to PIPELINE groups
         that capture nothing and use no captured value (their commands are known before
-        any of them runs)."""
+        any of them runs); on a machine without, runs of batches each confined to a
+        namespace of its own (see _confined), which go at once."""
         chunks: List[List[Tuple[str, List[Step], Any]]] = []
         joined = False  # whether the last chunk may take more groups
+        spaces: set = set()  # the namespaces of the last chunk's confined batches
         for item in plan:
-            kind, group, _ = item
-            joins = self.machine.pipelines and kind in ("batch", "single") and \
-                not any(step.capture or step.refs() for step in group)
-            if joins and joined and len(chunks[-1]) < PIPELINE:
+            kind, group, key = item
+            if self.machine.pipelines:
+                joins = kind in ("batch", "single") and \
+                    not any(step.capture or step.refs() for step in group)
+                if joins and joined and len(chunks[-1]) < PIPELINE:
+                    chunks[-1].append(item)
+                else:
+                    chunks.append([item])
+                joined = joins
+                continue
+            space = _confined(kind, group, key)
+            if space is not None and joined and space not in spaces:
                 chunks[-1].append(item)
+                spaces.add(space)
             else:
                 chunks.append([item])
-            joined = joins
+                spaces = {space}
+            joined = space is not None
         return chunks
 
     def _run_chunk(self, chunk: List[Tuple[str, List[Step], Any]], values: Dict[str, str]
@@ -259,6 +271,8 @@ class Runner:
         if len(chunk) == 1:
             kind, group, key = chunk[0]
             return [self._run_group(kind, group, key, values)]
+        if not self.machine.pipelines:  # confined batches: all at once
+            return self._at_once(chunk, values)
         requests: List[Tuple[List[str], Optional[str]]] = []
         for kind, group, key in chunk:
             argvs = self._announced(group, values)
@@ -282,6 +296,18 @@ class Runner:
                 rc, stdout, err = results[n]
                 out.append([(rc, stdout, err, share)])
         return out
+
+    def _at_once(self, chunk: List[Tuple[str, List[Step], Any]], values: Dict[str, str]
+                 ) -> List[List[Optional[StepOutcome]]]:
+        """Batches confined to a namespace each, run self.workers at a time (echoed in
+        order first); each group's outcomes, in order."""
+        requests = [self._batch_request(key, self._announced(group, values))
+                    for _, group, key in chunk]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(requests))) as pool:
+            results = list(pool.map(lambda r: self.execute(*r), requests))
+        return [_batch_outcomes(len(group), cast(int, rc), err, seconds / len(group),
+                                force=False)
+                for (_, group, _), (rc, _, err, seconds) in zip(chunk, results)]
 
     def _record(self, log: "StepLog", i: int, step: Step, outcome: StepOutcome,
                 values: Dict[str, str]) -> None:
@@ -426,6 +452,26 @@ class Runner:
             gone.append(f"{phase}: already gone (`{' '.join(argv)}`)")
         elif rc != 0:
             failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
+
+
+# What a line of a confined batch may do: act on its namespace's own devices, addresses and
+# routes. A line naming another namespace (`netns`) or the whole host is not confined.
+CONFINED = (("addr", "add"), ("link", "set"), ("route", "add"), ("route", "replace"))
+
+
+def _confined(kind: str, group: List[Step], key: Any) -> Optional[str]:
+    """The namespace a group acts in alone, when it is a batch (of two lines or more) of
+    `ip -n NS` lines that only set up NS's own devices, addresses and routes: such
+    batches of different namespaces need nothing from one another, so a run of them may
+    go at once. None for any other group."""
+    if kind != "batch" or len(group) < 2 or len(key) != 3 or key[1] not in ("-n", "-netns"):
+        return None
+    for step in group:
+        words = [a for a in step.argv[3:6] if a not in ("-4", "-6")]
+        if tuple(words[:2]) not in CONFINED or "netns" in step.argv or step.capture \
+                or step.refs():
+            return None
+    return str(key[2])
 
 
 def _batch_outcomes(count: int, rc: int, err: str, share: float, force: bool
