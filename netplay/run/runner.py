@@ -51,6 +51,9 @@ def missing_programs(steps: Sequence[Step], machine: Machine) -> List[str]:
     return sorted(p for p in needed if not machine.which(p))
 
 
+_SPLITS = re.compile(r"[ \t\n\"'#\\]")  # what the batch parser splits at or reads specially
+
+
 def ip_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
     """The `ip` global options of argv (["ip", "-n", "ns"]), or None if not batchable.
 
@@ -66,7 +69,7 @@ def ip_prefix(argv: Sequence[Arg]) -> Optional[Prefix]:
     rest = argv[i:]
     if not rest or rest[:2] == ["netns", "exec"] or "-batch" in argv[:i]:
         return None
-    if any(not a or any(c in a for c in " \t\n\"'#\\") for a in rest):
+    if any(not a or _SPLITS.search(a) for a in rest):
         return None
     return tuple(argv[:i])
 
