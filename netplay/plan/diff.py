@@ -31,8 +31,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple
 
-from netplay.plan.objects import CTR, DEV, NS, Facts, Obj, facts, pid_owners
-from netplay.plan.steps import Step
+from netplay.plan.objects import CTR, DEV, NS, Facts, Obj, facts, may_create, pid_owners
+from netplay.plan.steps import Ref, Step
 
 Key = Tuple[Any, ...]
 FORWARDING = ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding")
@@ -71,6 +71,7 @@ class Side:
     facts: LazyFacts
     shared: List[bool] = field(default_factory=list)
     _unshared: Optional[List[int]] = None
+    _creators: Optional[Dict[str, List[int]]] = None
 
     @classmethod
     def of(cls, steps: Sequence[Step]) -> "Side":
@@ -79,6 +80,16 @@ class Side:
     def share(self, shared: List[bool]) -> None:
         self.shared = shared
         self._unshared = [i for i, kept in enumerate(shared) if not kept]
+
+    def creators(self, name: str) -> List[int]:
+        """The steps that may create objects and name `name` (a word of their argv)."""
+        if self._creators is None:
+            self._creators = {}
+            for i, step in enumerate(self.steps):
+                if may_create(step):
+                    for word in set(map(str, step.argv)):
+                        self._creators.setdefault(word, []).append(i)
+        return self._creators.get(name, [])
 
     def unshared(self) -> List[int]:
         """The indices of the steps the other plan does not have (read many times: a
@@ -297,30 +308,29 @@ def _forwarding_only(step: Step) -> bool:
 
 def _cascade(lost: Set[Obj], *sides: Side) -> Set[Obj]:
     """lost, with everything that goes with it: a container's namespace, a namespace's
-    devices, a veth end's peer."""
-    pairs: Dict[Obj, List[Obj]] = {}
-    devices: Dict[Tuple[str, str], List[Obj]] = {}
+    devices, a veth end's peer (read from the create steps that name each lost object:
+    not from every step's facts)."""
     if not lost:
         return lost
-    for side in sides:
-        for f in side.facts:
-            for o in f.creates:
-                if o.kind == DEV and o.ns:
-                    devices.setdefault((o.host, o.ns), []).append(o)
-            if len(f.creates) == 2:
-                a, b = f.creates
-                pairs.setdefault(a, []).append(b)
-                pairs.setdefault(b, []).append(a)
     todo = list(lost)
     out = set(lost)
+    distinct = list({id(side): side for side in sides}.values())
     while todo:
         o = todo.pop()
         more: List[Obj] = []
         if o.kind == CTR:
             more.append(Obj(NS, o.host, None, o.name))
-        elif o.kind == NS:
-            more += devices.get((o.host, o.name), [])
-        more += pairs.get(o, [])
+        for side in distinct:
+            found = side.creators(o.name)
+            if o.kind == DEV and o.ns:  # of the devices of that name, those in its namespace
+                found = sorted(set(found) & set(side.creators(o.ns)))
+            for i in found:
+                made = side.facts[i].creates
+                if o.kind == NS:
+                    more += [d for d in made if d.kind == DEV and d.host == o.host
+                             and d.ns == o.name]
+                elif len(made) == 2 and o in made:
+                    more += [d for d in made if d != o]
         for m in more:
             if m not in out:
                 out.add(m)
@@ -336,8 +346,13 @@ def _take_back(old: Side, lost: Set[Obj], in_place: InPlace) -> Tuple[List[Step]
     out: List[Step] = []
     origin: List[int] = []
     covered = _covered(old, lost)
-    for i in reversed(range(len(old.steps)) if lost else old.unshared()):
-        step, f = old.steps[i], old.facts[i]
+    # the steps removed, and those that create a lost object (read through their names)
+    candidates = set(old.unshared()) | {i for o in lost for i in old.creators(o.name)}
+    for i in sorted(candidates, reverse=True):
+        step = old.steps[i]
+        if (old.shared[i] or i in in_place.old) and not may_create(step):
+            continue  # kept, or changed in place: nothing to take back
+        f = old.facts[i]
         if f.kind == "create":
             mine = [o for o in f.creates if o in lost]
             if mine and not all(o in covered for o in f.creates):
@@ -361,7 +376,8 @@ def _covered(old: Side, lost: Set[Obj]) -> Set[Obj]:
     out: Set[Obj] = set()
     if not spaces:
         return out
-    for f in old.facts:
+    for i in sorted({i for _, ns in spaces for i in old.creators(ns)}):
+        f = old.facts[i]
         if f.kind == "create" and f.creates and f.creates[0].kind == DEV:
             if all(o.ns and (o.host, o.ns) in spaces for o in f.creates):
                 out.update(f.creates)
@@ -445,8 +461,10 @@ def _bring(new: Side, lost: Set[Obj], in_place: InPlace,
     object again, in its order."""
     out: List[Step] = []
     spaces = {ns for _, ns in touched}
+    wanted = [(o.name, o.ns if o.kind == DEV else None) for o in lost] + \
+        [(f"--name={o.name}", None) for o in lost if o.kind == CTR]
     for i, step in enumerate(new.steps):
-        if lost and _stands_on(new.facts[i], lost):
+        if lost and _may_stand_on(step, wanted) and _stands_on(new.facts[i], lost):
             out.append(step)  # made again: its change in place is moot
         elif i in in_place.new:
             out += in_place.new[i]
@@ -459,6 +477,17 @@ def _bring(new: Side, lost: Set[Obj], in_place: InPlace,
             if f.kind == "route" and (step.host, f.ns) in touched:
                 out.append(_replace(step))
     return _with_captures(out, new.steps)
+
+
+def _may_stand_on(step: Step, wanted: List[Tuple[str, Optional[str]]]) -> bool:
+    """Cheap, before a step's facts: whether it names a lost object (a word of it is the
+    object's name and, for a device in a namespace, another is the namespace's: a step
+    acting there names it; `docker run` says --name=NAME), or it uses a captured value
+    (a container's PID: the container's name is not in it)."""
+    words = set(step.argv)
+    if step.node_command or any(isinstance(a, Ref) for a in words):
+        return True
+    return any(name in words and (ns is None or ns in words) for name, ns in wanted)
 
 
 def _stands_on(f: Facts, lost: Set[Obj]) -> bool:
