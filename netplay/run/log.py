@@ -78,6 +78,9 @@ class StepLog:
             self.data["updated"] = now()
             self.flush(force=True)
 
+    def _write(self) -> None:
+        write_json_atomic(self.path, self.data)
+
     def flush(self, force: bool = False) -> None:
         """Rewrite the file, at most once per FLUSH_INTERVAL unless forced, and at most
         about 5% of the time: a large lab's log takes a while to write."""
@@ -85,14 +88,24 @@ class StepLog:
         if not force and start - self._last_flush < self._interval:
             return
         with self._lock:
-            write_json_atomic(self.path, self.data)
+            self._write()
             self._last_flush = time.monotonic()
             self._interval = max(FLUSH_INTERVAL, 20 * (self._last_flush - start))
 
 
 class GenerationLog(StepLog):
     """The newest generation of a lab's log (an apply, a `netplay link` change, a repair):
-    its steps' results are recorded there, and the file is rewritten whole."""
+    its steps' results are recorded there. When the file is known to be as netplay wrote
+    it (see Ending), only the newest generation is encoded: the text before it is kept
+    as it was read (a lab of 1000 nodes has 6 MB of log before it). Otherwise, and when
+    the lab's own status changes, the file is rewritten whole."""
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any],
+                 written: bool = True) -> None:
+        super().__init__(path, data)
+        # the bytes before the newest generation's text, when known: written says
+        # whether the file already holds the newest generation (else it is added)
+        self._head: Optional[bytes] = _head(self.path, data, written)
 
     @classmethod
     def append(cls, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], action: str,
@@ -103,7 +116,7 @@ class GenerationLog(StepLog):
         gens.append({"generation": len(gens) + 1, "action": action, "created": now(),
                      "status": RUNNING, **extra, "topology": topology,
                      "steps": [s.to_dict() for s in steps], "teardown": []})
-        log = cls(path, data)
+        log = cls(path, data, written=False)
         log.flush(force=True)
         return log
 
@@ -128,11 +141,24 @@ class GenerationLog(StepLog):
         self.generation["rollback"] = [s.to_dict() for s in steps]
         return _Rollback(self.path, self.data)
 
+    def set_status(self, status: str) -> None:
+        self._head = None  # the header changes: the file is written whole
+        super().set_status(status)
+
     def set_generation_status(self, status: str) -> None:
         with self._lock:
             self.generation["status"] = status
-            self.generation["updated"] = self.data["updated"] = now()
+            self.generation["updated"] = now()
             self.flush(force=True)
+
+    def _write(self) -> None:
+        if self._head is None or list(self.data)[-1] != "generations":
+            self._head = None
+            write_json_atomic(self.path, self.data)
+            return
+        text = _generation_text(self.generation)
+        _write_bytes(self.path, [self._head, text, GENERATIONS_END])
+        _mark(self.path, len(text) + len(GENERATIONS_END))
 
 
 class _Rollback(GenerationLog):
@@ -196,6 +222,100 @@ def write_json_atomic(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.writelines(encode(data))
+    os.replace(tmp, path)
+    if os.path.basename(str(path)) != LAB_LOG:
+        return
+    gens = data.get("generations")
+    if "generations" not in data:
+        _mark(path, None)
+    elif isinstance(gens, list) and gens and isinstance(gens[-1], dict) and \
+            list(data)[-1] == "generations":
+        _mark(path, len(_generation_text(gens[-1])) + len(GENERATIONS_END))
+    else:
+        _mark(path, -1)
+
+
+# -- appending a generation without writing the whole log again -----------------------------
+#
+# A lab's log is rewritten at each change, and a lab of 1000 nodes has 6 MB of it before
+# its newest generation. Beside the log netplay keeps LOG.end: the file's inode, size and
+# modification time as it wrote it, and where its newest generation's text starts. While
+# they still match, the file is exactly what netplay's encoder wrote, so a new generation
+# can be put after the old text as it is (a raw newline in JSON is never inside a string,
+# so the encoder's "\n]\n}\n" ends the generations and the file). Anything else (a log
+# edited, copied, from an older netplay) is rewritten whole, as before.
+
+LAB_LOG = "log.json"  # a lab's log in the state directory: the file LOG.end is kept for
+GENERATIONS_END = b"\n]\n}\n"  # after the newest generation
+PLAIN_END = b"\n}\n"  # the end of a log without generations
+FIRST_HEADER = b'{\n"format": "netplay-log",\n"version": 1,\n'
+GENERATIONS_HEADER = b'{\n"format": "netplay-log",\n"version": 2,\n'
+
+
+def _ending_path(path: Union[str, "os.PathLike[str]"]) -> str:
+    return f"{path}.end"
+
+
+def _mark(path: Union[str, "os.PathLike[str]"], from_end: Optional[int]) -> None:
+    """Note beside a lab's log how netplay just wrote it: where its newest generation's
+    text starts, from_end bytes before the end (None: it has no generations; -1: not
+    known, so that the next change writes it whole)."""
+    end = _ending_path(path)
+    if from_end == -1:
+        try:
+            os.unlink(end)
+        except FileNotFoundError:
+            pass
+        return
+    st = os.stat(path)
+    newest = None if from_end is None else st.st_size - from_end
+    _write_bytes(end, [json.dumps({"ino": st.st_ino, "size": st.st_size,
+                                   "mtime_ns": st.st_mtime_ns, "newest": newest}).encode()])
+
+
+def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: bool
+          ) -> Optional[bytes]:
+    """The bytes of the log at path that come before its newest generation's text: the
+    file as it is when it already holds that generation (written), else the file with a
+    generation's place opened at its end. None unless LOG.end says the file is as
+    netplay wrote it."""
+    try:
+        with open(_ending_path(path), "rb") as f:
+            ending = json.loads(f.read(4096))
+        st = os.stat(path)
+        if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
+                [st.st_ino, st.st_size, st.st_mtime_ns]:
+            return None
+        newest = ending["newest"]
+        with open(path, "rb") as f:
+            raw = f.read(st.st_size + 1)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    if len(raw) != ending["size"] or list(data)[-1:] != ["generations"]:
+        return None
+    if newest is None:  # a log of a run only: its first generation
+        gens = data["generations"]
+        if written or len(gens) != 1 or not raw.startswith(FIRST_HEADER) or \
+                not raw.endswith(PLAIN_END):
+            return None
+        return GENERATIONS_HEADER + raw[len(FIRST_HEADER):-len(PLAIN_END)] + \
+            b',\n"generations": [\n'
+    if not isinstance(newest, int) or not 0 < newest < len(raw) or \
+            not raw.endswith(GENERATIONS_END) or raw[newest - 1:newest] != b"\n":
+        return None
+    return raw[:newest] if written else raw[:-len(GENERATIONS_END)] + b",\n"
+
+
+def _generation_text(gen: Dict[str, Any]) -> bytes:
+    """A generation as encode() writes it among the log's generations."""
+    return "".join(encode(gen)).rstrip("\n").encode("utf-8")
+
+
+def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Sequence[bytes]) -> None:
+    tmp = f"{path}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.writelines(parts)
     os.replace(tmp, path)
 
 

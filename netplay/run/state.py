@@ -17,7 +17,7 @@ from netplay.core.errors import HostError, InputError
 from netplay.core.names import check_name
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
-from netplay.run.log import current_topology, read
+from netplay.run.log import LAB_LOG, current_topology, read
 
 DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
@@ -53,7 +53,7 @@ def cleanup_log_path(root: Union[str, Path]) -> Path:
 
 
 def log_path(root: Union[str, Path], lab: str) -> Path:
-    return lab_dir(root, lab) / "log.json"
+    return lab_dir(root, lab) / LAB_LOG
 
 
 def read_lab(root: Union[str, Path], lab: str) -> Optional[Dict[str, Any]]:
@@ -96,7 +96,7 @@ def labs(root: Union[str, Path]) -> List[str]:
     try:
         if not base.is_dir():
             return []
-        return sorted(p.name for p in base.iterdir() if (p / "log.json").exists())
+        return sorted(p.name for p in base.iterdir() if (p / LAB_LOG).exists())
     except PermissionError:
         raise _unreadable(root) from None
 
