@@ -590,3 +590,17 @@ def test_verify_refuses_an_unknown_lab_in_one_line(netplay):
     assert result.rc == 2
     assert result.err.count("\n") == 1 and "no lab named 'no-such-lab'" in result.err
     assert "Traceback" not in result.err
+
+
+def test_verify_says_why_pings_past_the_kernels_neighbour_table_fail():
+    from types import SimpleNamespace
+
+    from netplay.cli.commands.verify import _neighbour_hint
+    from netplay.machine.fake import FakeMachine
+
+    fake = FakeMachine(files={"/proc/sys/net/ipv4/neigh/default/gc_thresh3": "1024\n"})
+    hint = _neighbour_hint(SimpleNamespace(reach=[None] * 2450), fake)
+    assert "2450 pairs were pinged" in hint and "at most 1024 neighbour entries" in hint
+    assert "gc_thresh3=4900" in hint
+    assert _neighbour_hint(SimpleNamespace(reach=[None] * 1000), fake) is None
+    assert _neighbour_hint(None, fake) is None

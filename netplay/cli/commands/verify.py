@@ -58,6 +58,7 @@ def main(args):
         note = (f"pinged {len(plan.reach)} of the {plan.reach_total} pairs that reach each "
                 "other (--max-pings 0 pings them all)")
     failed = [c for c in checks if not c.ok]
+    hint = _neighbour_hint(plan, machine) if failed and not topo.hosts else None
     if args.json:
         common.print_json({"lab": topo.name, "log": str(path), "ok": not failed,
                            "checks": [c.to_dict() for c in checks],
@@ -76,7 +77,24 @@ def main(args):
             print("\n" + summary(topo.name, checks))
             if note:
                 print(f"netplay: {note}", file=sys.stderr)
+            if hint:
+                print(f"netplay: {hint}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _neighbour_hint(plan, machine):
+    """Why pings past the kernel's neighbour table fail, when verify pinged that many: the
+    table is one for all namespaces, and each pinged pair needs an entry (Mininet raises
+    the limit as it starts; netplay leaves the host's settings alone)."""
+    from netplay.observe import ip as observe
+
+    capacity = observe.neighbour_capacity(machine)
+    if plan is None or len(plan.reach) <= capacity:
+        return None
+    return (f"{len(plan.reach)} pairs were pinged, but the kernel keeps at most {capacity} "
+            "neighbour entries for all namespaces (net.ipv4.neigh.default.gc_thresh3), so "
+            "pings past that fail; ping fewer (--max-pings), or raise it: `sysctl -w "
+            f"net.ipv4.neigh.default.gc_thresh3={2 * len(plan.reach)}`")
 
 
 def summary(lab, checks):
