@@ -17,6 +17,7 @@ while ARP or neighbour discovery resolves does not count as unreachable.
 
 import ctypes
 import errno
+import functools
 import heapq
 import ipaddress
 import os
@@ -304,6 +305,7 @@ class _Batch:
                 probe.last_error = f"{msg.text} from {msg.sender}"
 
 
+@functools.lru_cache(maxsize=4096)  # a lab's few addresses, asked of at every request
 def _canon(address: str) -> str:
     """An address as one text, so that replies match what was asked (fd00::01 == fd00::1)."""
     try:
