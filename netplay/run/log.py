@@ -280,15 +280,13 @@ def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: b
     generation's place opened at its end. None unless LOG.end says the file is as
     netplay wrote it."""
     try:
-        with open(_ending_path(path), "rb") as f:
-            ending = json.loads(f.read(4096))
+        ending = json.loads(_read(_ending_path(path), 4096))
         st = os.stat(path)
         if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
                 [st.st_ino, st.st_size, st.st_mtime_ns]:
             return None
         newest = ending["newest"]
-        with open(path, "rb") as f:
-            raw = f.read(st.st_size + 1)
+        raw = _read(path, st.st_size + 1)
     except (OSError, ValueError, TypeError, KeyError):
         return None
     if len(raw) != ending["size"] or list(data)[-1:] != ["generations"]:
@@ -304,6 +302,13 @@ def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: b
             not raw.endswith(GENERATIONS_END) or raw[newest - 1:newest] != b"\n":
         return None
     return raw[:newest] if written else raw[:-len(GENERATIONS_END)] + b",\n"
+
+
+def _read(path: Union[str, "os.PathLike[str]"], limit: int) -> bytes:
+    """At most limit bytes of a file netplay wrote in its state directory."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        return f.read(limit)
 
 
 def _generation_text(gen: Dict[str, Any]) -> bytes:

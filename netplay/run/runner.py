@@ -12,7 +12,7 @@ import time
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional,
-                    Sequence, Tuple, TypeVar, cast)
+                    Sequence, Set, Tuple, TypeVar, cast)
 
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import StepFailed
@@ -244,7 +244,7 @@ class Runner:
         namespace of its own (see _confined), which go at once."""
         chunks: List[List[Tuple[str, List[Step], Any]]] = []
         joined = False  # whether the last chunk may take more groups
-        spaces: set = set()  # the namespaces of the last chunk's confined batches
+        spaces: Set[Optional[str]] = set()  # the last chunk's batches' namespaces
         for item in plan:
             kind, group, key = item
             if self.machine.pipelines:
