@@ -52,9 +52,10 @@ def examples(module):
     return "examples:\n" + "\n".join(f"  {line}" for line in lines) if lines else None
 
 
-def build_parser(environ=None):
-    """The parser of every command in COMMANDS, its options' defaults taken from environ
-    (os.environ); the variables' errors are kept in parser.env_errors until a command runs."""
+def build_parser(environ=None, only=None):
+    """The parser of every command in COMMANDS (only: of that one command), its options'
+    defaults taken from environ (os.environ); the variables' errors are kept in
+    parser.env_errors until a command runs."""
     parser = argparse.ArgumentParser(
         prog="netplay", parents=[_common_options(False)],
         description="Build virtual networks of namespaces, veths, bridges and containers "
@@ -64,7 +65,7 @@ def build_parser(environ=None):
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     after = _common_options(True)
-    for name in COMMANDS:
+    for name in [only] if only else COMMANDS:
         module = importlib.import_module(f"netplay.cli.commands.{name}")
         # the description wrapped here: the raw formatter keeps the examples' lines as written
         cmd = sub.add_parser(name, help=module.HELP, description=textwrap.fill(module.HELP, 79),
@@ -184,6 +185,19 @@ def env_error(parser, args):
     return next((line for p in mine for line in parser.env_errors.get(p, [])), None)
 
 
+FLAGS = ("-v", "--verbose", "-q", "--quiet")  # the global options that take no value
+
+
+def _command_of(argv):
+    """The command argv names when only flags come before it, else None."""
+    for word in argv:
+        if word in COMMANDS:
+            return word
+        if word not in FLAGS:
+            return None
+    return None
+
+
 def _generated_lab_name(spec):
     """`netplay down linear:5` means the lab that `netplay run linear:5` made (linear-5)."""
     from netplay.load import builtins
@@ -210,7 +224,10 @@ def main(argv=None):
 
 
 def _main(argv):
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the one command's parser: importing and building all of them took 15 ms of each
+    # command; the whole parser for anything else (--help, a mistyped command)
+    parser = build_parser(only=_command_of(argv))
     args = parser.parse_args(argv)
     bad = env_error(parser, args)
     if bad:
