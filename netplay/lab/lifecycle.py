@@ -163,24 +163,35 @@ def down(lab, machine, root, echo=None, progress=None, ssh_config=None):
     A host that cannot be reached keeps its part of the lab: the others are taken down,
     the log names the hosts that are done (`hosts_down`), and StepFailed says the lab is
     partly down; `down` again later finishes the rest."""
+    return down_read(lab, machine, root, echo, progress, ssh_config)[0]
+
+
+def down_read(lab, machine, root, echo=None, progress=None, ssh_config=None):
+    """down, and the lab's log data as read under its lock before anything was undone
+    (the CLI's summary counts its topology: not a second read of the log)."""
     if not state.log_path(root, lab).exists():  # before the lock, which would leave its file
         raise state.no_such_lab(root, lab)
     with state.lab_lock(root, lab):
         data = state.require_lab(root, lab)
-        if data["status"] == steplog.DOWN:
-            return None
-        path = state.log_path(root, lab)
-        crashed = data["status"] == steplog.RUNNING  # killed mid-run: results may lag
-        ran = [step for step, result in logged_steps(data, str(path))
-               if (result is not None and result.get("rc") == 0)
-               or (crashed and result is None)]
-        if steplog.generations(data):
-            ran = _ran_by_generations(data, path, ran)
-        log = steplog.StepLog(path, data)
-        topo = _hosts_of_log(data, path)
-        if topo is None:
-            return _down_here(lab, log, ran, machine, echo, progress)
-        return _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config)
+        return _undo_logged(lab, machine, root, echo, progress, ssh_config, data), data
+
+
+def _undo_logged(lab, machine, root, echo, progress, ssh_config, data):
+    """Undo what the lab's log data says it holds (the caller holds its lock)."""
+    if data["status"] == steplog.DOWN:
+        return None
+    path = state.log_path(root, lab)
+    crashed = data["status"] == steplog.RUNNING  # killed mid-run: results may lag
+    ran = [step for step, result in logged_steps(data, str(path))
+           if (result is not None and result.get("rc") == 0)
+           or (crashed and result is None)]
+    if steplog.generations(data):
+        ran = _ran_by_generations(data, path, ran)
+    log = steplog.StepLog(path, data)
+    topo = _hosts_of_log(data, path)
+    if topo is None:
+        return _down_here(lab, log, ran, machine, echo, progress)
+    return _down_hosts(lab, log, ran, topo, root, echo, progress, ssh_config)
 
 
 def _ran_by_generations(data, path, ran):

@@ -20,17 +20,15 @@ def main(args):
     from netplay.lab import lifecycle as lab
     from netplay.check import preflight
     from netplay.cli import progress as display
-    from netplay.run import state
 
     machine = common.machine()
     preflight.require_root(machine)
     start = time.monotonic()
-    data = state.read_lab(common.state_root(args), args.lab)  # for the summary's counts
     shown = display.for_args(args, "down", args.lab)  # a progress line on a terminal only
     try:
-        gone = lab.down(args.lab, machine, common.state_root(args),
-                        echo=common.echo(args), progress=shown,
-                        ssh_config=common.ssh_config(args))
+        gone, data = lab.down_read(args.lab, machine, common.state_root(args),
+                                   echo=common.echo(args), progress=shown,
+                                   ssh_config=common.ssh_config(args))
     finally:
         if shown:
             shown.finish()
