@@ -237,40 +237,29 @@ class Runner:
 
     def _chunks(self, plan: List[Tuple[str, List[Step], Any]]
                 ) -> List[List[Tuple[str, List[Step], Any]]]:
-        """The groups sent to the machine together: one each, or, on a machine where a
-        command costs a round trip (Machine.pipelines), runs of up to PIPELINE groups
-        that capture nothing and use no captured value (their commands are known before
-        any of them runs); on a machine without, runs of batches each confined to a
-        namespace of its own (see _confined), which go at once."""
+        """The groups sent to the machine together: on a machine where a command costs a
+        round trip (Machine.pipelines), runs of up to PIPELINE groups known before any of
+        them runs; on one without, runs of batches each confined to a namespace of its
+        own (see _confined), which go at once; any other group alone."""
+        if self.machine.pipelines:
+            return _pipelined(plan)
         chunks: List[List[Tuple[str, List[Step], Any]]] = []
-        joined = False  # whether the last chunk may take more groups
-        spaces: Set[Optional[str]] = set()  # the last chunk's batches' namespaces
+        spaces: Set[str] = set()  # the namespaces of the last chunk, when confined
         for item in plan:
-            kind, group, key = item
-            if self.machine.pipelines:
-                joins = kind in ("batch", "single") and \
-                    not any(step.capture or step.refs() for step in group)
-                if joins and joined and len(chunks[-1]) < PIPELINE:
-                    chunks[-1].append(item)
-                else:
-                    chunks.append([item])
-                joined = joins
-                continue
-            space = _confined(kind, group, key)
-            if space is not None and joined and space not in spaces:
+            space = _confined(*item)
+            if space is not None and spaces and space not in spaces:
                 chunks[-1].append(item)
                 spaces.add(space)
             else:
                 chunks.append([item])
-                spaces = {space}
-            joined = space is not None
+                spaces = {space} if space is not None else set()
         return chunks
 
     def _run_chunk(self, chunk: List[Tuple[str, List[Step], Any]], values: Dict[str, str]
                    ) -> List[List[Optional[StepOutcome]]]:
-        """Each group's outcomes: one group as _run_group runs it; several in one
-        Machine.run_many, which stops after the first command that fails (the groups
-        after it: not run)."""
+        """Each group's outcomes: one group as _run_group runs it; confined batches at
+        once (_at_once); on a pipelining machine several in one Machine.run_many, which
+        stops after the first command that fails (the groups after it: not run)."""
         if len(chunk) == 1:
             kind, group, key = chunk[0]
             return [self._run_group(kind, group, key, values)]
@@ -455,6 +444,24 @@ class Runner:
             gone.append(f"{phase}: already gone (`{' '.join(argv)}`)")
         elif rc != 0:
             failures.append(f"`{' '.join(argv)}` failed: {err.strip()}")
+
+
+def _pipelined(plan: List[Tuple[str, List[Step], Any]]
+               ) -> List[List[Tuple[str, List[Step], Any]]]:
+    """Runs of up to PIPELINE groups that capture nothing and use no captured value (their
+    commands are known before any of them runs); any other group alone."""
+    chunks: List[List[Tuple[str, List[Step], Any]]] = []
+    joined = False  # whether the last chunk may take more groups
+    for item in plan:
+        kind, group, _ = item
+        joins = kind in ("batch", "single") and \
+            not any(step.capture or step.refs() for step in group)
+        if joins and joined and len(chunks[-1]) < PIPELINE:
+            chunks[-1].append(item)
+        else:
+            chunks.append([item])
+        joined = joins
+    return chunks
 
 
 # What a line of a confined batch may do: act on its namespace's own devices, addresses and
