@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 from netplay import __version__
 from netplay.core.errors import InputError
@@ -221,11 +221,7 @@ def encode(data: Dict[str, Any]) -> Iterator[str]:
 
 
 def write_json_atomic(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> None:
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.writelines(encode(data))
-    os.replace(tmp, path)
+    _write_bytes(path, (piece.encode("utf-8") for piece in encode(data)))
     if os.path.basename(str(path)) != LAB_LOG:
         return
     gens = data.get("generations")
@@ -235,7 +231,7 @@ def write_json_atomic(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]
             list(data)[-1] == "generations":
         _mark(path, len(_generation_text(gens[-1])) + len(GENERATIONS_END))
     else:
-        _mark(path, -1)
+        _unmark(path)  # no place to put a generation: the next change writes it whole
 
 
 # -- appending a generation without writing the whole log again -----------------------------
@@ -261,19 +257,19 @@ def _ending_path(path: Union[str, "os.PathLike[str]"]) -> str:
 
 def _mark(path: Union[str, "os.PathLike[str]"], from_end: Optional[int]) -> None:
     """Note beside a lab's log how netplay just wrote it: where its newest generation's
-    text starts, from_end bytes before the end (None: it has no generations; -1: not
-    known, so that the next change writes it whole)."""
-    end = _ending_path(path)
-    if from_end == -1:
-        try:
-            os.unlink(end)
-        except FileNotFoundError:
-            pass
-        return
+    text starts, from_end bytes before the end (None: it has no generations)."""
     st = os.stat(path)
     newest = None if from_end is None else st.st_size - from_end
-    _write_bytes(end, [json.dumps({"ino": st.st_ino, "size": st.st_size,
-                                   "mtime_ns": st.st_mtime_ns, "newest": newest}).encode()])
+    _write_bytes(_ending_path(path),
+                 [json.dumps({"ino": st.st_ino, "size": st.st_size,
+                              "mtime_ns": st.st_mtime_ns, "newest": newest}).encode()])
+
+
+def _unmark(path: Union[str, "os.PathLike[str]"]) -> None:
+    try:
+        os.unlink(_ending_path(path))
+    except FileNotFoundError:
+        pass
 
 
 def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: bool
@@ -319,7 +315,8 @@ def _generation_text(gen: Dict[str, Any]) -> bytes:
     return "".join(encode(gen)).rstrip("\n").encode("utf-8")
 
 
-def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Sequence[bytes]) -> None:
+def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Iterable[bytes]) -> None:
+    """parts written to path atomically: into PATH.tmp, which is then renamed over it."""
     tmp = f"{path}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -23,10 +23,8 @@ def add_change_options(parser):
     parser.add_argument("topology", help="a built-in name or a file: the lab's new topology")
     parser.add_argument("--name", metavar="NAME",
                         help="the running lab to change (default: the topology's name)")
-    parser.add_argument("--runtime", choices=["netns", "docker"],
-                        help="put container nodes on plain namespaces or on Docker "
-                             "containers (default: as the topology says)")
-    parser.add_argument("--image", help="default image for docker nodes")
+    common.add_runtime_option(parser)
+    common.add_image_option(parser)
 
 
 def load(args, machine):

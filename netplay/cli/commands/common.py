@@ -16,6 +16,22 @@ def add_name_options(parser):
                              "same topology")
 
 
+def add_runtime_option(parser):
+    """`--runtime` (run, apply, diff): how container nodes are built, as
+    netplay.lab.lifecycle.choose_runtime decides it."""
+    parser.add_argument("--runtime", choices=["netns", "docker"],
+                        help="put container nodes on plain namespaces or on Docker containers "
+                             "(default: as the topology says; namespaces if no daemon answers, unless a "
+                             "container node holds exec, cmd, binds, env or dns)")
+
+
+def add_image_option(parser):
+    """`--image` (run, apply, diff): the default image of docker nodes."""
+    parser.add_argument("--image",
+                        help="default image for docker nodes ($NETPLAY_IMAGE, else the "
+                             "topology's, else ubuntu); a node's own image wins")
+
+
 def resolve_named(args):
     """The topology args.topology names, renamed by --name and prefixed by --prefix (or a
     containerlab file's `prefix:`), right after loading."""

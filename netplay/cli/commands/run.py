@@ -15,14 +15,9 @@ def add_arguments(parser):
     parser.add_argument("topology", help="a built-in name (see `netplay topologies`) or a file")
     parser.add_argument("--dry-run", action="store_true",
                         help="print the commands; change nothing (needs no root)")
-    parser.add_argument("--runtime", choices=["netns", "docker"],
-                        help="put container nodes on plain namespaces or on Docker containers "
-                             "(default: as the topology says; namespaces if no daemon answers, unless a "
-                             "container node holds exec, cmd, binds, env or dns)")
+    common.add_runtime_option(parser)
     common.add_name_options(parser)
-    parser.add_argument("--image",
-                        help="default image for docker nodes ($NETPLAY_IMAGE, else the "
-                             "topology's, else ubuntu); a node's own image wins")
+    common.add_image_option(parser)
     parser.add_argument("--etc-hosts", action="store_true",
                         help="give each node a hosts file naming every node by its addresses "
                              "(/etc/netns/NODE/hosts: `ip netns exec h1 ping h2`), as the "

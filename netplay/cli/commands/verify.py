@@ -56,7 +56,6 @@ def main(args):
         note = (f"pinged {len(plan.reach)} of the {plan.reach_total} pairs that reach each "
                 "other (--max-pings 0 pings them all)")
     failed = [c for c in checks if not c.ok]
-    hint = _neighbour_hint(plan, machine) if failed and not topo.hosts else None
     if args.json:
         common.print_json({"lab": topo.name, "log": str(path), "ok": not failed,
                            "checks": [c.to_dict() for c in checks],
@@ -77,6 +76,7 @@ def main(args):
             print("\n" + summary(topo.name, checks))
             if note:
                 print(f"netplay: {note}", file=sys.stderr)
+            hint = _neighbour_hint(plan, machine) if failed and not topo.hosts else None
             if hint:
                 print(f"netplay: {hint}", file=sys.stderr)
     return EXIT_FAILED if failed else EXIT_OK
