@@ -115,3 +115,92 @@ def test_only_a_labs_log_gets_an_ending(tmp_path):
     assert not os.path.exists(tmp_path / "other.json.end")
     _run_log(tmp_path)
     assert os.path.exists(tmp_path / f"{steplog.LAB_LOG}.end")
+
+
+# --- peek: the header and the newest generation, without the steps -----------------------
+
+@pytest.fixture
+def fixed_time(monkeypatch):
+    monkeypatch.setattr(steplog, "now", lambda: "2026-12-06T00:00:00.000+00:00")
+
+
+def _without_steps(data):
+    return {k: v for k, v in data.items() if k not in steplog.STEP_LISTS}
+
+
+def _change(path, n, status=steplog.APPLIED, peek=False):
+    """A generation added as apply adds it, from the log read whole or peeked."""
+    data = steplog.peek(path) if peek else steplog.read(path)
+    log = steplog.GenerationLog.append(path, data, "apply", {"name": "lab", "n": n},
+                                       _steps(n, "ß"))
+    for i in range(n):
+        log.record(i, {"rc": 0})
+    log.set_generation_status(status)
+    return log
+
+
+def test_a_peek_reads_what_read_does_but_the_steps_and_older_generations(tmp_path):
+    path = _run_log(tmp_path)
+    peeked, full = steplog.peek(path), steplog.read(path)
+    assert _without_steps(peeked) == _without_steps(full) and peeked["steps"] is None
+    assert steplog.whole(path, peeked) == full
+    for n in (3, 1, 2):
+        _change(path, n)
+    peeked, full = steplog.peek(path), steplog.read(path)
+    assert peeked.elided == 2 and peeked["generations"] == full["generations"][-1:]
+    assert _without_steps(peeked) == {**_without_steps(full),
+                                      "generations": full["generations"][-1:]}
+    assert steplog.current_topology(peeked) == steplog.current_topology(full) == \
+        {"name": "lab", "n": 2}
+    assert steplog.whole(path, peeked) == full
+
+
+def test_generations_added_from_a_peek_are_byte_for_byte_those_from_a_read(
+        tmp_path, fixed_time, whole_writes):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    read, peeked = _run_log(tmp_path / "a"), _run_log(tmp_path / "b")
+    whole_writes[0] = 0
+    used = []
+    for n, status in ((3, steplog.APPLIED), (1, steplog.ROLLED_BACK), (2, steplog.APPLIED),
+                      (4, steplog.APPLIED)):
+        _change(read, n, status)
+        used.append(steplog.peek(peeked) is not None)  # not after a rolled back generation
+        _change(peeked, n, status, peek=used[-1])
+    assert used == [True, True, False, True]
+    assert whole_writes[0] == 0
+    assert peeked.read_bytes() == read.read_bytes()
+    assert [g["generation"] for g in steplog.read(peeked)["generations"]] == [1, 2, 3, 4]
+
+
+def test_a_log_whose_lab_is_an_older_generation_is_not_peeked(tmp_path):
+    path = _run_log(tmp_path)
+    _change(path, 1, steplog.ROLLED_BACK)  # the lab is still the run's: the header says it
+    assert steplog.current_topology(steplog.peek(path)) == {"name": "lab", "description": "ü"}
+    _change(path, 2)
+    _change(path, 3, steplog.ROLLED_BACK)  # the lab is generation 2's, which peek leaves out
+    assert steplog.peek(path) is None
+
+
+def test_a_log_written_whole_from_a_peek_keeps_every_step_and_generation(tmp_path, fixed_time):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    logs = [_run_log(tmp_path / "a"), _run_log(tmp_path / "b")]
+    for path, peek in zip(logs, (False, True)):
+        _change(path, 2)
+        log = _change(path, 1, steplog.FAILED, peek=peek)
+        log.set_status(steplog.FAILED)  # the header changes: the file is written whole
+    assert logs[1].read_bytes() == logs[0].read_bytes()
+    data = steplog.read(logs[1])
+    assert len(data["steps"]) == 50 and len(data["generations"]) == 2
+
+
+def test_a_log_changed_by_hand_is_not_peeked(tmp_path):
+    path = _run_log(tmp_path)
+    _change(path, 2)
+    data = steplog.read(path)
+    path.write_text(_whole(data).replace('"status": "up"', '"status": "down"'),
+                    encoding="utf-8")
+    assert steplog.peek(path) is None
+    os.unlink(f"{path}.end")
+    assert steplog.peek(path) is None

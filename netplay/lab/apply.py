@@ -55,9 +55,10 @@ class Change:
         return lines(self.found)
 
 
-def running(root, lab):
-    """The log data of a lab that is up; HostError otherwise."""
-    data = state.require_lab(root, lab)
+def running(root, lab, peek: bool = False):
+    """The log data of a lab that is up (with peek, perhaps without its steps and older
+    generations: state.peek_lab); HostError otherwise."""
+    data = state.peek_lab(root, lab) if peek else state.require_lab(root, lab)
     if data.get("status") != steplog.UP:
         raise HostError(f"lab {lab!r} is {data.get('status')}, not up; `netplay run` it "
                         "first")
@@ -112,7 +113,7 @@ def apply(topo: Topology, machine, root, lab: Optional[str] = None, echo=None,
     start = time.monotonic()
     topo = hosts.with_addresses(topo, machine, ssh_config)
     with state.lab_lock(root, lab):
-        data = running(root, lab)
+        data = running(root, lab, peek=True)
         change = planned(topo, root, lab, data)
         if action == "apply":
             change = with_drift(change, machine, cli)

@@ -116,7 +116,8 @@ class GenerationLog(StepLog):
                ) -> "GenerationLog":
         data["version"] = GENERATIONS_VERSION
         gens = data.setdefault("generations", [])
-        gens.append({"generation": len(gens) + 1, "action": action, "created": now(),
+        number = len(gens) + (data.elided if isinstance(data, Peeked) else 0) + 1
+        gens.append({"generation": number, "action": action, "created": now(),
                      "status": RUNNING, **extra, "topology": topology,
                      "steps": [s.to_dict() for s in steps], "teardown": []})
         log = cls(path, data, written=False)
@@ -157,6 +158,7 @@ class GenerationLog(StepLog):
     def _write(self) -> None:
         if self._head is None or list(self.data)[-1] != "generations":
             self._head = None
+            self.data = whole(self.path, self.data)
             write_json_atomic(self.path, self.data)
             return
         text = _generation_text(self.generation)
@@ -370,3 +372,100 @@ def step_from_dict(raw: Any, where: str) -> Step:
         raise InputError(f"{where}: 'stdin' must be a string")
     return Step(argv, undo=undo, capture=capture, phase=str(raw.get("phase", "")),
                 host=str(raw.get("host", "local")), stdin=stdin)
+
+
+# -- reading a lab's log without its steps ------------------------------------------------
+#
+# Changing a lab of 1000 nodes needs of its 7 MB log only the header and the newest
+# generation: parsing it all took 0.1-0.2 s of an apply. While LOG.end vouches for the
+# file (as above), its layout is known: the header's keys one a line, except the steps
+# and teardown, a row a line between "[" and a line "]"; then the generations, each
+# starting with a line "{", the newest where LOG.end says.
+
+STEP_LISTS = ("steps", "teardown")  # the header's lists peek() leaves out (None in its data)
+
+
+class Peeked(Dict[str, Any]):
+    """A lab's log as peek() read it: the header with None for its steps and teardown,
+    and of its generations only the newest, after `elided` others. Before a GenerationLog
+    writes the file whole, whole() reads back what was left out."""
+
+    elided: int = 0
+
+
+def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
+    """The log at path without its steps and older generations, from its text; None
+    unless LOG.end says the file is as netplay wrote it (then read() it)."""
+    try:
+        ending = json.loads(_read(_ending_path(path), 4096))
+        st = os.stat(path)
+        if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
+                [st.st_ino, st.st_size, st.st_mtime_ns]:
+            return None
+        raw = _read(path, st.st_size + 1)
+        if len(raw) != st.st_size:
+            return None
+        return _peeked(raw, ending["newest"])
+    except (OSError, ValueError, TypeError, KeyError, IndexError):
+        return None
+
+
+def _peeked(raw: bytes, newest: Optional[int]) -> Optional[Peeked]:
+    at = raw.find(b'\n"generations": [\n')
+    if newest is None:  # a run's log: no generations
+        if at >= 0 or not raw.endswith(PLAIN_END):
+            return None
+        data = _header(raw, len(raw) - len(PLAIN_END))
+    else:
+        if not 0 < at < newest or raw[newest - 1:newest + 2] != b"\n{\n" or \
+                not raw.endswith(GENERATIONS_END):
+            return None
+        data = _header(raw, at)
+        gen = json.loads(raw[newest:-len(GENERATIONS_END)])
+        data.elided = raw.count(b"\n{\n", at, newest)
+        if not isinstance(gen, dict) or gen.get("status") != APPLIED and data.elided:
+            return None  # the lab is an older generation's topology: read() it
+        data["generations"] = [gen]
+    if data.get("format") != FORMAT or data.get("version") not in VERSIONS or \
+            not isinstance(data.get("lab"), str) or "steps" not in data:
+        return None
+    check_depth(data, "log", shared=False)
+    return data
+
+
+def _header(raw: bytes, end: int) -> Peeked:
+    """The top-level keys of raw[:end] as encode() wrote them, the step lists as None."""
+    if not raw.startswith(b"{\n"):
+        raise ValueError("not a log")
+    out = Peeked()
+    pos = 2
+    while pos < end:
+        colon = raw.index(b'": ', pos)
+        key = json.loads(raw[pos:colon + 1])
+        start = colon + 3
+        if raw.startswith(b"[\n", start):  # a row a line, up to a line "]"
+            if key not in STEP_LISTS:
+                raise ValueError(f"an unknown list {key!r}")
+            out[key], pos = None, raw.index(b"\n]", start) + 2
+        else:
+            line_end = raw.find(b"\n", start)
+            line_end = end if line_end < 0 or line_end > end else line_end
+            pos = line_end - 1 if raw[line_end - 1:line_end] == b"," else line_end
+            out[key] = json.loads(raw[start:pos])
+        if pos < end:
+            if raw[pos:pos + 2] != b",\n":
+                raise ValueError("not as encode() writes")
+            pos += 2
+    return out
+
+
+def whole(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> Dict[str, Any]:
+    """data itself, or, for a peek()'s, with what it left out read back from path (which
+    may by now hold its newest generation too)."""
+    if not isinstance(data, Peeked):
+        return data
+    full = read(path)
+    out = {k: full[k] if k in STEP_LISTS and v is None else v for k, v in data.items()}
+    if "generations" in data:
+        out["generations"] = generations(full)[:data.elided] + data["generations"]
+    return out

@@ -17,7 +17,7 @@ from netplay.core.errors import HostError, InputError
 from netplay.core.names import check_name
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
-from netplay.run.log import LAB_LOG, current_topology, read
+from netplay.run.log import LAB_LOG, current_topology, peek, read
 
 DEFAULT_STATE_DIR = "/var/lib/netplay"
 ENV_STATE_DIR = "NETPLAY_STATE_DIR"
@@ -66,6 +66,15 @@ def read_lab(root: Union[str, Path], lab: str) -> Optional[Dict[str, Any]]:
     except InputError as err:
         raise InputError(f"{err} (the state of lab {lab!r} is unusable; remove {path} "
                          "after checking nothing of the lab is left)") from None
+
+
+def peek_lab(root: Union[str, Path], lab: str) -> Dict[str, Any]:
+    """The lab's log data for a change of the lab: as log.peek reads it (the header and
+    the newest generation; a few ms where the whole log of 1000 nodes takes 0.1-0.2 s)
+    when it can, else whole. InputError when netplay has no record of that lab."""
+    path = log_path(root, lab)
+    data = peek(path) if _exists(root, path) else None
+    return require_lab(root, lab) if data is None else data
 
 
 def no_such_lab(root: Union[str, Path], lab: str) -> InputError:
