@@ -14,13 +14,16 @@ import subprocess
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import TEST_IMAGE, snapshot, write_topology
+from labgen import NETNS_CHANGES, changed_lab, labs as local_labs, routable
 from netplay.api.pytest_plugin import check_unchanged
+from netplay.core.errors import InputError
 from netplay.model.validate import from_dict
 from netplay.plan.build import plan
 from netplay.plan.changes import changes, lines
+from netplay.plan import local
 from netplay.plan.diff import diff
 from netplay.run import logcheck
 
@@ -322,7 +325,7 @@ def _run(netplay, tmp_path, command, raw, *extra):
 
 
 def _macs(raw):
-    return {i["mac"] for n in raw["nodes"].values() for i in n["interfaces"].values()
+    return {i["mac"] for n in raw["nodes"].values() for i in n.get("interfaces", {}).values()
             if i.get("mac")}
 
 
@@ -338,28 +341,51 @@ def _forwarding(raw):
           suppress_health_check=list(HealthCheck), derandomize=True)
 @given(a=topologies(), b=topologies())
 def test_run_a_then_apply_b_is_run_b(netplay, tmp_path, state_dir, a, b):
+    run_a_apply_b(netplay, tmp_path, state_dir, a, b, NAMES)
+
+
+def run_a_apply_b(netplay, tmp_path, state_dir, a, b, names):
+    """`run a; apply b` leaves what `run b` leaves; replay of its log again; down nothing."""
+    lab = a["name"]
     before = snapshot()
     try:
         _run(netplay, tmp_path, "run", b)
-        want = lab_state(NAMES, _forwarding(b), _macs(b))
-        assert netplay("down", "npq").rc == 0
+        want = lab_state(names, _forwarding(b), _macs(b))
+        assert netplay("down", lab).rc == 0
         _run(netplay, tmp_path, "run", a)
         _run(netplay, tmp_path, "apply", b)
-        assert lab_state(NAMES, _forwarding(b), _macs(b)) == want, (a, b)
-        verify = netplay("verify", "npq", "--max-pings", "0")
+        assert lab_state(names, _forwarding(b), _macs(b)) == want, (a, b)
+        verify = netplay("verify", lab, "--max-pings", "0")
         assert verify.rc == 0, verify
         again = netplay("apply", write_topology(tmp_path, yaml.safe_dump(b), "b.yaml"))
         assert again.rc == 0 and "No changes" in again.out, again
-        log = os.path.join(state_dir, "labs", "npq", "log.json")
+        log = os.path.join(state_dir, "labs", lab, "log.json")
         copy_path = tmp_path / "log.json"
         copy_path.write_text(open(log).read())
-        assert netplay("down", "npq").rc == 0
+        assert netplay("down", lab).rc == 0
         check_unchanged(before)
-        assert netplay("replay", str(copy_path)).rc == 0
-        assert lab_state(NAMES, _forwarding(b), _macs(b)) == want
+        commands = any(n.get("exec") for t in (a, b) for n in t["nodes"].values())
+        assert netplay("replay", str(copy_path), *(["--allow-exec"] if commands else [])
+                       ).rc == 0
+        assert lab_state(names, _forwarding(b), _macs(b)) == want
     finally:
-        netplay("down", "npq")
+        netplay("down", lab)
     check_unchanged(before)
+
+
+@pytest.mark.root
+@settings(max_examples=int(os.environ.get("NETPLAY_APPLY_EXAMPLES", "12")), deadline=None,
+          suppress_health_check=list(HealthCheck), derandomize=True)
+@given(a=local_labs(docker=False), data=st.data())
+def test_one_change_of_a_bigger_lab_planned_from_its_objects_is_run_of_it(
+        netplay, tmp_path, state_dir, a, data):
+    """The changes netplay.plan.local plans from a Part of the lab, on the kernel."""
+    b = routable(changed_lab(a, data.draw, NETNS_CHANGES))
+    try:
+        assume(local.change(topo(a), topo(b)) is not None)
+    except InputError:
+        assume(False)
+    run_a_apply_b(netplay, tmp_path, state_dir, a, b, list(b["nodes"]) + list(a["nodes"]))
 
 
 @pytest.mark.root

@@ -19,7 +19,7 @@ from netplay.lab import drift, hosts
 from netplay.observe import containers as dockerstate, ip as observe, kernel
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
-from netplay.plan import build as planner
+from netplay.plan import build as planner, local
 from netplay.plan.changes import changes, lines
 from netplay.plan.diff import diff, inverse, key, removal, repair
 from netplay.plan.objects import Obj, all_facts
@@ -71,9 +71,15 @@ def current(data, path) -> Topology:
 
 
 def plan_change(old: Topology, new: Topology) -> Change:
-    """The change from old to new (pure): its steps and its +/~/- lines."""
-    old_steps = planner.plan(old)
-    delta = diff(old_steps, planner.plan(new))
+    """The change from old to new (pure): its steps and its +/~/- lines. Planned from the
+    objects it touches when it can (netplay.plan.local; Change.old_steps are then theirs
+    alone), else from both whole plans."""
+    planned_locally = local.change(old, new)
+    if planned_locally is None:
+        old_steps = planner.plan(old)
+        delta = diff(old_steps, planner.plan(new))
+    else:
+        old_steps, delta = planned_locally
     found = changes(old.to_dict(), new.to_dict(), delta.remade)
     if delta.steps and not found:  # the same topology planned otherwise: a new netplay
         found = [("~", f"lab {new.name}: its commands")]
@@ -137,8 +143,9 @@ def check_free(change: Change, machines, cli=None) -> None:
     for host, machine in machines.items():
         preflight.require_root(machine)
         preflight.require_programs([s for s in change.steps if s.host == host], machine)
-        taken = set(observe.netns_names(machine)) & new_ns
-        devices = set(observe.link_names(machine)) & new_dev
+        # read only when the change adds some: a lab of 1000 nodes has 2000 devices
+        taken = set(observe.netns_names(machine)) & new_ns if new_ns else set()
+        devices = set(observe.link_names(machine)) & new_dev if new_dev else set()
         if new_ctr:
             preflight.check_docker(change.new, cli or machine.docker())
             taken |= set(dockerstate.container_names(cli or machine.docker())) & new_ctr

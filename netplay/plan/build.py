@@ -8,7 +8,8 @@ namespace (bridges, veth ends, firewall rules) each get an explicit undo.
 """
 
 import re
-from typing import Dict, Iterable, List, Optional, Set, Tuple
+from dataclasses import dataclass
+from typing import AbstractSet, Dict, Iterable, List, Optional, Set, Tuple
 
 from netplay.core import cidr
 from netplay.core.consts import ETC_NETNS, FIREWALLS, LAB_LABEL, NETNS_DIR, owner_mark
@@ -36,42 +37,72 @@ def mark(ns: Optional[str], dev: str, lab: str, phase: str) -> Step:
     return Step(ip(ns, "link", "set", dev, "alias", owner_mark(lab)), phase=phase)
 
 
-def plan(topo: Topology) -> List[Step]:
-    """The steps that build topo, in order, each on its host (Step.host)."""
+LinkKey = Tuple[str, str]
+
+
+def link_key(link: Link) -> LinkKey:
+    """A link by its ends, as written: what names it across two topologies."""
+    return (str(link.a), str(link.b))
+
+
+@dataclass(frozen=True)
+class Part:
+    """Some of a topology's nodes, bridges and links, by name: plan(topo, part) gives the
+    steps of just these, each as the whole plan has it and in its order (a change of a
+    few objects in a lab of thousands is planned from them: netplay.plan.local)."""
+
+    nodes: AbstractSet[str] = frozenset()
+    bridges: AbstractSet[str] = frozenset()
+    links: AbstractSet[LinkKey] = frozenset()
+
+    def __or__(self, other: "Part") -> "Part":
+        return Part(self.nodes | other.nodes, self.bridges | other.bridges,
+                    self.links | other.links)
+
+    def __len__(self) -> int:
+        return len(self.nodes) + len(self.bridges) + len(self.links)
+
+
+def plan(topo: Topology, part: Optional[Part] = None) -> List[Step]:
+    """The steps that build topo, in order, each on its host (Step.host); with part, only
+    the steps of its objects (and the preliminary ones)."""
     refuse_containers(topo)
     host = topo.host_of
+    nodes = [n for n in topo.nodes.values() if part is None or n.name in part.nodes]
+    bridges = [b for b in topo.bridges.values() if part is None or b.name in part.bridges]
     steps = [s for h in (list(topo.hosts) or [LOCAL])
              for s in on(h, [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")])]
-    pids = _pid_vars(topo)
-    nodes = [s for node in topo.nodes.values()
-             for s in on(host(node.name), node_steps(topo, node, pids))]
+    pids = pid_vars(topo)
+    made = [s for node in nodes for s in on(host(node.name), node_steps(topo, node, pids))]
     # every `docker run` first, then every `docker inspect`, then the rest: the runner
     # starts the containers at once, reads their PIDs at once, and names their namespaces
     # in the root namespace's one `ip -batch`
-    steps += sorted(nodes, key=_node_step_rank)
-    off, ipv6 = forwarding_off(topo), ipv6_nodes(topo)
-    for node in topo.nodes.values():  # before any device exists, so every device inherits
+    steps += sorted(made, key=_node_step_rank)
+    names = None if part is None else part.nodes
+    off, ipv6 = forwarding_off(topo, names), ipv6_nodes(topo, names)
+    for node in nodes:  # before any device exists, so every device inherits them
         steps += on(host(node.name), settings_steps(node, node.name in ipv6,
                                                     off.get(node.name, ())))
-    for bridge in topo.bridges.values():
+    for bridge in bridges:
         steps += on(host(bridge.name), bridge_steps(topo, bridge))
     tunnels = vnis(topo)
     links = [tunnel_steps(topo, link, tunnels[i]) if i in tunnels else
-             tuple(on(host(link.a.node), part) for part in link_steps(topo, link))
-             for i, link in enumerate(topo.links)]
+             tuple(on(host(link.a.node), piece) for piece in link_steps(topo, link))
+             for i, link in enumerate(topo.links)
+             if part is None or link_key(link) in part.links]
     # every veth first, then every bridge port: each kind runs as one batch per namespace
     steps += [s for create, _ in links for s in create]
     steps += [s for _, attach in links for s in attach]
-    for node in topo.nodes.values():
+    for node in nodes:
         mine: List[Step] = []
         if node.namespace:  # marked here, where it joins the node's other `ip -n` commands
             mine.append(mark(node.namespace, "lo", topo.name, f"configure {node.name}"))
         steps += on(host(node.name), mine + config_steps(topo, node))
     if topo.etc_hosts:  # before the nodes' own commands, which may name other nodes
-        for node in topo.nodes.values():
+        for node in nodes:
             steps += on(host(node.name), etc_hosts_steps(topo, node))
-    steps += impair_steps(topo)
-    for node in topo.nodes.values():  # once every link is up and configured
+    steps += impair_steps(topo, part)
+    for node in nodes:  # once every link is up and configured
         steps += on(host(node.name), exec_steps(node, pids))
     return steps
 
@@ -88,7 +119,7 @@ def _node_step_rank(step: Step) -> int:
     return ranks.get(tuple(step.argv[:2]), 2)
 
 
-def _pid_vars(topo: Topology) -> Dict[str, str]:
+def pid_vars(topo: Topology) -> Dict[str, str]:
     """A shell variable name per container for its PID: pid_<name>, made unique."""
     out: Dict[str, str] = {}
     used = set()
@@ -136,16 +167,18 @@ def settings_steps(node: Node, has_ipv6: bool, off: Iterable[str] = ()) -> List[
     return [Step(in_ns(node.namespace, "sysctl", "-w", *keys), phase=f"settings {node.name}")]
 
 
-def ipv6_nodes(topo: Topology) -> Set[str]:
-    """The nodes with an IPv6 address on a device of theirs or on a bridge in their
-    namespace (found in one pass over the bridges: not one per node)."""
+def ipv6_nodes(topo: Topology, names: Optional[AbstractSet[str]] = None) -> Set[str]:
+    """The nodes (of names, if given) with an IPv6 address on a device of theirs or on a
+    bridge in their namespace (found in one pass over the bridges: not one per node)."""
     def any_v6(addresses: Iterable[str]) -> bool:
         return any(cidr.interface(a).version == 6 for a in addresses)
 
-    out = {n.name for n in topo.nodes.values()
-           if any(any_v6(i.addresses) for i in n.interfaces.values())}
+    nodes = topo.nodes.values() if names is None else \
+        [topo.nodes[n] for n in names if n in topo.nodes]
+    out = {n.name for n in nodes if any(any_v6(i.addresses) for i in n.interfaces.values())}
     return out | {b.namespace for b in topo.bridges.values()
-                  if b.namespace and any_v6(b.addresses)}
+                  if b.namespace and (names is None or b.namespace in names)
+                  and any_v6(b.addresses)}
 
 
 def docker_steps(topo: Topology, node: Node, pid_var: str, phase: str) -> List[Step]:
@@ -385,12 +418,18 @@ def hosts_file(topo: Topology) -> str:
     return "".join(lines)
 
 
-def impair_steps(topo: Topology) -> List[Step]:
-    """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone.
-    No undo: the qdisc goes with its device, a veth end the lab deletes."""
+def impair_steps(topo: Topology, part: Optional[Part] = None) -> List[Step]:
+    """One qdisc per impaired end, once the links are up: netem, or tbf for a rate alone
+    (of part's nodes and bridges, if given). No undo: the qdisc goes with its device, a
+    veth end the lab deletes."""
+    owners = list(topo.nodes.values()) + list(topo.bridges.values())
+    if part is not None:
+        owners = [o for o in owners if o.name in (part.bridges if isinstance(o, Bridge)
+                                                  else part.nodes)]
+    if not any(i.impair for o in owners for i in o.interfaces.values()):
+        return []
     mtus = topo.end_mtus()
     steps = []
-    owners = list(topo.nodes.values()) + list(topo.bridges.values())
     for owner in owners:
         ns = topo.namespace_of(owner.name)
         for iface in owner.interfaces.values():
@@ -402,9 +441,10 @@ def impair_steps(topo: Topology) -> List[Step]:
     return steps
 
 
-def forwarding_off(topo: Topology) -> Dict[str, List[str]]:
-    """{node: the sysctls that turn its forwarding off} for the netns and docker nodes that
-    do not forward.
+def forwarding_off(topo: Topology, names: Optional[AbstractSet[str]] = None
+                   ) -> Dict[str, List[str]]:
+    """{node: the sysctls that turn its forwarding off} for the netns and docker nodes (of
+    names, if given) that do not forward.
 
     A new namespace takes IPv4's forwarding from the host's initial namespace (with
     net.core.devconf_inherit_init_net 0 or 1, the default 0 included), and IPv6's too with
@@ -423,7 +463,8 @@ def forwarding_off(topo: Topology) -> Dict[str, List[str]]:
     for node in topo.nodes.values():
         gateways.update(cidr.address(r.via) for r in node.routes if r.via)
     out = {}
-    for node in topo.nodes.values():
+    for node in topo.nodes.values() if names is None else \
+            [topo.nodes[n] for n in names if n in topo.nodes]:
         if node.namespace is None or node.forwarding:
             continue
         own = bridges.get(node.name, [])

@@ -131,6 +131,13 @@ class Delta:
     forward: List[Step]
     remade: Set[Obj]  # objects deleted and made again (whole, with what stands on them)
     removed: Set[Obj]  # objects of the old lab the new one does not have
+    # what the commands reach beyond the steps that differ (netplay.plan.local reads
+    # them): the objects deleted, the namespaces whose routes are put back, the devices
+    # set down, and the namespaces of the steps that differ
+    lost: Set[Obj] = field(default_factory=set)
+    touched: Set[Tuple[str, Any]] = field(default_factory=set)
+    downed: Set[Obj] = field(default_factory=set)
+    spaces: Set[Tuple[str, Any]] = field(default_factory=set)
 
     @property
     def steps(self) -> List[Step]:
@@ -149,10 +156,12 @@ def diff(old_steps: Sequence[Step], new_steps: Sequence[Step]) -> Delta:
     remade = _forced(old, new, in_place, made_new | roots)
     lost = _cascade(roots | remade, old, new)
     back, back_from = _take_back(old, lost, in_place)
-    forward = _bring(new, lost, in_place, touched=_touched(old, new, lost, in_place),
-                     downed=_downed(old, lost))
+    touched, downed = _touched(old, new, lost, in_place), _downed(old, lost)
+    forward = _bring(new, lost, in_place, touched=touched, downed=downed)
+    spaces = {(side.steps[i].host, side.facts[i].ns) for side in (old, new)
+              for i in side.unshared()}
     return Delta(back, back_from, forward, {o for o in lost if o in made_new or o in remade},
-                 {o for o in roots if o not in made_new})
+                 {o for o in roots if o not in made_new}, lost, touched, downed, spaces)
 
 
 def repair(steps: Sequence[Step], lost: Set[Obj], redo: Set[int]) -> List[Step]:
