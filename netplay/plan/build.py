@@ -86,10 +86,13 @@ def plan(topo: Topology, part: Optional[Part] = None) -> List[Step]:
     for bridge in bridges:
         steps += on(host(bridge.name), bridge_steps(topo, bridge))
     tunnels = vnis(topo)
+    # a node name has no ":": the first end's node of each link of part, to key only those
+    keys = None if part is None else part.links
+    firsts = None if keys is None else {k[0].partition(":")[0] for k in keys}
     links = [tunnel_steps(topo, link, tunnels[i]) if i in tunnels else
              tuple(on(host(link.a.node), piece) for piece in link_steps(topo, link))
              for i, link in enumerate(topo.links)
-             if part is None or link_key(link) in part.links]
+             if keys is None or firsts and link.a.node in firsts and link_key(link) in keys]
     # every veth first, then every bridge port: each kind runs as one batch per namespace
     steps += [s for create, _ in links for s in create]
     steps += [s for _, attach in links for s in attach]

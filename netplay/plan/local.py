@@ -79,8 +79,9 @@ def changed(old: Topology, new: Topology) -> Optional[Part]:
         nodes |= {ns for ns in (topo.bridges[b].namespace for b in bridges
                                 if b in topo.bridges) if ns}
     ends = nodes | bridges  # a link's steps read its ends' interfaces and namespaces
-    for by_key in (old_links, new_links):
-        links |= {k for k, link in by_key.items() if link.a.node in ends or link.b.node in ends}
+    for topo, by_key in ((old, old_links), (new, new_links)):
+        links |= {by_key.keys_of[i] for i, link in enumerate(topo.links)
+                  if link.a.node in ends or link.b.node in ends}
     # and an end's impairment reads its link's MTU
     for topo, by_key in ((old, old_links), (new, new_links)):
         for k in links & by_key.keys():
@@ -97,8 +98,17 @@ def _differ(old: Mapping[K, Any], new: Mapping[K, Any]) -> Set[K]:
     return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
 
 
-def _links(topo: Topology) -> Dict[LinkKey, Link]:
-    return {link_key(link): link for link in topo.links}
+class _Links(Dict[LinkKey, Link]):
+    """A topology's links by key, and the keys in the topology's order."""
+
+    keys_of: List[LinkKey]
+
+
+def _links(topo: Topology) -> _Links:
+    out = _Links()
+    out.keys_of = [link_key(link) for link in topo.links]
+    out.update(zip(out.keys_of, topo.links))
+    return out
 
 
 def _gateway_owners(old: Topology, new: Topology) -> Set[str]:

@@ -411,7 +411,8 @@ def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
 
 
 def _peeked(raw: bytes, newest: Optional[int]) -> Optional[Peeked]:
-    at = raw.find(b'\n"generations": [\n')
+    # searched back from the newest generation: over the generations, not the steps
+    at = raw.rfind(b'\n"generations": [\n', 0, len(raw) if newest is None else newest)
     if newest is None:  # a run's log: no generations
         if at >= 0 or not raw.endswith(PLAIN_END):
             return None
@@ -446,7 +447,7 @@ def _header(raw: bytes, end: int) -> Peeked:
         if raw.startswith(b"[\n", start):  # a row a line, up to a line "]"
             if key not in STEP_LISTS:
                 raise ValueError(f"an unknown list {key!r}")
-            out[key], pos = None, raw.index(b"\n]", start) + 2
+            out[key], pos = None, _rows_end(raw, key, start, end)
         else:
             line_end = raw.find(b"\n", start)
             line_end = end if line_end < 0 or line_end > end else line_end
@@ -457,6 +458,17 @@ def _header(raw: bytes, end: int) -> Peeked:
                 raise ValueError("not as encode() writes")
             pos += 2
     return out
+
+
+def _rows_end(raw: bytes, key: str, start: int, end: int) -> int:
+    """Where the list of rows at start ends (after its line "]"). The steps are most of a
+    log and the teardown follows them: found back from the header's end, not through the
+    steps."""
+    if key == "steps":
+        after = raw.rfind(b'\n],\n"teardown": ', start, end)
+        if after >= 0:
+            return after + 2
+    return raw.index(b"\n]", start, end) + 2
 
 
 def whole(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> Dict[str, Any]:
