@@ -1,3 +1,3 @@
-from netplay.cli.app import main
+from netplay.cli import main
 
 raise SystemExit(main())

@@ -301,3 +301,18 @@ def test_environment_values_are_converted_as_the_option_would():
     args = parser.parse_args(["ping", "-4", "-c", "1", "lab", "a", "b"])
     assert args.family == 4 and args.count == 1
     assert cli.build_parser({}).parse_args(["verify", "lab"]).max_pings is None
+
+
+def test_the_netplay_process_keeps_its_objects_out_of_the_exit_collection():
+    """netplay.cli.main (the console script) freezes what the command made, so the
+    interpreter's last collection does not walk it; app.main, for callers in-process,
+    leaves the collector as it was."""
+    code = ("import gc, netplay.cli\n"
+            "from netplay.cli import app\n"
+            "assert app.main(['topologies']) == 0 and gc.get_freeze_count() == 0\n"
+            "assert gc.isenabled()\n"
+            "assert netplay.cli.main(['topologies']) == 0\n"
+            "print(gc.get_freeze_count() > 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True"
