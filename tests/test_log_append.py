@@ -204,3 +204,20 @@ def test_a_log_changed_by_hand_is_not_peeked(tmp_path):
     assert steplog.peek(path) is None
     os.unlink(f"{path}.end")
     assert steplog.peek(path) is None
+
+
+def test_a_generation_is_written_the_same_where_the_kernel_cannot_copy_files(
+        tmp_path, fixed_time, monkeypatch):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    kernel, by_hand = _run_log(tmp_path / "a"), _run_log(tmp_path / "b")
+    for n in (3, 1):
+        _change(kernel, n)
+
+    def refused(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    monkeypatch.setattr(os, "copy_file_range", refused)
+    for n in (3, 1):
+        _change(by_hand, n)
+    assert by_hand.read_bytes() == kernel.read_bytes()

@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from netplay import __version__
 from netplay.core.errors import InputError
@@ -108,7 +108,7 @@ class GenerationLog(StepLog):
         super().__init__(path, data)
         # the bytes before the newest generation's text, when known: written says
         # whether the file already holds the newest generation (else it is added)
-        self._head: Optional[bytes] = _head(self.path, data, written)
+        self._head: Optional[List[Piece]] = _head(self.path, data, written)
 
     @classmethod
     def append(cls, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], action: str,
@@ -162,7 +162,9 @@ class GenerationLog(StepLog):
             write_json_atomic(self.path, self.data)
             return
         text = _generation_text(self.generation)
-        _write_bytes(self.path, [self._head, text, GENERATIONS_END])
+        _write_pieces(self.path, [*self._head, text, GENERATIONS_END])
+        # the file now starts with what came before the generation: the next write copies it
+        self._head = [(0, sum(len(p) if isinstance(p, bytes) else p[1] for p in self._head))]
         _mark(self.path, len(text) + len(GENERATIONS_END))
 
 
@@ -274,35 +276,47 @@ def _unmark(path: Union[str, "os.PathLike[str]"]) -> None:
         pass
 
 
+Piece = Union[bytes, Tuple[int, int]]  # bytes, or (offset, length) of the log as it is
+
+
 def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: bool
-          ) -> Optional[bytes]:
-    """The bytes of the log at path that come before its newest generation's text: the
-    file as it is when it already holds that generation (written), else the file with a
-    generation's place opened at its end. None unless LOG.end says the file is as
-    netplay wrote it."""
+          ) -> Optional[List[Piece]]:
+    """What comes before the newest generation's text, as pieces of the log at path and
+    bytes: the file as it is when it already holds that generation (written), else the
+    file with a generation's place opened at its end. None unless LOG.end says the file
+    is as netplay wrote it. (Only the few bytes checked are read: the rest is copied by
+    the kernel as the file is written.)"""
     try:
         ending = json.loads(_read(_ending_path(path), 4096))
-        st = os.stat(path)
-        if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
-                [st.st_ino, st.st_size, st.st_mtime_ns]:
-            return None
-        newest = ending["newest"]
-        raw = _read(path, st.st_size + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            st = os.fstat(fd)
+            if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
+                    [st.st_ino, st.st_size, st.st_mtime_ns]:
+                return None
+            size, newest = st.st_size, ending["newest"]
+            start = os.pread(fd, len(FIRST_HEADER), 0)
+            end = os.pread(fd, len(GENERATIONS_END), max(0, size - len(GENERATIONS_END)))
+            before = os.pread(fd, 1, newest - 1) if isinstance(newest, int) and \
+                0 < newest < size else b""
+        finally:
+            os.close(fd)
     except (OSError, ValueError, TypeError, KeyError):
         return None
-    if len(raw) != ending["size"] or list(data)[-1:] != ["generations"]:
+    if list(data)[-1:] != ["generations"]:
         return None
     if newest is None:  # a log of a run only: its first generation
         gens = data["generations"]
-        if written or len(gens) != 1 or not raw.startswith(FIRST_HEADER) or \
-                not raw.endswith(PLAIN_END):
+        if written or len(gens) != 1 or start != FIRST_HEADER or not end.endswith(PLAIN_END) \
+                or size < len(FIRST_HEADER) + len(PLAIN_END):
             return None
-        return GENERATIONS_HEADER + raw[len(FIRST_HEADER):-len(PLAIN_END)] + \
-            b',\n"generations": [\n'
-    if not isinstance(newest, int) or not 0 < newest < len(raw) or \
-            not raw.endswith(GENERATIONS_END) or raw[newest - 1:newest] != b"\n":
+        return [GENERATIONS_HEADER,
+                (len(FIRST_HEADER), size - len(FIRST_HEADER) - len(PLAIN_END)),
+                b',\n"generations": [\n']
+    if not isinstance(newest, int) or not 0 < newest < size or end != GENERATIONS_END or \
+            before != b"\n":
         return None
-    return raw[:newest] if written else raw[:-len(GENERATIONS_END)] + b",\n"
+    return [(0, newest)] if written else [(0, size - len(GENERATIONS_END)), b",\n"]
 
 
 def _read(path: Union[str, "os.PathLike[str]"], limit: int) -> bytes:
@@ -324,6 +338,38 @@ def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Iterable[bytes]) -
     with os.fdopen(fd, "wb") as f:
         f.writelines(parts)
     os.replace(tmp, path)
+
+
+def _write_pieces(path: Union[str, "os.PathLike[str]"], pieces: Sequence[Piece]) -> None:
+    """pieces written to path atomically, as _write_bytes does: bytes as they are, and each
+    (offset, length) copied from the file at path as it is, in the kernel
+    (copy_file_range: a lab of 1000 nodes has 6 MB of log before its newest generation)."""
+    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        tmp = f"{path}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            for piece in pieces:
+                if isinstance(piece, bytes):
+                    f.write(piece)
+                else:
+                    f.flush()
+                    _copy(src, f.fileno(), *piece)
+    finally:
+        os.close(src)
+    os.replace(tmp, path)
+
+
+def _copy(src: int, dst: int, offset: int, length: int) -> None:
+    """length bytes of src from offset, written at dst's position."""
+    while length > 0:
+        try:
+            done = os.copy_file_range(src, dst, length, offset)
+        except OSError:  # a kernel or file system without it: through this process
+            done = os.write(dst, os.pread(src, min(length, 1 << 24), offset))
+        if done <= 0:
+            raise OSError(f"the log ended {length} bytes early while it was copied")
+        offset, length = offset + done, length - done
 
 
 def read(path: Union[str, "os.PathLike[str]"]) -> Dict[str, Any]:
