@@ -11,7 +11,7 @@ leaving the lab as it was (the generation says "rolled back").
 
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from netplay.core.errors import HostError, StepFailed
 from netplay.check import preflight
@@ -43,6 +43,7 @@ class Change:
     forward: List[Step]
     found: List[Tuple[str, str]]
     action: str = "apply"  # or "repair": the topology unchanged, the host put back
+    new_dict: Optional[Dict[str, Any]] = None  # new.to_dict(), once made (for the log)
 
     @property
     def steps(self) -> List[Step]:
@@ -80,11 +81,12 @@ def plan_change(old: Topology, new: Topology) -> Change:
         delta = diff(old_steps, planner.plan(new))
     else:
         old_steps, delta = planned_locally
-    found = changes(old.to_dict(), new.to_dict(), delta.remade)
+    new_dict = new.to_dict()
+    found = changes(old.to_dict(), new_dict, delta.remade)
     if delta.steps and not found:  # the same topology planned otherwise: a new netplay
         found = [("~", f"lab {new.name}: its commands")]
     return Change(new.name, old, new, old_steps, delta.back, delta.back_from, delta.forward,
-                  found)
+                  found, new_dict=new_dict)
 
 
 def planned(topo: Topology, root, lab: Optional[str] = None, data=None) -> Change:
@@ -165,7 +167,8 @@ def run_change(root, lab, change: Change, machines, echo=None, progress=None,
     data = data or running(root, lab)
     path = state.log_path(root, lab)
     steps = [replace(s) for s in change.steps]  # one object a step: results go by id
-    log = steplog.GenerationLog.append(path, data, action, change.new.to_dict(), steps)
+    log = steplog.GenerationLog.append(path, data, action,
+                                       change.new_dict or change.new.to_dict(), steps)
     fleet = Fleet(machines if isinstance(machines, dict) else {hosts.LOCAL: machines},
                   echo, progress)
     done: List[Step] = []

@@ -109,6 +109,8 @@ class GenerationLog(StepLog):
         # the bytes before the newest generation's text, when known: written says
         # whether the file already holds the newest generation (else it is added)
         self._head: Optional[List[Piece]] = _head(self.path, data, written)
+        # the newest generation's topology and its text: encoded once for all its writes
+        self._topology: Optional[Tuple[Any, str]] = None
 
     @classmethod
     def append(cls, path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], action: str,
@@ -161,7 +163,10 @@ class GenerationLog(StepLog):
             self.data = whole(self.path, self.data)
             write_json_atomic(self.path, self.data)
             return
-        text = _generation_text(self.generation)
+        gen = self.generation
+        if self._topology is None or self._topology[0] is not gen.get("topology"):
+            self._topology = (gen.get("topology"), _COMPACT.encode(gen.get("topology")))
+        text = _generation_text(gen, {"topology": self._topology[1]})
         _write_pieces(self.path, [*self._head, text, GENERATIONS_END])
         # the file now starts with what came before the generation: the next write copies it
         self._head = [(0, sum(len(p) if isinstance(p, bytes) else p[1] for p in self._head))]
@@ -202,10 +207,11 @@ def current_topology(data: Dict[str, Any], upto: Optional[int] = None) -> Dict[s
 _COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
-def encode(data: Dict[str, Any]) -> Iterator[str]:
+def encode(data: Dict[str, Any], known: Optional[Dict[str, str]] = None) -> Iterator[str]:
     """JSON with one line per step and teardown entry: readable with grep and less, and
     written by the C encoder (an indented dump is many times slower). Yielded in pieces,
-    so a 1000-node lab's log is never held twice in memory as one string."""
+    so a 1000-node lab's log is never held twice in memory as one string. known: values
+    already encoded, by key (a generation's topology, the same at each of its writes)."""
     compact = _COMPACT.encode  # one encoder: json.dumps with options builds one a call
 
     yield "{\n"
@@ -219,6 +225,8 @@ def encode(data: Dict[str, Any]) -> Iterator[str]:
             for row in value[1:]:
                 yield ",\n  " + compact(row)
             yield "\n]"
+        elif known and key in known:
+            yield known[key]
         else:
             yield compact(value)
     yield "\n}\n"
@@ -326,9 +334,9 @@ def _read(path: Union[str, "os.PathLike[str]"], limit: int) -> bytes:
         return f.read(limit)
 
 
-def _generation_text(gen: Dict[str, Any]) -> bytes:
+def _generation_text(gen: Dict[str, Any], known: Optional[Dict[str, str]] = None) -> bytes:
     """A generation as encode() writes it among the log's generations."""
-    return "".join(encode(gen)).rstrip("\n").encode("utf-8")
+    return "".join(encode(gen, known)).rstrip("\n").encode("utf-8")
 
 
 def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Iterable[bytes]) -> None:
