@@ -68,10 +68,10 @@ def _loader(text, source):
 
 
 def _json_pairs(pairs):
-    keys = [k for k, _ in pairs]
-    if len(set(keys)) != len(keys):
+    out = dict(pairs)
+    if len(out) != len(pairs):
         raise ValueError("a duplicate key")  # the YAML path below names it and its line
-    return dict(pairs)
+    return out
 
 
 def _as_json(text, source):
