@@ -68,7 +68,7 @@ def plan(topo: Topology, part: Optional[Part] = None) -> List[Step]:
     the steps of its objects (and the preliminary ones)."""
     refuse_containers(topo)
     host = topo.host_of
-    nodes = [n for n in topo.nodes.values() if part is None or n.name in part.nodes]
+    nodes = _nodes(topo, None if part is None else part.nodes)
     bridges = [b for b in topo.bridges.values() if part is None or b.name in part.bridges]
     steps = [s for h in (list(topo.hosts) or [LOCAL])
              for s in on(h, [Step(["mkdir", "-p", NETNS_DIR], phase="preliminary setup")])]
@@ -108,6 +108,11 @@ def plan(topo: Topology, part: Optional[Part] = None) -> List[Step]:
     for node in nodes:  # once every link is up and configured
         steps += on(host(node.name), exec_steps(node, pids))
     return steps
+
+
+def _nodes(topo: Topology, names: Optional[AbstractSet[str]]) -> List[Node]:
+    """topo's nodes (those of names, if given), in the topology's order."""
+    return [n for n in topo.nodes.values() if names is None or n.name in names]
 
 
 def on(host: str, steps: List[Step]) -> List[Step]:
@@ -176,9 +181,8 @@ def ipv6_nodes(topo: Topology, names: Optional[AbstractSet[str]] = None) -> Set[
     def any_v6(addresses: Iterable[str]) -> bool:
         return any(cidr.interface(a).version == 6 for a in addresses)
 
-    nodes = topo.nodes.values() if names is None else \
-        [topo.nodes[n] for n in names if n in topo.nodes]
-    out = {n.name for n in nodes if any(any_v6(i.addresses) for i in n.interfaces.values())}
+    out = {n.name for n in _nodes(topo, names)
+           if any(any_v6(i.addresses) for i in n.interfaces.values())}
     return out | {b.namespace for b in topo.bridges.values()
                   if b.namespace and (names is None or b.namespace in names)
                   and any_v6(b.addresses)}
@@ -466,8 +470,7 @@ def forwarding_off(topo: Topology, names: Optional[AbstractSet[str]] = None
     for node in topo.nodes.values():
         gateways.update(cidr.address(r.via) for r in node.routes if r.via)
     out = {}
-    for node in topo.nodes.values() if names is None else \
-            [topo.nodes[n] for n in names if n in topo.nodes]:
+    for node in _nodes(topo, names):
         if node.namespace is None or node.forwarding:
             continue
         own = bridges.get(node.name, [])

@@ -167,7 +167,7 @@ class GenerationLog(StepLog):
         if self._topology is None or self._topology[0] is not gen.get("topology"):
             self._topology = (gen.get("topology"), _COMPACT.encode(gen.get("topology")))
         text = _generation_text(gen, {"topology": self._topology[1]})
-        _write_pieces(self.path, [*self._head, text, GENERATIONS_END])
+        _write_bytes(self.path, [*self._head, text, GENERATIONS_END])
         # the file now starts with what came before the generation: the next write copies it
         self._head = [(0, sum(len(p) if isinstance(p, bytes) else p[1] for p in self._head))]
         _mark(self.path, len(text) + len(GENERATIONS_END))
@@ -277,6 +277,16 @@ def _mark(path: Union[str, "os.PathLike[str]"], from_end: Optional[int]) -> None
                               "mtime_ns": st.st_mtime_ns, "newest": newest}).encode()])
 
 
+def _ending_of(path: Union[str, "os.PathLike[str]"], st: os.stat_result) -> Dict[str, Any]:
+    """LOG.end, when it says the file at path (whose stat is st) is as netplay wrote it;
+    ValueError otherwise."""
+    ending: Dict[str, Any] = json.loads(_read(_ending_path(path), 4096))
+    if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
+            [st.st_ino, st.st_size, st.st_mtime_ns]:
+        raise ValueError("the log is not as LOG.end says")
+    return ending
+
+
 def _unmark(path: Union[str, "os.PathLike[str]"]) -> None:
     try:
         os.unlink(_ending_path(path))
@@ -295,14 +305,10 @@ def _head(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any], written: b
     is as netplay wrote it. (Only the few bytes checked are read: the rest is copied by
     the kernel as the file is written.)"""
     try:
-        ending = json.loads(_read(_ending_path(path), 4096))
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         try:
             st = os.fstat(fd)
-            if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
-                    [st.st_ino, st.st_size, st.st_mtime_ns]:
-                return None
-            size, newest = st.st_size, ending["newest"]
+            size, newest = st.st_size, _ending_of(path, st)["newest"]
             start = os.pread(fd, len(FIRST_HEADER), 0)
             end = os.pread(fd, len(GENERATIONS_END), max(0, size - len(GENERATIONS_END)))
             before = os.pread(fd, 1, newest - 1) if isinstance(newest, int) and \
@@ -339,32 +345,26 @@ def _generation_text(gen: Dict[str, Any], known: Optional[Dict[str, str]] = None
     return "".join(encode(gen, known)).rstrip("\n").encode("utf-8")
 
 
-def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Iterable[bytes]) -> None:
-    """parts written to path atomically: into PATH.tmp, which is then renamed over it."""
-    tmp = f"{path}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.writelines(parts)
-    os.replace(tmp, path)
-
-
-def _write_pieces(path: Union[str, "os.PathLike[str]"], pieces: Sequence[Piece]) -> None:
-    """pieces written to path atomically, as _write_bytes does: bytes as they are, and each
-    (offset, length) copied from the file at path as it is, in the kernel
+def _write_bytes(path: Union[str, "os.PathLike[str]"], parts: Iterable[Piece]) -> None:
+    """parts written to path atomically: into PATH.tmp, which is then renamed over it. A
+    part is bytes, or (offset, length) of the file at path as it is, copied in the kernel
     (copy_file_range: a lab of 1000 nodes has 6 MB of log before its newest generation)."""
-    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    tmp = f"{path}.tmp"
+    src: Optional[int] = None
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        tmp = f"{path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            for piece in pieces:
-                if isinstance(piece, bytes):
-                    f.write(piece)
-                else:
-                    f.flush()
-                    _copy(src, f.fileno(), *piece)
+            for part in parts:
+                if isinstance(part, bytes):
+                    f.write(part)
+                    continue
+                if src is None:
+                    src = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                f.flush()
+                _copy(src, f.fileno(), *part)
     finally:
-        os.close(src)
+        if src is not None:
+            os.close(src)
     os.replace(tmp, path)
 
 
@@ -451,15 +451,12 @@ def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
     """The log at path without its steps and older generations, from its text; None
     unless LOG.end says the file is as netplay wrote it (then read() it)."""
     try:
-        ending = json.loads(_read(_ending_path(path), 4096))
         st = os.stat(path)
-        if [ending["ino"], ending["size"], ending["mtime_ns"]] != \
-                [st.st_ino, st.st_size, st.st_mtime_ns]:
-            return None
+        newest = _ending_of(path, st)["newest"]
         raw = _read(path, st.st_size + 1)
         if len(raw) != st.st_size:
             return None
-        return _peeked(raw, ending["newest"])
+        return _peeked(raw, newest)
     except (OSError, ValueError, TypeError, KeyError, IndexError):
         return None
 
