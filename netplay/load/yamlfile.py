@@ -1,60 +1,70 @@
 """Topology files: YAML read safely (size, depth, duplicate keys refused) into plain data,
 and into a Topology; a mistake found in a file named by its line and column
-(`FILE:LINE:COL: ...`); the JSON Schema of the format shipped beside this module."""
+(`FILE:LINE:COL: ...`); the JSON Schema of the format shipped beside this module.
 
+PyYAML is imported on first use (about 13 ms): a JSON topology, which programs write for
+big labs, is read by the C JSON decoder and never needs it (`netplay apply` of a 1000-node
+lab), unless a mistake in it is to be positioned."""
+
+import functools
 import json
 import re
 from pathlib import Path
-
-import yaml
 
 from netplay.core.errors import InputError
 from netplay.core.userfile import (MAX_DEPTH, MAX_VALUES, TOPOLOGY_LIMIT, check_depth, read_bytes,
                                    too_big, too_deep)
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses duplicate keys instead of keeping the last one silently, and
-    nesting deeper than userfile.MAX_DEPTH before composing it (PyYAML composes a node's
-    children recursively: a file of 100000 `[` would exhaust Python's stack), and more
-    than MAX_VALUES values (a dense 16 MiB file would take minutes and gigabytes)."""
+@functools.lru_cache(maxsize=None)
+def _strict_loader():
+    """The loader class, made once, on the first YAML read (it subclasses PyYAML's)."""
+    import yaml
 
-    _depth = 0
-    _values = 0
-    source = "topology"  # the file's name, which each error starts with
+    class _StrictLoader(yaml.SafeLoader):
+        """safe_load that refuses duplicate keys instead of keeping the last one silently, and
+        nesting deeper than userfile.MAX_DEPTH before composing it (PyYAML composes a node's
+        children recursively: a file of 100000 `[` would exhaust Python's stack), and more
+        than MAX_VALUES values (a dense 16 MiB file would take minutes and gigabytes)."""
 
-    def at(self, mark):
-        """FILE:LINE:COL of a position in the file (counted from 1, as editors do)."""
-        return at(self.source, mark)
+        _depth = 0
+        _values = 0
+        source = "topology"  # the file's name, which each error starts with
 
-    def compose_node(self, parent, index):
-        # a node below MAX_DEPTH + 1 collections is refused before it is composed;
-        # check_depth refuses the rest (an empty collection that deep, aliases)
-        if self._depth > MAX_DEPTH:
-            raise too_deep(self.at(self.peek_event().start_mark))
-        self._values += 1
-        if self._values > MAX_VALUES:  # pure-Python YAML costs about 700 bytes a value
-            raise InputError(f"{self.at(self.peek_event().start_mark)}: more than "
-                             f"{MAX_VALUES} values (netplay's largest generated topology "
-                             "has 400000); is this the right file?")
-        self._depth += 1
-        try:
-            return super().compose_node(parent, index)
-        finally:
-            self._depth -= 1
+        def at(self, mark):
+            """FILE:LINE:COL of a position in the file (counted from 1, as editors do)."""
+            return at(self.source, mark)
 
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            where = self.at(key_node.start_mark)
-            if isinstance(key, (dict, list)):  # `{{}}: x`: YAML allows it, a name cannot be
-                raise InputError(f"{where}: a key must be a name, not a "
-                                 f"{'mapping' if isinstance(key, dict) else 'list'}")
-            if key in seen:
-                raise InputError(f"{where}: duplicate key {key!r}; each name may appear once")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+        def compose_node(self, parent, index):
+            # a node below MAX_DEPTH + 1 collections is refused before it is composed;
+            # check_depth refuses the rest (an empty collection that deep, aliases)
+            if self._depth > MAX_DEPTH:
+                raise too_deep(self.at(self.peek_event().start_mark))
+            self._values += 1
+            if self._values > MAX_VALUES:  # pure-Python YAML costs about 700 bytes a value
+                raise InputError(f"{self.at(self.peek_event().start_mark)}: more than "
+                                 f"{MAX_VALUES} values (netplay's largest generated topology "
+                                 "has 400000); is this the right file?")
+            self._depth += 1
+            try:
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                where = self.at(key_node.start_mark)
+                if isinstance(key, (dict, list)):  # `{{}}: x`: YAML allows it, a name cannot be
+                    raise InputError(f"{where}: a key must be a name, not a "
+                                     f"{'mapping' if isinstance(key, dict) else 'list'}")
+                if key in seen:
+                    raise InputError(f"{where}: duplicate key {key!r}; each name may appear once")
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return _StrictLoader
 
 
 def at(source, mark):
@@ -62,7 +72,7 @@ def at(source, mark):
 
 
 def _loader(text, source):
-    loader = _StrictLoader(text)  # a SafeLoader: no object construction
+    loader = _strict_loader()(text)  # a SafeLoader: no object construction
     loader.source = source
     return loader
 
@@ -95,6 +105,8 @@ def parse_yaml(text, source):
     data = _as_json(text, source)
     if data is not None:
         return data
+    import yaml
+
     try:
         loader = _loader(text, source)
         try:
@@ -161,8 +173,10 @@ def positioned(err, text, source):
     path, sep, detail = rest.partition(": ")
     if not sep or " " in path:
         return err
+    import yaml
+
     try:  # nodes with their marks; libyaml's composer is safe on text parse_yaml has read
-        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", _StrictLoader))
+        root = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", _strict_loader()))
     except (yaml.YAMLError, InputError, RecursionError, MemoryError, ValueError):
         return err
     key, node, found, left = _walk(root, path)
@@ -182,6 +196,8 @@ def positioned(err, text, source):
 
 def _mark(key, node):
     """Where to point: at the value, unless it is empty (`mtu:` alone), then at its key."""
+    import yaml
+
     if node is not None and not (isinstance(node, yaml.ScalarNode) and node.value == ""
                                  and key is not None):
         return node.start_mark
@@ -193,6 +209,8 @@ def _walk(node, path):
     validator's path such as `nodes.a.interfaces.eth0.addresses` or `links[2].endpoints`.
     Names may hold dots (eth0.100), so each step takes the longest key of the mapping that
     the path starts with."""
+    import yaml
+
     key, found = None, 0
     while path and node is not None:
         if isinstance(node, yaml.SequenceNode):
