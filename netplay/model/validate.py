@@ -139,8 +139,11 @@ def check_mtu(value: Any, where: str) -> int:
 def _interface(name: str, raw: Any, where: str) -> Interface:
     check_new_ifname(name, where)
     raw = as_mapping(raw, where, IFACE_KEYS)
-    addresses = [check_cidr(a, f"{where}.addresses") for a in as_list(raw.get("addresses"), where)]
-    iface = Interface(name, addresses, _bool(raw.get("up", True), f"{where}.up"))
+    at = f"{where}.addresses"
+    addresses = [check_cidr(a, at) for a in as_list(raw.get("addresses"), where)]
+    iface = Interface(name, addresses)
+    if "up" in raw:
+        iface.up = _bool(raw["up"], f"{where}.up")
     if raw.get("mac") is not None:
         iface.mac = check_mac(raw["mac"], f"{where}.mac")
     if raw.get("mtu") is not None:
@@ -155,7 +158,8 @@ def _interface(name: str, raw: Any, where: str) -> Interface:
                          "`vxlan: {id: VNI, remote: ADDRESS, port: 4789}`")
     if iface.kind == "vxlan":
         iface.tunnel = _tunnel(raw["vxlan"], f"{where}.vxlan")
-    iface.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
+    if raw.get("impair") is not None:
+        iface.impair = impairments.from_dict(raw["impair"], f"{where}.impair")
     return iface
 
 
@@ -213,17 +217,24 @@ def _node(name: str, raw: Any, where: str) -> Node:
     ifaces = as_mapping(raw.get("interfaces"), f"{where}.interfaces", None)
     for ifname, iraw in ifaces.items():
         node.interfaces[ifname] = _interface(ifname, iraw, f"{where}.interfaces.{ifname}")
-    node.routes = [_route(r, f"{where}.routes[{i}]")
-                   for i, r in enumerate(as_list(raw.get("routes"), f"{where}.routes"))]
-    node.forwarding = _bool(raw.get("forwarding", False), f"{where}.forwarding")
-    node.loopback = _bool(raw.get("loopback", True), f"{where}.loopback")
-    _routing_fields(node, raw, where)
+    # a key left out keeps the Node's default without a look (1000 nodes give few keys)
+    if raw.get("routes") is not None:
+        node.routes = [_route(r, f"{where}.routes[{i}]")
+                       for i, r in enumerate(as_list(raw["routes"], f"{where}.routes"))]
+    if "forwarding" in raw:
+        node.forwarding = _bool(raw["forwarding"], f"{where}.forwarding")
+    if "loopback" in raw:
+        node.loopback = _bool(raw["loopback"], f"{where}.loopback")
+    if raw.get("role") is not None or raw.get("nat") is not None:
+        _routing_fields(node, raw, where)
     if kind == "host" and node.forwarding:
         raise InputError(f"{where}: netplay does not change the host's own forwarding; "
                          "use a netns node as the router")
     _docker_fields(node, raw, where)
-    node.exec = _exec(raw.get("exec"), f"{where}.exec")
-    node.host = _host_name(raw.get("host"), f"{where}.host")
+    if raw.get("exec") is not None:
+        node.exec = _exec(raw["exec"], f"{where}.exec")
+    if raw.get("host") is not None:
+        node.host = _host_name(raw["host"], f"{where}.host")
     weight = raw.get("weight", 1)
     if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000000:
         raise InputError(f"{where}.weight: a whole number from 1 to 1000000, got {weight!r}")
@@ -292,7 +303,9 @@ def _binds(value: Any, where: str) -> List[str]:
 
 def _docker_fields(node: Node, raw: Dict[Any, Any], where: str) -> None:
     docker_keys = [k for k in ("image", "cmd", "dns", "env", "binds") if k in raw]
-    if docker_keys and node.kind != "docker":
+    if not docker_keys:
+        return
+    if node.kind != "docker":
         # Allowed so that one file serves both runtimes; ignored on netns nodes.
         if node.kind == "host":
             raise InputError(f"{where}: {docker_keys[0]!r} applies to docker nodes only")
@@ -323,13 +336,17 @@ def _bridge(name: str, raw: Any, where: str) -> Bridge:
     check_new_ifname(name, where)
     raw = as_mapping(raw, where, BRIDGE_KEYS)
     bridge = Bridge(name)
-    bridge.host = _host_name(raw.get("host"), f"{where}.host")
+    if raw.get("host") is not None:  # a key left out keeps the default without a look
+        bridge.host = _host_name(raw["host"], f"{where}.host")
     if raw.get("namespace") is not None:
         bridge.namespace = check_name(raw["namespace"], "namespace", f"{where}.namespace")
-    bridge.up = _bool(raw.get("up", True), f"{where}.up")
-    bridge.addresses = [check_cidr(a, f"{where}.addresses")
-                        for a in as_list(raw.get("addresses"), f"{where}.addresses")]
-    bridge.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
+    if "up" in raw:
+        bridge.up = _bool(raw["up"], f"{where}.up")
+    if raw.get("addresses") is not None:
+        at = f"{where}.addresses"
+        bridge.addresses = [check_cidr(a, at) for a in as_list(raw["addresses"], at)]
+    if raw.get("subnet") is not None:
+        bridge.subnets = _subnets(raw["subnet"], f"{where}.subnet")
     return bridge
 
 
@@ -393,10 +410,11 @@ def _endpoint(text: Any, where: str, topo: Topology) -> Endpoint:
 
 def _link(raw: Any, where: str, topo: Topology) -> Link:
     raw = as_mapping(raw, where, LINK_KEYS, required=("endpoints",))
-    ends = as_list(raw["endpoints"], f"{where}.endpoints")
+    at = f"{where}.endpoints"
+    ends = as_list(raw["endpoints"], at)
     if len(ends) != 2:
-        raise InputError(f"{where}.endpoints: a link has exactly two endpoints, got {len(ends)}")
-    a, b = (_endpoint(e, f"{where}.endpoints", topo) for e in ends)
+        raise InputError(f"{at}: a link has exactly two endpoints, got {len(ends)}")
+    a, b = _endpoint(ends[0], at, topo), _endpoint(ends[1], at, topo)
     if not b.iface:
         b = Endpoint(b.node, _port_name(a, b, where))
     if not a.iface:
@@ -405,8 +423,10 @@ def _link(raw: Any, where: str, topo: Topology) -> Link:
         raise InputError(f"{where}: both endpoints are {a}")
     mtu = check_mtu(raw["mtu"], f"{where}.mtu") if raw.get("mtu") is not None else None
     link = Link(a, b, mtu)
-    link.impair = impairments.from_dict(raw.get("impair"), f"{where}.impair")
-    link.subnets = _subnets(raw.get("subnet"), f"{where}.subnet")
+    if raw.get("impair") is not None:  # (a lab of 1000 nodes has 2000 links without)
+        link.impair = impairments.from_dict(raw["impair"], f"{where}.impair")
+    if raw.get("subnet") is not None:
+        link.subnets = _subnets(raw["subnet"], f"{where}.subnet")
     if link.subnets and (a.node in topo.bridges or b.node in topo.bridges):
         raise InputError(f"{where}.subnet: a link to a bridge takes its addresses from the "
                          "bridge's subnet; put subnet on the bridge")
