@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from netplay.core.errors import InputError
 from netplay.plan.steps import Step
 from netplay.run import log as steplog
 
@@ -221,3 +222,17 @@ def test_a_generation_is_written_the_same_where_the_kernel_cannot_copy_files(
     for n in (3, 1):
         _change(by_hand, n)
     assert by_hand.read_bytes() == kernel.read_bytes()
+
+
+def test_a_peeked_log_nested_too_deep_is_refused_as_a_read_one_is(tmp_path):
+    """A peek is checked for depth as read() checks the whole log (its data is a dict of
+    its own class, which the depth check once passed over unlooked)."""
+    path = _run_log(tmp_path)
+    deep = {"name": "lab"}
+    for _ in range(70):
+        deep = {"x": deep}
+    log = steplog.GenerationLog.append(path, steplog.read(path), "apply", deep, _steps(1))
+    log.set_generation_status(steplog.APPLIED)
+    for reader in (steplog.read, steplog.peek):
+        with pytest.raises(InputError, match=f"^{path}: lists and mappings nested deeper "):
+            reader(path)

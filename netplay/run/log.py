@@ -456,12 +456,12 @@ def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
         raw = _read(path, st.st_size + 1)
         if len(raw) != st.st_size:
             return None
-        return _peeked(raw, newest)
+        return _peeked(raw, newest, str(path))
     except (OSError, ValueError, TypeError, KeyError, IndexError):
         return None
 
 
-def _peeked(raw: bytes, newest: Optional[int]) -> Optional[Peeked]:
+def _peeked(raw: bytes, newest: Optional[int], source: str) -> Optional[Peeked]:
     # searched back from the newest generation: over the generations, not the steps
     at = raw.rfind(b'\n"generations": [\n', 0, len(raw) if newest is None else newest)
     if newest is None:  # a run's log: no generations
@@ -481,7 +481,7 @@ def _peeked(raw: bytes, newest: Optional[int]) -> Optional[Peeked]:
     if data.get("format") != FORMAT or data.get("version") not in VERSIONS or \
             not isinstance(data.get("lab"), str) or "steps" not in data:
         return None
-    check_depth(data, "log", shared=False)
+    check_depth(dict(data), source, shared=False)  # a plain dict: it walks those only
     return data
 
 
