@@ -18,6 +18,7 @@ from netplay.load.resolve import resolve
 from netplay.model.validate import from_dict
 from netplay.plan import local
 from netplay.plan.build import Part, plan
+from netplay.plan.changes import changes
 from netplay.plan.diff import diff, key
 
 from labgen import CHANGES, changed_lab, labs
@@ -37,11 +38,14 @@ def shown(old_steps, delta):
 
 
 def check_same(a, b):
-    """The local change of a to b, if there is one, is the whole diff's; True if local."""
+    """The local change of a to b, if there is one, is the whole diff's, and its +/~/-
+    lines those of the whole topologies; True if local."""
     found = local.change(a, b, max_share=1.0)
     if found is None:
         return False
-    assert shown(*found) == shown(*whole(a, b))
+    old_steps, delta = whole(a, b)
+    assert shown(found.old_steps, found.delta) == shown(old_steps, delta)
+    assert local.found(a, b, found) == changes(a.to_dict(), b.to_dict(), delta.remade)
     return True
 
 
@@ -83,7 +87,7 @@ def test_an_address_of_a_big_lab_is_planned_from_its_node_and_link():
     assert part == Part(frozenset({"h1"}), frozenset({"s1"}),
                         frozenset({("h1:eth0", "s1:s1-eth1")}))
     assert check_same(a, b)
-    old_steps, delta = local.change(a, b)
+    old_steps, delta, _ = local.change(a, b)
     assert len(old_steps) < 30
     assert [s.shell() for s in delta.steps] == [
         "ip -n h1 addr del 10.0.0.1/8 dev eth0", "ip -n h1 addr add 10.250.0.1/8 brd + dev eth0"]

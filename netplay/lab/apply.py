@@ -76,13 +76,14 @@ def plan_change(old: Topology, new: Topology) -> Change:
     objects it touches when it can (netplay.plan.local; Change.old_steps are then theirs
     alone), else from both whole plans."""
     planned_locally = local.change(old, new)
+    new_dict = new.to_dict()
     if planned_locally is None:
         old_steps = planner.plan(old)
         delta = diff(old_steps, planner.plan(new))
+        found = changes(old.to_dict(), new_dict, delta.remade)
     else:
-        old_steps, delta = planned_locally
-    new_dict = new.to_dict()
-    found = changes(old.to_dict(), new_dict, delta.remade)
+        old_steps, delta, _ = planned_locally
+        found = local.found(old, new, planned_locally)
     if delta.steps and not found:  # the same topology planned otherwise: a new netplay
         found = [("~", f"lab {new.name}: its commands")]
     return Change(new.name, old, new, old_steps, delta.back, delta.back_from, delta.forward,

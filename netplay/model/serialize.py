@@ -1,7 +1,7 @@
 """A Topology's normalized form: every default filled in, plain data that the step log
 stores and that netplay.model.validate.from_dict loads back unchanged."""
 
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, AbstractSet, Any, Dict, Tuple
 
 from netplay.core.consts import UNDERLAY_MTU, VXLAN_PORT
 
@@ -115,3 +115,16 @@ def to_dict(topo: "Topology") -> Dict[str, Any]:
         out["bridges"] = {b.name: _bridge_dict(b) for b in topo.bridges.values()}
     out["links"] = [_link_dict(link) for link in topo.links]
     return out
+
+
+def objects_dict(topo: "Topology", nodes: AbstractSet[str], bridges: AbstractSet[str],
+                 links: AbstractSet[Tuple[str, str]]) -> Dict[str, Any]:
+    """Some of topo's objects as to_dict writes them, in its order: nodes and bridges by
+    name, links by their ends ("h1:eth0", "s1:s1-eth1"). A small change of a big lab is
+    told from the objects it touches (netplay.plan.local), not from two whole forms."""
+    return {"name": topo.name,
+            "nodes": {n.name: _node_dict(n) for n in topo.nodes.values() if n.name in nodes},
+            "bridges": {b.name: _bridge_dict(b) for b in topo.bridges.values()
+                        if b.name in bridges},
+            "links": [_link_dict(link) for link in topo.links
+                      if (str(link.a), str(link.b)) in links]}

@@ -21,11 +21,14 @@ past a quarter of the lab (and past MIN_LIMIT objects).
 """
 
 from dataclasses import fields
-from typing import Any, Dict, FrozenSet, Iterable, List, Mapping, Optional, Set, Tuple, TypeVar
+from typing import (Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Set,
+                    Tuple, TypeVar)
 
 from netplay.core import cidr
+from netplay.model.serialize import objects_dict
 from netplay.model.topology import Link, Topology
 from netplay.plan.build import LinkKey, Part, link_key, plan, pid_vars
+from netplay.plan.changes import Change, changes
 from netplay.plan.diff import Delta, diff
 from netplay.plan.objects import CTR, NS
 from netplay.plan.steps import Step
@@ -37,11 +40,17 @@ MIN_LIMIT = 64  # objects a Part may always have: a small lab's changes are plan
 MAX_ROUNDS = 8
 
 
-def change(old: Topology, new: Topology, max_share: float = MAX_SHARE
-           ) -> Optional[Tuple[List[Step], Delta]]:
-    """(the old plan's steps of the Part, the diff) of the change from old to new when a
-    Part of at most max_share of the lab's objects plans it; None when it must be
-    planned whole (or nothing changed)."""
+class Local(NamedTuple):
+    """A change planned from a Part: the old plan's steps of the Part, the diff, the Part."""
+
+    old_steps: List[Step]
+    delta: Delta
+    part: Part
+
+
+def change(old: Topology, new: Topology, max_share: float = MAX_SHARE) -> Optional[Local]:
+    """The change from old to new when a Part of at most max_share of the lab's objects
+    plans it; None when it must be planned whole (or nothing changed)."""
     part = changed(old, new)
     if part is None or not part:
         return None
@@ -55,7 +64,7 @@ def change(old: Topology, new: Topology, max_share: float = MAX_SHARE
         delta = diff(old_steps, plan(new, part))
         wider = part | reached(delta, owners)
         if len(wider) == len(part):
-            return old_steps, delta
+            return Local(old_steps, delta, part)
         part = wider
     return None
 
@@ -88,6 +97,16 @@ def changed(old: Topology, new: Topology) -> Optional[Part]:
             for end in (by_key[k].a, by_key[k].b):
                 (bridges if topo.is_bridge(end.node) else nodes).add(end.node)
     return Part(frozenset(nodes), frozenset(bridges), frozenset(links))
+
+
+def found(old: Topology, new: Topology, planned: Local) -> List[Change]:
+    """changes() of a local change, from the Part's objects alone: every object that
+    differs is in it (changed() starts from them; the lab's own settings are the same),
+    and so is every object the diff makes again (its steps are the Part's)."""
+    part = planned.part
+    return changes(objects_dict(old, part.nodes, part.bridges, part.links),
+                   objects_dict(new, part.nodes, part.bridges, part.links),
+                   planned.delta.remade)
 
 
 K = TypeVar("K")
