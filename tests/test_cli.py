@@ -86,6 +86,20 @@ def test_a_json_topology_is_read_without_pyyaml_and_its_mistakes_still_positione
                                 "image, cmd, dns, env, exec, binds, role, nat, host, weight"]
 
 
+def test_apply_imports_the_drift_reader_only_for_an_unchanged_topology():
+    """verify's checks cost every `netplay apply` of a change about 10 ms to import; the
+    command line hands netplay.lab.drift.find to apply, imported when it is called."""
+    code = ("import sys\nimport netplay.cli.commands.apply as cmd, netplay.cli.commands.diff\n"
+            "import netplay.lab.apply\n"
+            "print(sorted(m for m in sys.modules if m in ('netplay.lab.drift', "
+            "'netplay.check.verify')))\n"
+            "try:\n    cmd.find_drift(None, [], None)\nexcept AttributeError:\n    pass\n"
+            "print('netplay.lab.drift' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.splitlines() == ["[]", "True"]
+
+
 def run_netplay(*argv, cwd=None):
     """The real CLI in a process of its own."""
     return subprocess.run([sys.executable, "-m", "netplay", *argv], capture_output=True,

@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Type, Union
 from netplay.check import preflight, verify as verifier
 from netplay.check.expect import Check
 from netplay.core.errors import InputError
-from netplay.lab import apply as applying, hosts, lifecycle, nodecmd, status
+from netplay.lab import apply as applying, drift, hosts, lifecycle, nodecmd, status
 from netplay.load.resolve import resolve
 from netplay.machine.base import Machine
 from netplay.machine.local import LocalMachine
@@ -238,7 +238,8 @@ class Lab:
                                         or None, self._machine, notice=log.warning)
         cli = self._machine.docker() if uses_docker(topo) else None
         change, _ = applying.apply(topo, self._machine, self._root, echo=None, cli=cli,
-                                   ssh_config=self._ssh_config, dry_run=dry_run)
+                                   ssh_config=self._ssh_config, dry_run=dry_run,
+                                   find_drift=drift.find)
         if not dry_run:
             self._topo = self._built(self._root, self.name)
             self._short = short_names(self._topo)

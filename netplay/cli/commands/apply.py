@@ -38,6 +38,14 @@ def load(args, machine):
     return common.on_hosts(args, topo)
 
 
+def find_drift(topo, plan, machine, cli=None):
+    """netplay.lab.drift.find, imported only when an unchanged topology is applied (see
+    netplay.lab.apply.FindDrift)."""
+    from netplay.lab import drift
+
+    return drift.find(topo, plan, machine, cli)
+
+
 def show(change, commands=True):
     from netplay.render.bash import script_lines
 
@@ -55,7 +63,7 @@ def main(args):
     cli = machine.docker() if any(n.kind == "docker" for n in topo.nodes.values()) else None
     change, seconds = apply.apply(topo, machine, common.state_root(args), echo=common.echo(args),
                                   ssh_config=common.ssh_config(args), cli=cli,
-                                  dry_run=args.dry_run)
+                                  dry_run=args.dry_run, find_drift=find_drift)
     if args.dry_run:
         show(change)
     elif not args.quiet:

@@ -17,7 +17,7 @@ def add_arguments(parser):
 
 
 def main(args):
-    from netplay.cli.commands.apply import load, show
+    from netplay.cli.commands.apply import find_drift, load, show
     from netplay.lab import apply
 
     args.dry_run = True
@@ -25,6 +25,7 @@ def main(args):
     topo = load(args, machine)
     cli = machine.docker() if any(n.kind == "docker" for n in topo.nodes.values()) else None
     change, _ = apply.apply(topo, machine, common.state_root(args), cli=cli,
-                            ssh_config=common.ssh_config(args), dry_run=True)
+                            ssh_config=common.ssh_config(args), dry_run=True,
+                            find_drift=find_drift)
     show(change)
     return EXIT_OK
