@@ -440,11 +440,13 @@ STEP_LISTS = ("steps", "teardown")  # the header's lists peek() leaves out (None
 
 
 class Peeked(Dict[str, Any]):
-    """A lab's log as peek() read it: the header with None for its steps and teardown,
-    and of its generations only the newest, after `elided` others. Before a GenerationLog
+    """A lab's log as peek() read it: the header with None for its steps and teardown
+    (and for the run's topology when the newest generation, applied, is the lab's), and
+    of its generations only the newest, after `elided` others. Before a GenerationLog
     writes the file whole, whole() reads back what was left out."""
 
     elided: int = 0
+    left_out: Tuple[str, ...] = STEP_LISTS  # the header's keys whose values are None here
 
 
 def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
@@ -472,10 +474,12 @@ def _peeked(raw: bytes, newest: Optional[int], source: str) -> Optional[Peeked]:
         if not 0 < at < newest or raw[newest - 1:newest + 2] != b"\n{\n" or \
                 not raw.endswith(GENERATIONS_END):
             return None
-        data = _header(raw, at)
         gen = json.loads(raw[newest:-len(GENERATIONS_END)])
+        applied = isinstance(gen, dict) and gen.get("status") == APPLIED
+        # the lab is the newest generation's topology when it applied: the run's unread
+        data = _header(raw, at, STEP_LISTS + ("topology",) if applied else STEP_LISTS)
         data.elided = raw.count(b"\n{\n", at, newest)
-        if not isinstance(gen, dict) or gen.get("status") != APPLIED and data.elided:
+        if not isinstance(gen, dict) or not applied and data.elided:
             return None  # the lab is an older generation's topology: read() it
         data["generations"] = [gen]
     if data.get("format") != FORMAT or data.get("version") not in VERSIONS or \
@@ -485,11 +489,13 @@ def _peeked(raw: bytes, newest: Optional[int], source: str) -> Optional[Peeked]:
     return data
 
 
-def _header(raw: bytes, end: int) -> Peeked:
-    """The top-level keys of raw[:end] as encode() wrote them, the step lists as None."""
+def _header(raw: bytes, end: int, left_out: Tuple[str, ...] = STEP_LISTS) -> Peeked:
+    """The top-level keys of raw[:end] as encode() wrote them, those left_out (at least
+    the step lists) as None."""
     if not raw.startswith(b"{\n"):
         raise ValueError("not a log")
     out = Peeked()
+    out.left_out = left_out
     pos = 2
     while pos < end:
         colon = raw.index(b'": ', pos)
@@ -503,7 +509,7 @@ def _header(raw: bytes, end: int) -> Peeked:
             line_end = raw.find(b"\n", start)
             line_end = end if line_end < 0 or line_end > end else line_end
             pos = line_end - 1 if raw[line_end - 1:line_end] == b"," else line_end
-            out[key] = json.loads(raw[start:pos])
+            out[key] = None if key in left_out else json.loads(raw[start:pos])
         if pos < end:
             if raw[pos:pos + 2] != b",\n":
                 raise ValueError("not as encode() writes")
@@ -528,7 +534,7 @@ def whole(path: Union[str, "os.PathLike[str]"], data: Dict[str, Any]) -> Dict[st
     if not isinstance(data, Peeked):
         return data
     full = read(path)
-    out = {k: full[k] if k in STEP_LISTS and v is None else v for k, v in data.items()}
+    out = {k: full[k] if k in data.left_out and v is None else v for k, v in data.items()}
     if "generations" in data:
         out["generations"] = generations(full)[:data.elided] + data["generations"]
     return out
