@@ -70,6 +70,8 @@ def refuse_fallback(topo, as_root):
 
 @dataclass
 class Summary:
+    """What `netplay run` built, in numbers, for the line it prints at the end."""
+
     lab: str
     nodes: int
     bridges: int

@@ -206,6 +206,8 @@ def _quoted_echo(version: int, inner: bytes) -> Optional[Tuple[str, int, int]]:
 
 @dataclass
 class _Probe:
+    """One echo request: the namespace it goes from, where to, and what came back."""
+
     ns: Optional[str]
     address: str  # canonical text, as replies name it
     version: int

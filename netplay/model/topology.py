@@ -32,6 +32,8 @@ class Tunnel:
 
 @dataclass
 class Interface:
+    """A device of a node or bridge: a link's end (veth), or made alone (dummy, vxlan)."""
+
     name: str
     addresses: List[str] = field(default_factory=list)
     up: bool = True
@@ -44,6 +46,8 @@ class Interface:
 
 @dataclass
 class Route:
+    """A route of a node: to a network (or default) via a gateway, a device, or both."""
+
     to: str  # "default" or a CIDR
     via: Optional[str] = None
     dev: Optional[str] = None
@@ -58,6 +62,8 @@ class Route:
 
 @dataclass
 class Node:
+    """A namespace of the lab (netns), a container (docker), or the host's own (host)."""
+
     name: str
     kind: str = "netns"
     interfaces: Dict[str, Interface] = field(default_factory=dict)
@@ -83,6 +89,8 @@ class Node:
 
 @dataclass
 class Bridge:
+    """A Linux bridge, in the root namespace or in a node's; links' ends are its ports."""
+
     name: str
     namespace: Optional[str] = None  # a netns node to build it in; None: the root namespace
     interfaces: Dict[str, Interface] = field(default_factory=dict)  # its own, and its ports
@@ -105,6 +113,8 @@ class Host:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One end of a link: a node's interface, or a bridge's port (node names the bridge)."""
+
     node: str
     iface: str
 
@@ -114,6 +124,8 @@ class Endpoint:
 
 @dataclass
 class Link:
+    """A veth pair between two endpoints, with what both its ends share."""
+
     a: Endpoint
     b: Endpoint
     mtu: Optional[int] = None  # both ends' MTU (an interface's own mtu wins)
@@ -128,6 +140,8 @@ class Link:
 
 @dataclass
 class Topology:
+    """A lab: its nodes, bridges and links, and the settings of the lab as a whole."""
+
     name: str
     nodes: Dict[str, Node] = field(default_factory=dict)
     bridges: Dict[str, Bridge] = field(default_factory=dict)

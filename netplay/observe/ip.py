@@ -96,6 +96,8 @@ def parse_vxlan(linkinfo):
 
 @dataclass
 class RouteState:
+    """A route as `ip -j route` shows it in a namespace."""
+
     family: int  # 4 or 6
     dst: str  # "default" or a CIDR (a host route gets /32 or /128)
     gateway: Optional[str] = None
@@ -106,6 +108,8 @@ class RouteState:
 
 @dataclass
 class NamespaceState:
+    """What one namespace holds as `ip -j` shows it: links, addresses, routes."""
+
     name: Optional[str]  # None: the root namespace
     present: bool = True
     links: Dict[str, LinkState] = field(default_factory=dict)

@@ -20,6 +20,8 @@ from netplay.model.impairment import endpoints
 
 @dataclass(frozen=True)
 class Feature:
+    """A kernel feature a lab may need, and how to tell whether this kernel has it."""
+
     probe: Tuple[str, ...]  # a command that needs the feature, run in a throwaway namespace
     missing: str  # "this kernel has no ...", with how to get it
     fix: str  # what the user can do instead

@@ -33,6 +33,8 @@ Arg = Union[str, Ref]
 
 @dataclass
 class Step:
+    """One command of a plan: its argv, its undo, the variable its output sets, its phase."""
+
     argv: Sequence[Arg]
     undo: Optional[List[str]] = None  # None: undone with its parent (e.g. its namespace)
     capture: Optional[str] = None  # the variable this step's stdout sets
