@@ -9,6 +9,8 @@ commands brought, the same objects made again and removed.
 """
 
 import copy
+import dataclasses
+import json
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
@@ -17,7 +19,8 @@ from netplay.core.errors import InputError
 from netplay.load.resolve import resolve
 from netplay.model.validate import from_dict
 from netplay.plan import local
-from netplay.plan.build import Part, plan
+from netplay.model.topology import Topology
+from netplay.plan.build import Part, link_key, pid_vars, plan
 from netplay.plan.changes import changes
 from netplay.plan.diff import diff, key
 
@@ -37,9 +40,46 @@ def shown(old_steps, delta):
             "remade": delta.remade, "removed": delta.removed}
 
 
+def by_objects(old, new):
+    """changed() as it was before it compared normalized forms: the seed from the objects
+    themselves (dataclass equality), the oracle that the forms' seed must equal."""
+    if old.hosts or new.hosts or old.etc_hosts or new.etc_hosts:
+        return None
+    if any(getattr(old, f.name) != getattr(new, f.name)
+           for f in dataclasses.fields(Topology) if f.name not in local.WHOLE):
+        return None
+    differ = local._differ
+    nodes = differ(old.nodes, new.nodes)
+    old_pids, new_pids = pid_vars(old), pid_vars(new)
+    nodes |= {n for n in old_pids.keys() | new_pids.keys() if old_pids.get(n) != new_pids.get(n)}
+    nodes |= local._gateway_owners(old, new)
+    bridges = differ(old.bridges, new.bridges)
+    old_links, new_links = ({link_key(k): k for k in t.links} for t in (old, new))
+    links = differ(old_links, new_links)
+    for topo in (old, new):
+        nodes |= {ns for ns in (topo.bridges[b].namespace for b in bridges
+                                if b in topo.bridges) if ns}
+    ends = nodes | bridges
+    for topo in (old, new):
+        links |= {link_key(link) for link in topo.links
+                  if link.a.node in ends or link.b.node in ends}
+    for topo, by_key in ((old, old_links), (new, new_links)):
+        for k in links & by_key.keys():
+            for end in (by_key[k].a, by_key[k].b):
+                (bridges if topo.is_bridge(end.node) else nodes).add(end.node)
+    return Part(frozenset(nodes), frozenset(bridges), frozenset(links))
+
+
 def check_same(a, b):
     """The local change of a to b, if there is one, is the whole diff's, and its +/~/-
-    lines those of the whole topologies; True if local."""
+    lines those of the whole topologies; True if local. Its Part starts as the objects'
+    own comparison would start it, from the forms to_dict gives and from the forms a log
+    holds (loaded again)."""
+    part = by_objects(a, b)
+    assert local.changed(a, b) == part
+    form = json.loads(json.dumps(a.to_dict()))  # as a log holds it
+    logged = from_dict(copy.deepcopy(form), source="log")
+    assert local.changed(logged, b, (form, b.to_dict())) == part
     found = local.change(a, b, max_share=1.0)
     if found is None:
         return False

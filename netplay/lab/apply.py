@@ -71,16 +71,19 @@ def current(data, path) -> Topology:
     return from_dict(steplog.current_topology(data), source=str(path))
 
 
-def plan_change(old: Topology, new: Topology) -> Change:
+def plan_change(old: Topology, new: Topology, old_form: Optional[Dict[str, Any]] = None
+                ) -> Change:
     """The change from old to new (pure): its steps and its +/~/- lines. Planned from the
     objects it touches when it can (netplay.plan.local; Change.old_steps are then theirs
-    alone), else from both whole plans."""
-    planned_locally = local.change(old, new)
+    alone), else from both whole plans. old_form: the normalized form old was loaded from
+    (a log's), else old.to_dict() is made."""
     new_dict = new.to_dict()
+    old_dict = old.to_dict() if old_form is None else None
+    planned_locally = local.change(old, new, forms=(old_form or old_dict, new_dict))
     if planned_locally is None:
         old_steps = planner.plan(old)
         delta = diff(old_steps, planner.plan(new))
-        found = changes(old.to_dict(), new_dict, delta.remade)
+        found = changes(old_dict or old.to_dict(), new_dict, delta.remade)
     else:
         old_steps, delta, _ = planned_locally
         found = local.found(old, new, planned_locally)
@@ -98,7 +101,7 @@ def planned(topo: Topology, root, lab: Optional[str] = None, data=None) -> Chang
     old = current(data, state.log_path(root, lab))
     if topo.name != lab:
         topo = from_dict({**topo.to_dict(), "name": lab}, source="topology")
-    return plan_change(old, topo)
+    return plan_change(old, topo, steplog.current_topology(data))
 
 
 # What reads a running lab for what was changed by hand: netplay.lab.drift.find, given

@@ -26,7 +26,7 @@ from typing import (Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, O
 
 from netplay.core import cidr
 from netplay.model.serialize import objects_dict
-from netplay.model.topology import Link, Topology
+from netplay.model.topology import Topology
 from netplay.plan.build import LinkKey, Part, link_key, plan, pid_vars
 from netplay.plan.changes import Change, changes
 from netplay.plan.diff import Delta, diff
@@ -48,10 +48,15 @@ class Local(NamedTuple):
     part: Part
 
 
-def change(old: Topology, new: Topology, max_share: float = MAX_SHARE) -> Optional[Local]:
+Form = Dict[str, Any]  # a topology's normalized form (Topology.to_dict)
+
+
+def change(old: Topology, new: Topology, max_share: float = MAX_SHARE,
+           forms: Optional[Tuple[Form, Form]] = None) -> Optional[Local]:
     """The change from old to new when a Part of at most max_share of the lab's objects
-    plans it; None when it must be planned whole (or nothing changed)."""
-    part = changed(old, new)
+    plans it; None when it must be planned whole (or nothing changed). forms: their
+    normalized forms, when at hand (see changed)."""
+    part = changed(old, new, forms)
     if part is None or not part:
         return None
     owners = [Owners(old), Owners(new)]
@@ -69,21 +74,29 @@ def change(old: Topology, new: Topology, max_share: float = MAX_SHARE) -> Option
     return None
 
 
-def changed(old: Topology, new: Topology) -> Optional[Part]:
+def changed(old: Topology, new: Topology, forms: Optional[Tuple[Form, Form]] = None
+            ) -> Optional[Part]:
     """The objects whose steps may differ between old's plan and new's; None when the lab's
-    own settings differ, or it writes hosts files or spans hosts."""
+    own settings differ, or it writes hosts files or spans hosts. The objects are compared
+    by their normalized forms (forms, or to_dict's): plain data compared in C, where
+    4000 dataclasses of a 1000-node lab took 10 ms to compare. A form leaves out only a
+    bridge's ports, which links make: a link in one topology alone adds its bridges."""
     if old.hosts or new.hosts or old.etc_hosts or new.etc_hosts:
         return None
     if any(getattr(old, f.name) != getattr(new, f.name)
            for f in fields(Topology) if f.name not in WHOLE):
         return None
-    nodes = _differ(old.nodes, new.nodes)
+    old_form, new_form = forms or (old.to_dict(), new.to_dict())
+    nodes = _differ(old_form["nodes"], new_form["nodes"])
     old_pids, new_pids = pid_vars(old), pid_vars(new)
     nodes |= {n for n in old_pids.keys() | new_pids.keys() if old_pids.get(n) != new_pids.get(n)}
     nodes |= _gateway_owners(old, new)
-    bridges = _differ(old.bridges, new.bridges)
-    old_links, new_links = _links(old), _links(new)
+    bridges = _differ(old_form.get("bridges") or {}, new_form.get("bridges") or {})
+    old_links, new_links = _links(old_form), _links(new_form)
     links = _differ(old_links, new_links)
+    for topo, by_key, other in ((old, old_links, new_links), (new, new_links, old_links)):
+        bridges |= {_node_of(end) for k in by_key.keys() - other.keys() for end in k
+                    if topo.is_bridge(_node_of(end))}  # its ports came or went
     for topo in (old, new):  # a node's settings read the bridges in it (IPv6, forwarding)
         nodes |= {ns for ns in (topo.bridges[b].namespace for b in bridges
                                 if b in topo.bridges) if ns}
@@ -94,8 +107,9 @@ def changed(old: Topology, new: Topology) -> Optional[Part]:
     # and an end's impairment reads its link's MTU
     for topo, by_key in ((old, old_links), (new, new_links)):
         for k in links & by_key.keys():
-            for end in (by_key[k].a, by_key[k].b):
-                (bridges if topo.is_bridge(end.node) else nodes).add(end.node)
+            for end in k:
+                node = _node_of(end)
+                (bridges if topo.is_bridge(node) else nodes).add(node)
     return Part(frozenset(nodes), frozenset(bridges), frozenset(links))
 
 
@@ -117,17 +131,22 @@ def _differ(old: Mapping[K, Any], new: Mapping[K, Any]) -> Set[K]:
     return {k for k in old.keys() | new.keys() if old.get(k) != new.get(k)}
 
 
-class _Links(Dict[LinkKey, Link]):
-    """A topology's links by key, and the keys in the topology's order."""
+class _Links(Dict[LinkKey, Form]):
+    """A topology's links' forms by key (link_key's), and the keys in its order."""
 
     keys_of: List[LinkKey]
 
 
-def _links(topo: Topology) -> _Links:
+def _links(form: Form) -> _Links:
     out = _Links()
-    out.keys_of = [link_key(link) for link in topo.links]
-    out.update(zip(out.keys_of, topo.links))
+    out.keys_of = [(link["endpoints"][0], link["endpoints"][1]) for link in form["links"]]
+    out.update(zip(out.keys_of, form["links"]))
     return out
+
+
+def _node_of(end: str) -> str:
+    """The node (or bridge) of an end as a form writes it: "h1" of "h1:eth0"."""
+    return end.partition(":")[0]
 
 
 def _gateway_owners(old: Topology, new: Topology) -> Set[str]:
