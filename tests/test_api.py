@@ -170,3 +170,14 @@ def test_a_lab_that_is_up_already_is_refused(api):
     with Lab.up(PAIR, state_dir=api):
         with pytest.raises(UsageError, match="is already up"):
             Lab.up(PAIR, state_dir=api)
+
+
+def test_apply_of_the_lab_s_own_topology_repairs_what_was_changed_by_hand(api):
+    """lab.apply hands apply the drift reader as the command line does (it is passed in,
+    not imported by lab/apply): an address deleted by hand comes back, listed."""
+    with Lab.up(PAIR, state_dir=api) as lab:
+        lab.exec("npapi-b", ["ip", "addr", "flush", "dev", "eth0"], check=True)
+        assert not lab.verify(pings=False).ok
+        lines = lab.apply(PAIR)
+        assert lines[-1] == "Plan: 1 to repair." and "~ repair npapi-b:eth0" in lines[0], lines
+        assert lab.verify().ok
