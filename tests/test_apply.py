@@ -405,6 +405,7 @@ def test_drift_is_repaired_and_listed(netplay, lab, tmp_path, state_dir):
     dry = netplay("apply", path, "--dry-run")
     assert dry.rc == 0 and "3 to repair" not in dry.out and "repair" in dry.out, dry
     assert lab_state(["npa1", "npa2", "npa3"]) != want  # a dry run repairs nothing
+    assert netplay("diff", path).out == dry.out  # diff says what apply would: repairs too
     fixed = netplay("apply", path)
     assert fixed.rc == 0, fixed
     for what in ("npa1:eth0 10.61.0.1/24: 10.61.0.1/24 is missing",
