@@ -106,7 +106,7 @@ def planned(topo: Topology, root, lab: Optional[str] = None, data=None) -> Chang
 
 # What reads a running lab for what was changed by hand: netplay.lab.drift.find, given
 # by the caller. It reads the lab with verify's checks, which a change never needs: the
-# command line imports them only when an unchanged topology is applied (10 ms of every
+# command line imports them only when an unchanged topology is applied (5-10 ms of every
 # `netplay apply` of a change otherwise).
 FindDrift = Callable[[Topology, List[Step], Any, Any], Any]
 
