@@ -239,3 +239,21 @@ def test_a_peeked_log_nested_too_deep_is_refused_as_a_read_one_is(tmp_path):
     for reader in (steplog.read, steplog.peek):
         with pytest.raises(InputError, match=f"^{path}: lists and mappings nested deeper "):
             reader(path)
+
+
+def test_a_peeked_log_too_deep_for_the_json_decoder_is_refused_in_one_line(tmp_path):
+    """Nesting past the JSON decoder's own limit (a RecursionError in peek) falls back to
+    read(), which says what is wrong in one line, as it does for the whole log."""
+    path = _run_log(tmp_path)
+    _change(path, 1)
+    ending = json.loads((tmp_path / f"{steplog.LAB_LOG}.end").read_text())
+    raw = path.read_bytes()
+    deep = raw.replace(b'"n":1', b'"n":' + b"[" * 200000 + b"]" * 200000, 1)
+    assert deep != raw
+    path.write_bytes(deep)
+    st = os.stat(path)  # LOG.end made to vouch for the file as it is now
+    ending.update(ino=st.st_ino, size=st.st_size, mtime_ns=st.st_mtime_ns)
+    (tmp_path / f"{steplog.LAB_LOG}.end").write_text(json.dumps(ending))
+    assert steplog.peek(path) is None
+    with pytest.raises(InputError, match=f"^{path}: lists and mappings nested deeper "):
+        steplog.read(path)

@@ -78,12 +78,11 @@ def plan_change(old: Topology, new: Topology, old_form: Optional[Dict[str, Any]]
     alone), else from both whole plans. old_form: the normalized form old was loaded from
     (a log's), else old.to_dict() is made."""
     new_dict = new.to_dict()
-    old_dict = old.to_dict() if old_form is None else None
-    planned_locally = local.change(old, new, forms=(old_form or old_dict, new_dict))
+    planned_locally = local.change(old, new, forms=(old_form or old.to_dict(), new_dict))
     if planned_locally is None:
         old_steps = planner.plan(old)
         delta = diff(old_steps, planner.plan(new))
-        found = changes(old_dict or old.to_dict(), new_dict, delta.remade)
+        found = changes(old.to_dict(), new_dict, delta.remade)
     else:
         old_steps, delta, _ = planned_locally
         found = local.found(old, new, planned_locally)
@@ -121,8 +120,8 @@ def with_drift(change: Change, machine, cli=None,
     found = find_drift(change.new, change.old_steps, machine, cli)
     if not found:
         return change
-    return Change(change.lab, change.old, change.new, change.old_steps, [], [],
-                  found.steps(change.old_steps), [("~", n) for n in found.notes], "repair")
+    return replace(change, back=[], back_from=[], forward=found.steps(change.old_steps),
+                   found=[("~", n) for n in found.notes], action="repair")
 
 
 def apply(topo: Topology, machine, root, lab: Optional[str] = None, echo=None,

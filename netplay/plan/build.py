@@ -45,6 +45,11 @@ def link_key(link: Link) -> LinkKey:
     return (str(link.a), str(link.b))
 
 
+def end_node(end: str) -> str:
+    """The node (or bridge) of a link key's end: "h1" of "h1:eth0" (a name has no ":")."""
+    return end.partition(":")[0]
+
+
 @dataclass(frozen=True)
 class Part:
     """Some of a topology's nodes, bridges and links, by name: plan(topo, part) gives the
@@ -86,9 +91,9 @@ def plan(topo: Topology, part: Optional[Part] = None) -> List[Step]:
     for bridge in bridges:
         steps += on(host(bridge.name), bridge_steps(topo, bridge))
     tunnels = vnis(topo)
-    # a node name has no ":": the first end's node of each link of part, to key only those
+    # the first end's node of each link of part, to key only those links
     keys = None if part is None else part.links
-    firsts = None if keys is None else {k[0].partition(":")[0] for k in keys}
+    firsts = None if keys is None else {end_node(k[0]) for k in keys}
     links = [tunnel_steps(topo, link, tunnels[i]) if i in tunnels else
              tuple(on(host(link.a.node), piece) for piece in link_steps(topo, link))
              for i, link in enumerate(topo.links)

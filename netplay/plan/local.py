@@ -27,7 +27,7 @@ from typing import (Any, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, O
 from netplay.core import cidr
 from netplay.model.serialize import objects_dict
 from netplay.model.topology import Topology
-from netplay.plan.build import LinkKey, Part, link_key, plan, pid_vars
+from netplay.plan.build import LinkKey, Part, end_node, link_key, plan, pid_vars
 from netplay.plan.changes import Change, changes
 from netplay.plan.diff import Delta, diff
 from netplay.plan.objects import CTR, NS
@@ -95,8 +95,8 @@ def changed(old: Topology, new: Topology, forms: Optional[Tuple[Form, Form]] = N
     old_links, new_links = _links(old_form), _links(new_form)
     links = _differ(old_links, new_links)
     for topo, by_key, other in ((old, old_links, new_links), (new, new_links, old_links)):
-        bridges |= {_node_of(end) for k in by_key.keys() - other.keys() for end in k
-                    if topo.is_bridge(_node_of(end))}  # its ports came or went
+        bridges |= {end_node(end) for k in by_key.keys() - other.keys() for end in k
+                    if topo.is_bridge(end_node(end))}  # its ports came or went
     for topo in (old, new):  # a node's settings read the bridges in it (IPv6, forwarding)
         nodes |= {ns for ns in (topo.bridges[b].namespace for b in bridges
                                 if b in topo.bridges) if ns}
@@ -108,7 +108,7 @@ def changed(old: Topology, new: Topology, forms: Optional[Tuple[Form, Form]] = N
     for topo, by_key in ((old, old_links), (new, new_links)):
         for k in links & by_key.keys():
             for end in k:
-                node = _node_of(end)
+                node = end_node(end)
                 (bridges if topo.is_bridge(node) else nodes).add(node)
     return Part(frozenset(nodes), frozenset(bridges), frozenset(links))
 
@@ -142,11 +142,6 @@ def _links(form: Form) -> _Links:
     out.keys_of = [(link["endpoints"][0], link["endpoints"][1]) for link in form["links"]]
     out.update(zip(out.keys_of, form["links"]))
     return out
-
-
-def _node_of(end: str) -> str:
-    """The node (or bridge) of an end as a form writes it: "h1" of "h1:eth0"."""
-    return end.partition(":")[0]
 
 
 def _gateway_owners(old: Topology, new: Topology) -> Set[str]:

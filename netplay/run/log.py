@@ -459,8 +459,8 @@ def peek(path: Union[str, "os.PathLike[str]"]) -> Optional[Peeked]:
         if len(raw) != st.st_size:
             return None
         return _peeked(raw, newest, str(path))
-    except (OSError, ValueError, TypeError, KeyError, IndexError):
-        return None
+    except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError, MemoryError):
+        return None  # read() refuses what is wrong with it in one line
 
 
 def _peeked(raw: bytes, newest: Optional[int], source: str) -> Optional[Peeked]:
