@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -180,3 +181,19 @@ def test_many_namespace_deletes_run_as_parallel_batches_each_outcome_in_place(
     teardown = log.data["teardown"]
     assert [t["argv"][-1] for t in teardown] == names[::-1]
     assert [t["argv"][-1] for t in teardown if t["rc"] != 0] == ["npt-d33"]
+
+
+def test_plumbum_is_imported_without_urllib_request_which_still_works_after():
+    # a fresh interpreter: this one imported plumbum whole long ago
+    script = """
+import sys
+from netplay.machine.local import LocalMachine
+assert LocalMachine().run(["echo", "hi"]) == (0, "hi\\n", "")
+print(sorted(m for m in ("urllib.request", "http.client", "email", "ssl") if m in sys.modules))
+import plumbum, urllib.request
+print(plumbum.local.path("/tmp/a b").as_uri(), urllib.request.pathname2url("/c d"))
+print(type(sys.modules["urllib.request"]).__name__, sys.modules["urllib.request"].urlopen.__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["[]", "file:///tmp/a%20b /c%20d", "module urlopen"]

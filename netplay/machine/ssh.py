@@ -8,10 +8,9 @@ gives up on a host that does not answer within ConnectTimeout (the configuration
 CONNECT_TIMEOUT). `env` runs the program, so that one missing says 127 as a shell would.
 
 plumbum's ParamikoMachine is not used: it sends an empty stdin, so `ip -batch -` would
-silently do nothing. plumbum is imported on first use, as in local.py.
+silently do nothing. plumbum is imported on first use, by local.import_plumbum.
 """
 
-import hashlib
 import inspect
 import json
 import math
@@ -21,7 +20,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Set
@@ -29,7 +27,7 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence, Set
 from netplay.core.consts import NETNS_DIR
 from netplay.core.errors import HostError, InputError
 from netplay.machine import nsprobe, pinger
-from netplay.machine.local import run_forwarding_signals
+from netplay.machine.local import import_plumbum, run_forwarding_signals
 from netplay.machine.base import (EXIT_NOT_FOUND, Machine, Outcome, Reply, Request, Stream,
                                   Target, check_argv)
 
@@ -138,6 +136,9 @@ class SshMachine(Machine):
         self.host = name
         self.destination = destination
         self.sudo = sudo
+        import hashlib  # here, not at the top: with tempfile, 4 ms of every `apply`
+        import tempfile
+
         # the socket's name: short (a Unix socket's path has at most 107 bytes, and ssh
         # adds 17 while it creates one), the same for the same configuration and host
         name = hashlib.sha256(f"{ssh_config}\0{destination}".encode()).hexdigest()[:16]
@@ -187,6 +188,7 @@ class SshMachine(Machine):
         return {key: value for key, value in pairs}
 
     def _connect(self) -> None:
+        import_plumbum()
         from plumbum import SshMachine as PlumbumSsh, local
         from plumbum.commands.processes import CommandNotFound
 
