@@ -257,3 +257,13 @@ def test_a_peeked_log_too_deep_for_the_json_decoder_is_refused_in_one_line(tmp_p
     assert steplog.peek(path) is None
     with pytest.raises(InputError, match=f"^{path}: lists and mappings nested deeper "):
         steplog.read(path)
+
+
+def test_the_time_written_is_utc_iso_with_milliseconds_as_datetime_writes_it(monkeypatch):
+    from datetime import datetime, timezone
+
+    for ns in (0, 1_796_615_857_185_127_088, 1_796_615_857_999_999_999, 951_782_400_001_000_000):
+        monkeypatch.setattr(steplog.time, "time_ns", lambda: ns)
+        seconds, rest = divmod(ns, 10**9)
+        moment = datetime.fromtimestamp(seconds, timezone.utc).replace(microsecond=rest // 1000)
+        assert steplog.now() == moment.isoformat(timespec="milliseconds")

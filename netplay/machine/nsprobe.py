@@ -13,7 +13,6 @@ Stdlib only: a remote host runs this file's source with its own python3 (`script
 it runs the pinger; LocalMachine calls `read_namespaces` in its own process.
 """
 
-import ctypes
 import json
 import os
 import socket
@@ -33,10 +32,16 @@ RTM_NEWNSID, RTM_GETNSID, NLMSG_ERROR = 88, 90, 2
 NETNSA_NSID, NETNSA_FD = 1, 3
 NLM_F_REQUEST = 1
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc: Any = None
 
 
 def _setns(fd: int) -> None:
+    # ctypes is imported when the first namespace is entered, not by every command that
+    # imports this module (2 ms of an `apply`)
+    import ctypes
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

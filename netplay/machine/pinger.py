@@ -15,7 +15,6 @@ reply or the pair's deadline, as `ping -c 1 -i 0.2 -w 2` did, so that a first re
 while ARP or neighbour discovery resolves does not count as unreachable.
 """
 
-import ctypes
 import errno
 import functools
 import heapq
@@ -29,8 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from typing import (Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union,
-                    cast)
+from typing import (Any, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple,
+                    Union, cast)
 
 from netplay.machine.base import Reply  # what Machine.ping returns
 from netplay.core.consts import NETNS_DIR
@@ -67,10 +66,16 @@ ERROR_TEXT = {
 
 # --- entering a namespace -------------------------------------------------------------------
 
-_libc = ctypes.CDLL(None, use_errno=True)
+_libc: Any = None
 
 
 def _setns(fd: int) -> None:
+    # ctypes is imported when the first namespace is entered, not by every command that
+    # imports this module (2 ms of an `apply`)
+    import ctypes
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))

@@ -2,7 +2,6 @@
 errors naming where the bad value is and how to fix it. from_dict then runs the graph
 checks (wiring), assigns addresses (addressing) and checks routes (routing)."""
 
-import difflib
 import gc
 import ipaddress
 import re
@@ -48,6 +47,8 @@ def as_mapping(value: Any, where: str, allowed: Optional[Iterable[str]] = None,
 
 def did_you_mean(word: Any, choices: Iterable[str]) -> str:
     """'did you mean 'addresses'? ' for the choice closest to a misspelled word, or ''."""
+    import difflib  # here: only a mistake needs it
+
     close = difflib.get_close_matches(str(word), list(choices), n=1)
     return f"did you mean {close[0]!r}? " if close else ""
 

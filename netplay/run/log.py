@@ -11,7 +11,6 @@ import json
 import os
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 from netplay import __version__
@@ -31,7 +30,11 @@ RUNNING, UP, FAILED, DOWN = "running", "up", "failed", "down"
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    """This moment in UTC as datetime's isoformat(timespec="milliseconds") writes it
+    (2026-12-07T04:05:06.789+00:00), without importing datetime: 2 ms of every command."""
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + \
+        f".{ns // 10**6 % 1000:03d}+00:00"
 
 
 class StepLog:

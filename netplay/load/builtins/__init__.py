@@ -1,9 +1,6 @@
 """Built-in topologies, run by name: YAML files shipped beside this module, and generators
 that take parameters (`linear:5`, `tree:2,3`, `leafspine:2,4,2`; see generators.py)."""
 
-import difflib
-from importlib import resources
-
 from netplay.core.errors import InputError
 from netplay.load.builtins import generators
 from netplay.load.yamlfile import parse_yaml
@@ -12,6 +9,8 @@ from netplay.model.validate import from_dict, gc_paused
 
 def files():
     """Built-in topology files' names, sorted."""
+    from importlib import resources  # here, as difflib below: 3 ms of every command
+
     return sorted(p.name[:-5] for p in resources.files(__package__).iterdir()
                   if p.name.endswith(".yaml"))
 
@@ -34,12 +33,16 @@ def load(name):
         raise InputError(f"unknown built-in topology {name!r}; {_did_you_mean(name)}"
                          f"`netplay topologies` lists them ({', '.join(names())}), or give a "
                          f"path to a YAML file{hint}")
+    from importlib import resources
+
     text = resources.files(__package__).joinpath(name + ".yaml").read_text(encoding="utf-8")
     return from_dict(parse_yaml(text, name), source=name)
 
 
 def _did_you_mean(name):
     """'did you mean 'linear:3'? ' for a misspelled built-in (`linaer:3`, `hom`), or ''."""
+    import difflib
+
     base, sep, params = name.partition(":")
     close = difflib.get_close_matches(base, names(), n=1)
     if not close:
