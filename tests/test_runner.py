@@ -183,17 +183,26 @@ def test_many_namespace_deletes_run_as_parallel_batches_each_outcome_in_place(
     assert [t["argv"][-1] for t in teardown if t["rc"] != 0] == ["npt-d33"]
 
 
-def test_plumbum_is_imported_without_urllib_request_which_still_works_after():
+def test_plumbum_is_imported_without_urllib_request_or_uname_which_still_work_after():
     # a fresh interpreter: this one imported plumbum whole long ago
     script = """
-import sys
+import platform, subprocess, sys
+ran = []
+check_output = subprocess.check_output
+subprocess.check_output = lambda argv, **kw: ran.append(argv) or check_output(argv, **kw)
 from netplay.machine.local import LocalMachine
 assert LocalMachine().run(["echo", "hi"]) == (0, "hi\\n", "")
 print(sorted(m for m in ("urllib.request", "http.client", "email", "ssl") if m in sys.modules))
+print(ran)
 import plumbum, urllib.request
 print(plumbum.local.path("/tmp/a b").as_uri(), urllib.request.pathname2url("/c d"))
 print(type(sys.modules["urllib.request"]).__name__, sys.modules["urllib.request"].urlopen.__name__)
+print(repr(platform.uname().processor), ran)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout.splitlines()
-    assert out == ["[]", "file:///tmp/a%20b /c%20d", "module urlopen"]
+    uname_p = subprocess.run(["uname", "-p"], capture_output=True, text=True).stdout.strip()
+    processor = "" if uname_p == "unknown" else uname_p
+    # plumbum was imported without running `uname -p`; the processor is found after, as asked
+    assert out == ["[]", "[]", "file:///tmp/a%20b /c%20d", "module urlopen",
+                   f"{processor!r} [['uname', '-p']]"]

@@ -42,18 +42,38 @@ def import_plumbum() -> None:
     ssl and hashlib: 10-30 ms of an `apply` that should take under 0.3 s. While plumbum is
     first imported, urllib.request is an _OnFirstUse stand-in; it leaves sys.modules after,
     so that any later import gets the real module, as does plumbum on first use.
+
+    plumbum's LocalMachine also reads platform.uname()[0] as it is defined, and indexing
+    a uname_result reads all its fields, the processor too, which Python 3.11 finds by
+    running `uname -p` (6-8 ms). Meanwhile the processor reads as unknown (''); it is
+    found for real when anything asks for it after.
     """
     with _IMPORTING:
         if "plumbum" in sys.modules:
             return
         stand_ins = {name: _OnFirstUse(name) for name in DEFERRED if name not in sys.modules}
         sys.modules.update(stand_ins)
+        uname = _uname_fields()
+        unread = "processor" not in uname
+        if unread:
+            uname["processor"] = ""
         try:
             import plumbum  # noqa: F401
         finally:
             for name, module in stand_ins.items():
                 if sys.modules.get(name) is module:
                     del sys.modules[name]
+            if unread:
+                uname.pop("processor", None)
+
+
+def _uname_fields() -> Dict[str, Any]:
+    """The fields platform.uname() (cached by platform) has read so far: where it keeps its
+    processor once found (a dict of no use on a Python that keeps them otherwise)."""
+    import platform
+
+    fields: Dict[str, Any] = getattr(platform.uname(), "__dict__", {})
+    return fields
 
 
 def run_forwarding_signals(argv: List[str]) -> int:
