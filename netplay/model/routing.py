@@ -74,6 +74,8 @@ def _unreachable_gateways(node: Node,
     on no connected subnet and no device route, or link-local without `dev`. The node's
     networks are indexed by (version, prefix length), so each gateway costs one lookup
     per prefix length the node uses, not one per network."""
+    if all(r.via is None or r.onlink for r in node.routes):
+        return  # no gateway to look for (most nodes): their addresses stay unparsed
     nets: Dict[int, Dict[int, Set[int]]] = {4: {}, 6: {}}  # version -> {netmask: {network}}
     addresses = [a for i in node.interfaces.values() for a in i.addresses]
     addresses += [a for b in bridges for a in b.addresses]

@@ -59,9 +59,12 @@ def place_interfaces(topo: Topology, source: str) -> None:
                                      "nodes only")
                 claim(node.namespace, ifname, (node.name, ifname, iface.kind))
                 del declared[node.name][ifname]
+    # topo.namespace_of, looked up once a node or bridge rather than once a link end
+    namespace = {n.name: n.namespace for n in topo.nodes.values()}
+    namespace.update((b.name, b.namespace) for b in topo.bridges.values())
     for i, link in enumerate(topo.links):
         for end in (link.a, link.b):
-            claim(topo.namespace_of(end.node), end.iface, (i, end))
+            claim(namespace[end.node], end.iface, (i, end))
             if end.node in topo.bridges:
                 topo.bridges[end.node].interfaces[end.iface] = Interface(end.iface)
             else:
@@ -109,7 +112,9 @@ def place_impairments(topo: Topology, ports: Dict[str, Dict[str, Optional[Impair
     for node in list(topo.nodes.values()) + list(topo.bridges.values()):
         kind = "bridges" if node.name in topo.bridges else "nodes"
         for iface in node.interfaces.values():
-            if iface.impair is not None and not iface.impair:
+            if iface.impair is None:  # most of a big lab's 4000 ends: nothing to check
+                continue
+            if not iface.impair:
                 iface.impair = None  # an empty mapping: no impairment
             impairments.check_complete(
                 iface.impair, f"{source}: {kind}.{node.name}.interfaces.{iface.name}.impair")
