@@ -210,6 +210,18 @@ def test_a_log_changed_by_hand_is_not_peeked(tmp_path):
     assert steplog.peek(path) is None
 
 
+def test_an_emptied_log_that_its_ending_vouches_for_is_read_not_peeked(tmp_path):
+    """peek maps the file (an empty one cannot be mapped): it gives way to read(), which
+    says what is wrong in one line."""
+    path = _run_log(tmp_path)
+    _change(path, 1)
+    path.write_bytes(b"")
+    steplog._mark(path, None)  # LOG.end as if netplay had written the empty file
+    assert steplog.peek(path) is None
+    with pytest.raises(InputError, match="not a netplay log"):
+        steplog.read(path)
+
+
 def test_a_generation_is_written_the_same_where_the_kernel_cannot_copy_files(
         tmp_path, fixed_time, monkeypatch):
     (tmp_path / "a").mkdir()
