@@ -9,7 +9,9 @@ For each size N (default 1000) of `linear:N`, side by side in one run:
 - apply, unchanged: `netplay apply` of the lab's own topology (reads the host for drift).
 Each is a child process (`python -m netplay ...`), timed on the wall; the ratio is to the
 rebuild. The kernel is let settle before each timed step (benchmark.settle: namespace
-teardown goes on in the background and slows what follows). Results go to
+teardown goes on in the background and slows what follows), and the machine's own speed
+is taken just before it (calibrate: a fixed piece of Python work, whose time is kept
+beside each run: it can double for minutes at a time). Results go to
 benchmarks/results-apply.json. Run as root: `sudo .venv/bin/python scripts/benchmark_apply.py`.
 
 Host safety: holds /run/netplay-tests.lock as the test suite does, refuses to start when a
@@ -35,6 +37,23 @@ from benchmark import machine_info, netns_names, settle, timed  # noqa: E402
 from netplay.load.resolve import resolve  # noqa: E402
 
 OUT = os.path.join(REPO, "benchmarks", "results-apply.json")
+# A fixed piece of pure Python work, timed before each timed step (see calibrate)
+CALIBRATION = json.dumps({"nodes": {f"h{i}": {"interfaces": {"eth0": {"addresses": [
+    f"10.{i // 250}.{i % 250}.1/24"]}}} for i in range(4000)}})
+
+
+def calibrate():
+    """This machine's speed just now: milliseconds for CALIBRATION parsed and walked,
+    best of 5. On the machines this was measured on it doubles for minutes at a time,
+    which no settling of the kernel removes; each run's figure is kept beside it."""
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        doc = json.loads(CALIBRATION)
+        sum(len(a) for node in doc["nodes"].values() for iface in node["interfaces"].values()
+            for a in iface["addresses"])
+        best = min(best, time.perf_counter() - start)
+    return round(best * 1000, 2)
 
 
 def variants(n):
@@ -76,10 +95,12 @@ def measure(n, repeat, tmp, limit=300, settled=None):
         raise SystemExit(f"benchmark-apply: a namespace of {lab} exists; nothing was done")
     rows = {"rebuild": [], "apply address": [], "apply host": [], "apply --dry-run host": [],
             "apply unchanged (drift read)": []}
+    speed = {what: [] for what in rows}
     state = os.path.join(tmp, "state")
     try:
         for _ in range(repeat):
             settle(limit)
+            speed["rebuild"].append(calibrate())
             rows["rebuild"].append(netplay(state, "run", "-q", files["host"]))
             netplay(state, "down", "-q", lab)
             settle(limit)
@@ -91,6 +112,7 @@ def measure(n, repeat, tmp, limit=300, settled=None):
                                ("apply unchanged (drift read)",
                                 ["apply", "-q", files["host"]])):
                 settled.append(settle(limit)[1])
+                speed[what].append(calibrate())
                 rows[what].append(netplay(state, *argv))
             netplay(state, "down", "-q", lab)
     finally:
@@ -98,7 +120,7 @@ def measure(n, repeat, tmp, limit=300, settled=None):
         timed([sys.executable, "-m", "netplay", "down", "-q", lab], env=env)
     rebuild = statistics.median(rows["rebuild"])
     return [{"lab": f"linear:{n}", "what": what, "seconds": round(statistics.median(v), 3),
-             "runs": [round(x, 3) for x in v],
+             "runs": [round(x, 3) for x in v], "calibration ms": speed[what],
              "of rebuild": round(statistics.median(v) / rebuild, 4)}
             for what, v in rows.items()]
 
@@ -120,10 +142,10 @@ def main():
             settled = []
             for n in (int(s) for s in args.sizes.split(",")):
                 rows += measure(n, args.repeat, tmp, args.settle, settled)
-    print(f"{'lab':<12} {'what':<30} {'seconds':>8} {'of rebuild':>11}")
+    print(f"{'lab':<12} {'what':<30} {'seconds':>8} {'of rebuild':>11} {'calibration':>12}")
     for row in rows:
         print(f"{row['lab']:<12} {row['what']:<30} {row['seconds']:>8.3f} "
-              f"{row['of rebuild']:>10.1%}")
+              f"{row['of rebuild']:>10.1%} {statistics.median(row['calibration ms']):>9.2f} ms")
     with open(args.output, "w") as f:
         json.dump({"machine": machine_info(), "date": time.strftime("%Y-%m-%d"),
                    "settled before each apply": settled, "rows": rows}, f, indent=1)
