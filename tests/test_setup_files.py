@@ -23,6 +23,7 @@ EXPECTED_SCRIPTS = {
     "build-image.sh",
     "quickstart.sh",
     "test.sh",
+    "leftovers.sh",
 }
 IMAGE = "netplay-busybox:latest"
 
@@ -230,3 +231,76 @@ def test_busybox_image_exists_and_runs():
     )
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "ok"
+
+
+# scripts/leftovers.sh is tried in a namespace of the test's own: `ip netns exec` gives
+# its shell a private mount namespace too, so the bridge, the mount and the folders are
+# all the test's, and nothing of the host's is touched.
+LEFTOVERS_NS = "npt-leftovers"
+LEFTOVERS_SCRIPT = r"""
+set -euo pipefail
+script=$1 note=$2 run=$3 etc=$4 before=$5 ask=$6 used=$7
+make() {
+    ip link add docker0 type bridge
+    mount --bind "$run" "$run"
+    mkdir -p "$etc"
+}
+[[ $before == yes ]] && make
+bash "$script" note "$note"
+[[ $before == yes ]] || make
+if [[ $used == yes ]]; then  # each in use: a port, a namespace's file, a lab's folder
+    ip link add npt-port type veth peer name npt-peer
+    ip link set npt-port master docker0
+    touch "$run/h1"
+    mkdir "$etc/h1"
+fi
+bash "$script" clear "$note" $ask
+ip link show dev docker0 >/dev/null 2>&1 && echo bridge
+mountpoint -q "$run" && echo mount
+[[ -e $etc ]] && echo folder
+true
+"""
+
+
+def _leftovers(tmp_path, before, ask, used):
+    """What is left after `leftovers.sh clear` (of "bridge", "mount", "folder"), and its
+    messages: before, the three were there when noted; ask, clear's bridge argument;
+    used, each in use when cleared."""
+    run, etc = tmp_path / "run-netns", tmp_path / "etc-netns"
+    run.mkdir()
+    env = {**os.environ, "NETPLAY_RUN_NETNS": str(run), "NETPLAY_ETC_NETNS": str(etc)}
+    subprocess.run(["ip", "netns", "add", LEFTOVERS_NS], check=True)
+    try:
+        r = subprocess.run(
+            ["ip", "netns", "exec", LEFTOVERS_NS, "bash", "-c", LEFTOVERS_SCRIPT, "test",
+             str(REPO / "scripts" / "leftovers.sh"), str(tmp_path / "note"), str(run),
+             str(etc), before, ask, used],
+            env=env, capture_output=True, text=True, timeout=60,
+        )
+    finally:
+        subprocess.run(["ip", "netns", "delete", LEFTOVERS_NS], check=True)
+    assert r.returncode == 0, r.stderr
+    return set(r.stdout.split()), r.stderr
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("ask", ["bridge", ""])
+def test_leftovers_clears_what_the_run_made(tmp_path, ask):
+    """docker0 of the dockerd stopped, the /run/netns mount and /etc/netns: gone."""
+    left, err = _leftovers(tmp_path, before="no", ask=ask, used="no")
+    # the bridge only when asked: its dockerd was started and stopped by test.sh
+    assert left == ({"bridge"} if not ask else set()), err
+    assert "unmounted" in err and "removed" in err, err
+
+
+@pytest.mark.root
+def test_leftovers_keeps_what_was_there_before(tmp_path):
+    left, err = _leftovers(tmp_path, before="yes", ask="bridge", used="no")
+    assert left == {"bridge", "mount", "folder"}, err
+
+
+@pytest.mark.root
+def test_leftovers_keeps_what_is_in_use(tmp_path):
+    left, err = _leftovers(tmp_path, before="no", ask="bridge", used="yes")
+    assert left == {"bridge", "mount", "folder"}, err
+    assert "has ports" in err and "holds namespaces" in err, err

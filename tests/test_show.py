@@ -27,6 +27,7 @@ def test_show_builtin_is_its_normalized_form_and_loads_back(netplay, name):
     assert from_dict(data).to_dict() == data
 
 
+@pytest.mark.docker  # home's containers: a dry run asks the daemon about them
 def test_saved_output_builds_the_same_lab(netplay, tmp_path):
     saved = tmp_path / "home-copy.yaml"
     saved.write_text(netplay("show", "home").out)
