@@ -17,6 +17,7 @@ from netplay.core.errors import HostError, StepFailed
 from netplay.check import preflight
 from netplay.lab import hosts
 from netplay.observe import containers as dockerstate, ip as observe, kernel
+from netplay.model.form import from_form
 from netplay.model.topology import Topology
 from netplay.model.validate import from_dict
 from netplay.plan import build as planner, local
@@ -67,8 +68,9 @@ def running(root, lab, peek: bool = False):
 
 
 def current(data, path) -> Topology:
-    """The topology a lab is now: its newest applied generation's."""
-    return from_dict(steplog.current_topology(data), source=str(path))
+    """The topology a lab is now: its newest applied generation's, from the form netplay
+    wrote in the lab's log (checked when it was applied; netplay.model.form)."""
+    return from_form(steplog.current_topology(data), source=str(path))
 
 
 def plan_change(old: Topology, new: Topology, old_form: Optional[Dict[str, Any]] = None
