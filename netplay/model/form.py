@@ -12,8 +12,10 @@ from_form builds the Topology that from_dict builds from such a form (tests/test
 holds it to that, for generated and built-in topologies). What it does not know, it
 leaves to from_dict, which checks it and says what is wrong in one line: a lab on several
 hosts (loading one places its nodes and works out its tunnels' MTUs), or data that is not
-as serialize writes it. Logs from elsewhere are never read here: `replay` and `export`
-check them whole (netplay.run.logcheck)."""
+as serialize writes it. Its caller (netplay.lab.apply.current) gives it a form only
+while the log's LOG.end says the file is as netplay wrote it: a log edited by hand is
+checked. Logs from elsewhere are never read here: `replay` and `export` check them whole
+(netplay.run.logcheck)."""
 
 from typing import Any, Dict
 
