@@ -492,11 +492,13 @@ def test_a_lab_s_log_edited_by_hand_is_checked_again(netplay, lab, tmp_path, sta
     assert edited != text
     with open(log, "w") as f:
         f.write(edited)
-    result = netplay("apply", write_topology(tmp_path, yaml.safe_dump(
-        pair(addresses=["10.61.0.7/24"])), name="b.yaml"))
+    try:
+        result = netplay("apply", write_topology(tmp_path, yaml.safe_dump(
+            pair(addresses=["10.61.0.7/24"])), name="b.yaml"))
+    finally:
+        with open(log, "w") as f:
+            f.write(text)  # for down, even when the apply fails otherwise
     assert result.rc == 2, result
     assert result.err.count("\n") == 1 and "npz1" in result.err and log in result.err, result
     assert "Traceback" not in result.err
     assert lab_state(["npa1", "npa2"]) == want
-    with open(log, "w") as f:
-        f.write(text)  # for down

@@ -447,7 +447,9 @@ class Peeked(Dict[str, Any]):
     """A lab's log as peek() read it: the header with None for its steps and teardown
     (and for the run's topology when the newest generation, applied, is the lab's), and
     of its generations only the newest, after `elided` others. Before a GenerationLog
-    writes the file whole, whole() reads back what was left out."""
+    writes the file whole, whole() reads back what was left out. peek makes one only of
+    a file LOG.end vouches for (as netplay wrote it): netplay.lab.apply builds the lab's
+    topology from it without checking it again."""
 
     elided: int = 0
     left_out: Tuple[str, ...] = STEP_LISTS  # the header's keys whose values are None here
